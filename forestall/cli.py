@@ -1,0 +1,75 @@
+"""The ``forestall`` command line (ARCHITECTURE.md §7).
+
+Each subcommand lives next to what it runs and registers itself through ``COMMANDS``:
+``"<module>"`` whose ``register(subparsers)`` adds the parser and sets ``handler``. Server
+commands appear only when the server stack is installed (``pip install forestall[server]``),
+so an edge-only install offers just ``forestall edge``. argparse (standard library) is used
+rather than click/typer to keep the edge agent's import footprint small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from forestall import __version__
+
+
+class _Registrar(Protocol):
+    def __call__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
+
+
+EDGE_COMMANDS = ("edge_agent.cli",)
+SERVER_COMMANDS = (
+    "forestall.commands.demo",
+    "forestall.commands.worker",
+    "forestall.commands.api",
+    "forestall.commands.simulate",
+    "forestall.commands.db",
+    "forestall.commands.keys",
+)
+SERVER_PACKAGES = ("fastapi", "sqlalchemy", "river", "pydantic_settings", "amqtt")
+
+
+def server_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in SERVER_PACKAGES)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forestall",
+        description="Forestall: predict equipment faults and send a technician before the customer notices.",
+    )
+    parser.add_argument("--version", action="version", version=f"forestall {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    modules = EDGE_COMMANDS + (SERVER_COMMANDS if server_installed() else ())
+    for name in modules:
+        register: _Registrar = importlib.import_module(name).register
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, FileNotFoundError) as exc:
+        # Configuration and input errors: one clear line, no traceback.
+        print(f"forestall {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

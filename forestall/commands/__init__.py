@@ -1,0 +1,1 @@
+"""Server subcommands of the ``forestall`` CLI; each module has ``register(subparsers)``."""

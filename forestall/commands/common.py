@@ -1,0 +1,23 @@
+"""Arguments every server command shares."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from forestall.settings import Settings, load_settings
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML settings file; FORESTALL_… environment variables override it",
+    )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    config: Path | None = args.config
+    return load_settings(config)

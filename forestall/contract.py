@@ -1,0 +1,298 @@
+"""The MQTT wire contract (ARCHITECTURE.md §2): topics, payload schemas and their validation.
+
+Pure code with the standard library only, so the edge agent (which builds payloads) and
+ingest (which validates them) share one definition of the contract.
+
+>>> parse_topic("forestall/v1/acme/pump-0042/telemetry")
+Topic(tenant='acme', asset='pump-0042', kind='telemetry')
+>>> batch = parse_telemetry(b'{"schema": "forestall.telemetry/1", "asset": "p1", "seq": 1,'
+...     b' "samples": [{"ts": 1795460400.5, "values": {"temp_c": 61.3}}]}', asset="p1")
+>>> batch.seq, batch.samples[0].values
+(1, {'temp_c': 61.3})
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+TOPIC_ROOT: Final = "forestall/v1"
+TELEMETRY_SCHEMA: Final = "forestall.telemetry/1"
+STATUS_SCHEMA: Final = "forestall.status/1"
+CMD_SCHEMA: Final = "forestall.cmd/1"
+ACK_SCHEMA: Final = "forestall.ack/1"
+
+KINDS: Final = frozenset({"telemetry", "status", "cmd", "ack"})
+MAX_SAMPLES: Final = 1000
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+
+ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SENSOR_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+# Label values of forestall_ingest_rejected_total{reason}.
+REJECTION_REASONS: Final = (
+    "bad_topic",
+    "too_large",
+    "malformed_json",
+    "schema",
+    "asset_mismatch",
+    "too_many_samples",
+    "invalid_value",
+)
+
+
+class ContractError(ValueError):
+    """A message breaks the wire contract; ``reason`` is one of REJECTION_REASONS."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    tenant: str
+    asset: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    ts: float  # Unix epoch seconds, UTC
+    values: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRejection:
+    index: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryBatch:
+    asset: str
+    seq: int
+    samples: list[Sample]
+    rejected: list[SampleRejection] = field(default_factory=list)
+
+
+def topic(tenant: str, asset: str, kind: str) -> str:
+    """Build a topic, refusing identifiers the contract does not allow."""
+    if not ID_RE.fullmatch(tenant) or not ID_RE.fullmatch(asset) or kind not in KINDS:
+        raise ContractError("bad_topic", f"invalid tenant/asset/kind: {tenant!r}/{asset!r}/{kind!r}")
+    return f"{TOPIC_ROOT}/{tenant}/{asset}/{kind}"
+
+
+def parse_topic(name: str) -> Topic:
+    parts = name.split("/")
+    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
+        raise ContractError("bad_topic", f"not a {TOPIC_ROOT}/<tenant>/<asset>/<kind> topic: {name[:120]!r}")
+    tenant, asset, kind = parts[2], parts[3], parts[4]
+    if not ID_RE.fullmatch(tenant):
+        raise ContractError("bad_topic", f"invalid tenant {tenant[:80]!r}")
+    if not ID_RE.fullmatch(asset):
+        raise ContractError("bad_topic", f"invalid asset {asset[:80]!r}")
+    if kind not in KINDS:
+        raise ContractError("bad_topic", f"unknown kind {kind[:40]!r}")
+    return Topic(tenant, asset, kind)
+
+
+def parse_ts(value: object) -> float:
+    """RFC 3339 (UTC, ``Z`` or offset) or Unix epoch seconds -> epoch seconds."""
+    if isinstance(value, bool):
+        raise ValueError("ts must be a number or an RFC 3339 string")
+    if isinstance(value, int | float):
+        ts = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if "T" not in text and "t" not in text:
+            raise ValueError(f"ts is not RFC 3339: {value[:40]!r}")
+        dt = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+        if dt.tzinfo is None:
+            raise ValueError(f"ts has no UTC offset: {value[:40]!r}")
+        ts = dt.timestamp()
+    else:
+        raise ValueError("ts must be a number or an RFC 3339 string")
+    if not math.isfinite(ts) or ts < 0 or ts > 32503680000:  # year 3000
+        raise ValueError(f"ts out of range: {value!r}")
+    return ts
+
+
+def format_ts(ts: float) -> str:
+    """Epoch seconds -> RFC 3339 with milliseconds and ``Z``."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _decode(payload: bytes) -> Any:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    try:
+        return json.loads(payload)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ContractError("malformed_json", str(exc)[:200]) from exc
+
+
+def _sample(raw: object) -> Sample:
+    if not isinstance(raw, dict):
+        raise ContractError("schema", "a sample must be an object")
+    if "ts" not in raw or not isinstance(raw.get("values"), dict):
+        raise ContractError("schema", "a sample needs 'ts' and an object 'values'")
+    try:
+        ts = parse_ts(raw["ts"])
+    except ValueError as exc:
+        raise ContractError("schema", str(exc)) from exc
+    values: dict[str, float] = {}
+    for name, value in raw["values"].items():
+        if not SENSOR_RE.fullmatch(name):
+            raise ContractError("schema", f"invalid sensor name {name[:80]!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ContractError("invalid_value", f"{name}={str(value)[:40]!r} is not a finite number")
+        values[name] = float(value)
+    if not values:
+        raise ContractError("schema", "a sample needs at least one value")
+    return Sample(ts, values)
+
+
+def parse_telemetry(payload: bytes, *, asset: str) -> TelemetryBatch:
+    """Validate a telemetry batch from the topic of ``asset``.
+
+    Raises ContractError for a whole-batch rejection. A sample with a non-number or
+    non-finite value is dropped alone and listed in ``rejected`` (reason ``invalid_value``);
+    any other broken sample breaks the batch's schema.
+    """
+    doc = _decode(payload)
+    if not isinstance(doc, dict) or doc.get("schema") != TELEMETRY_SCHEMA:
+        raise ContractError("schema", f"schema must be {TELEMETRY_SCHEMA!r}")
+    seq, samples = doc.get("seq"), doc.get("samples")
+    if not isinstance(doc.get("asset"), str):
+        raise ContractError("schema", "'asset' must be a string")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise ContractError("schema", "'seq' must be a non-negative integer")
+    if not isinstance(samples, list):
+        raise ContractError("schema", "'samples' must be a list")
+    if doc["asset"] != asset:
+        raise ContractError("asset_mismatch", f"payload asset {doc['asset'][:64]!r} != topic asset {asset!r}")
+    if len(samples) > MAX_SAMPLES:
+        raise ContractError("too_many_samples", f"{len(samples)} samples > {MAX_SAMPLES}")
+    good: list[Sample] = []
+    rejected: list[SampleRejection] = []
+    for index, raw in enumerate(samples):
+        try:
+            good.append(_sample(raw))
+        except ContractError as exc:
+            if exc.reason != "invalid_value":
+                raise ContractError(exc.reason, f"sample {index}: {exc.detail}") from exc
+            rejected.append(SampleRejection(index, exc.detail))
+    return TelemetryBatch(asset=asset, seq=seq, samples=good, rejected=rejected)
+
+
+def telemetry_payload(asset: str, seq: int, samples: list[Sample]) -> bytes:
+    doc = {
+        "schema": TELEMETRY_SCHEMA,
+        "asset": asset,
+        "seq": seq,
+        "samples": [{"ts": format_ts(s.ts), "values": s.values} for s in samples],
+    }
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    state: str  # "online" | "offline"
+    ts: float | None
+    agent: str
+    buffer_pending: int = 0
+    buffer_dropped: int = 0
+    drivers: dict[str, str] = field(default_factory=dict)
+
+
+def status_payload(status: Status) -> bytes:
+    doc: dict[str, Any] = {"schema": STATUS_SCHEMA, "state": status.state, "agent": status.agent}
+    if status.state == "online":
+        doc["ts"] = format_ts(status.ts if status.ts is not None else 0.0)
+        doc["buffer"] = {"pending": status.buffer_pending, "dropped": status.buffer_dropped}
+        doc["drivers"] = status.drivers
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def parse_status(payload: bytes) -> Status:
+    doc = _decode(payload)
+    if not isinstance(doc, dict) or doc.get("schema") != STATUS_SCHEMA:
+        raise ContractError("schema", f"schema must be {STATUS_SCHEMA!r}")
+    state = doc.get("state")
+    if state not in ("online", "offline"):
+        raise ContractError("schema", "'state' must be 'online' or 'offline'")
+    ts: float | None = None
+    if doc.get("ts") is not None:
+        try:
+            ts = parse_ts(doc["ts"])
+        except ValueError as exc:
+            raise ContractError("schema", str(exc)) from exc
+    raw_buffer, raw_drivers = doc.get("buffer"), doc.get("drivers")
+    buffer: dict[str, Any] = raw_buffer if isinstance(raw_buffer, dict) else {}
+    drivers: dict[str, Any] = raw_drivers if isinstance(raw_drivers, dict) else {}
+    return Status(
+        state=state,
+        ts=ts,
+        agent=str(doc.get("agent", "")),
+        buffer_pending=int(buffer.get("pending", 0) or 0),
+        buffer_dropped=int(buffer.get("dropped", 0) or 0),
+        drivers={str(k): str(v) for k, v in drivers.items()},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    id: str
+    op: str
+    args: dict[str, Any]
+
+
+def command_payload(command: Command) -> bytes:
+    doc: dict[str, Any] = {"schema": CMD_SCHEMA, "id": command.id, "op": command.op}
+    if command.args:
+        doc["args"] = command.args
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def parse_command(payload: bytes) -> Command:
+    doc = _decode(payload)
+    if not isinstance(doc, dict) or doc.get("schema") != CMD_SCHEMA:
+        raise ContractError("schema", f"schema must be {CMD_SCHEMA!r}")
+    cmd_id, op, args = doc.get("id"), doc.get("op"), doc.get("args", {})
+    if not isinstance(cmd_id, str) or not cmd_id:
+        raise ContractError("schema", "'id' must be a non-empty string")
+    if not isinstance(op, str) or not op:
+        raise ContractError("schema", "'op' must be a non-empty string")
+    if not isinstance(args, dict):
+        raise ContractError("schema", "'args' must be an object")
+    return Command(cmd_id, op, args)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    id: str
+    ok: bool
+    error: str | None = None
+
+
+def ack_payload(ack: Ack) -> bytes:
+    doc: dict[str, Any] = {"schema": ACK_SCHEMA, "id": ack.id, "ok": ack.ok}
+    if ack.error:
+        doc["error"] = ack.error
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def parse_ack(payload: bytes) -> Ack:
+    doc = _decode(payload)
+    if not isinstance(doc, dict) or doc.get("schema") != ACK_SCHEMA:
+        raise ContractError("schema", f"schema must be {ACK_SCHEMA!r}")
+    if not isinstance(doc.get("id"), str) or not isinstance(doc.get("ok"), bool):
+        raise ContractError("schema", "'id' must be a string and 'ok' a boolean")
+    error = doc.get("error")
+    return Ack(doc["id"], doc["ok"], str(error) if error is not None else None)

@@ -1,0 +1,98 @@
+"""Settings of the server processes (worker, API, demo): one typed object built at start.
+
+Sources, strongest first: init arguments, ``FORESTALL_…`` environment variables (nested
+with ``__``), the ``--config`` TOML file, then the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class MqttSettings(BaseModel):
+    url: str = "mqtt://127.0.0.1:1883"
+    share_group: str | None = None
+    client_id: str | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive_s: int = 30
+
+
+class StoreSettings(BaseModel):
+    kind: Literal["embedded", "influxdb"] = "embedded"
+    path: Path = Path("forestall-tsdb.sqlite")
+    retention_days: float = 90.0
+
+
+class InfluxSettings(BaseModel):
+    url: str = "http://127.0.0.1:8086"
+    org: str = "forestall"
+    bucket: str = "forestall"
+    token: str = ""
+    api: Literal["v2", "v1"] = "v2"
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    grafana_token: str | None = None
+    webhook_max_attempts: int = 8
+    webhook_backoff_s: float = 1.0
+    webhook_timeout_s: float = 10.0
+
+
+class WorkerSettings(BaseModel):
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    partition: int = 0
+    partitions: int = Field(default=1, ge=1)
+    checkpoint_dir: Path = Path("forestall-checkpoints")
+    checkpoint_interval_s: float = 60.0
+    commit_interval_s: float = 0.5
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FORESTALL_", env_nested_delimiter="__", extra="forbid", toml_file=None
+    )
+
+    database_url: str = "sqlite:///forestall.db"
+    mqtt: MqttSettings = MqttSettings()
+    store: StoreSettings = StoreSettings()
+    influxdb: InfluxSettings = InfluxSettings()
+    api: ApiSettings = ApiSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls), file_secret_settings)
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Build the settings once at process start; ``config_file`` is the ``--config`` TOML."""
+    if config_file is None:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    if not config_file.is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=config_file)
+
+    return FileSettings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The state DB: registry, health, risk, recommendations, events, outbox, event clock."""

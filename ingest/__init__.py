@@ -1,0 +1,1 @@
+"""Ingest: MQTT stream → validated, deduplicated samples in the TelemetryStore."""

@@ -1,0 +1,151 @@
+"""Apply classified messages to the state DB and the telemetry store, one chunk at a time."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+from sqlalchemy.orm import Session
+
+from forestall.contract import Sample, Status, Topic, format_ts
+from forestall.state.models import Asset, Command, IngestSequence, Rejection
+from forestall.state.repo import advance_clock, emit_webhook
+from ingest.metrics import WorkerMetrics
+from ingest.pipeline import Outcome, Pipeline, Rejected
+from ingest.store import TelemetryStore
+from ingest.store.base import SeriesTags
+from predictor.service import PredictorService
+
+log = logging.getLogger(__name__)
+
+
+class Applier:
+    def __init__(
+        self, metrics: WorkerMetrics, store: TelemetryStore, predictor: PredictorService | None
+    ) -> None:
+        self.metrics = metrics
+        self.store = store
+        self.predictor = predictor
+        self._assets: dict[tuple[str, str], Asset] = {}
+        self._samples: dict[tuple[str, str], list[Sample]] = defaultdict(list)
+        self._touched: set[tuple[str, str]] = set()
+        self.samples_stored = 0
+
+    def forget_asset(self, tenant: str, asset_id: str | None) -> None:
+        """Re-read an asset's registry row next time (its customer or type changed)."""
+        if asset_id is not None:
+            self._assets.pop((tenant, asset_id), None)
+
+    def apply(self, session: Session, topic_name: str, outcome: Outcome) -> None:
+        for rejected in outcome.rejections:
+            self._reject(session, rejected)
+        topic = outcome.topic
+        if topic is None or outcome.not_owned:
+            return
+        self.metrics.messages.labels(kind=topic.kind).inc()
+        if outcome.duplicate:
+            self.metrics.duplicates.inc()
+            return
+        if outcome.seq_reset:
+            self.metrics.seq_resets.inc()
+            log.warning(
+                "%s/%s restarted its telemetry sequence at %s", topic.tenant, topic.asset, outcome.seq
+            )
+        if outcome.seq is not None:
+            self._touched.add((topic.tenant, topic.asset))
+            self._asset(session, topic)
+        if outcome.samples:
+            self._samples[(topic.tenant, topic.asset)].extend(outcome.samples)
+        if outcome.status is not None:
+            self._status(session, topic, outcome.status)
+        if outcome.ack is not None:
+            command = session.get(Command, outcome.ack.id)
+            if command is not None and command.tenant == topic.tenant and command.asset_id == topic.asset:
+                command.status = "acked" if outcome.ack.ok else "failed"
+                command.acked_at, command.error = time.time(), outcome.ack.error
+
+    def finish(self, session: Session, pipeline: Pipeline) -> dict[str, float]:
+        """Store the chunk's samples, feed the predictor, save dedupe marks and move event clocks.
+
+        Returns each touched tenant's event clock.
+        """
+        clocks: dict[str, float] = {}
+        samples, self._samples = self._samples, defaultdict(list)
+        for (tenant, asset_id), batch in samples.items():
+            asset = self._asset(session, Topic(tenant, asset_id, "telemetry"))
+            tags = SeriesTags(tenant, asset_id, asset.asset_type, asset.customer_id or "", asset.site or "")
+            self.store.write_samples(tags, batch)
+            self.metrics.samples.inc(len(batch))
+            self.samples_stored += len(batch)
+            if self.predictor is not None:
+                self.predictor.observe(asset, batch)
+            clocks[tenant] = max(clocks.get(tenant, float("-inf")), max(s.ts for s in batch))
+        for tenant, asset_id in self._touched:
+            window = pipeline.window(tenant, asset_id)
+            row = session.get(IngestSequence, (tenant, asset_id))
+            if row is None:
+                row = IngestSequence(tenant=tenant, asset_id=asset_id, high_water=0)
+                session.add(row)
+            row.high_water = window.high_water or 0
+            row.max_ts = window.max_ts if window.max_ts != float("-inf") else None
+        self._touched.clear()
+        return {tenant: advance_clock(session, tenant, ts) for tenant, ts in clocks.items()}
+
+    def _asset(self, session: Session, topic: Topic) -> Asset:
+        key = (topic.tenant, topic.asset)
+        asset = self._assets.get(key)
+        if asset is None:
+            asset = session.get(Asset, key)
+            if asset is None:
+                # Unknown assets are registered unassigned: stored, but no customer's risk yet.
+                asset = Asset(
+                    tenant=topic.tenant,
+                    id=topic.asset,
+                    customer_id=None,
+                    asset_type="unknown",
+                    criticality=3,
+                    safety_critical=False,
+                    created_at=time.time(),
+                )
+                session.add(asset)
+                session.flush()
+                log.info("registered unknown asset %s/%s as unassigned", topic.tenant, topic.asset)
+            self._assets[key] = asset
+        return asset
+
+    def _status(self, session: Session, topic: Topic, status: Status) -> None:
+        asset = session.get(Asset, (topic.tenant, topic.asset)) or self._asset(session, topic)
+        online = status.state == "online"
+        at = status.ts if status.ts is not None else (asset.last_seen_at or time.time())
+        if asset.online is not online:
+            asset.online_since = at
+            if not online:
+                emit_webhook(
+                    session,
+                    topic.tenant,
+                    "asset.offline",
+                    at,
+                    {"asset_id": topic.asset, "since": format_ts(at), "customer_id": asset.customer_id},
+                )
+        asset.online, asset.last_seen_at = online, at
+        asset.agent_status = {
+            "state": status.state,
+            "agent": status.agent,
+            "drivers": status.drivers,
+            "buffer": {"pending": status.buffer_pending, "dropped": status.buffer_dropped},
+        }
+
+    def _reject(self, session: Session, rejected: Rejected) -> None:
+        self.metrics.rejected.labels(reason=rejected.reason).inc()
+        session.add(
+            Rejection(
+                tenant=rejected.tenant,
+                asset_id=rejected.asset,
+                topic=rejected.topic[:1000],
+                reason=rejected.reason,
+                detail=rejected.detail[:1000],
+                received_at=time.time(),
+                excerpt=rejected.excerpt,
+            )
+        )

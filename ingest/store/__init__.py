@@ -1,0 +1,36 @@
+"""Time-series storage behind one small interface; adapters are chosen by ``store.kind``.
+
+Registry: ``STORES`` maps a kind to a factory taking the settings. Each adapter lives in
+its own folder with a README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ingest.store.base import Point, StoreError, TelemetryStore
+
+if TYPE_CHECKING:
+    from forestall.settings import Settings
+
+__all__ = ["STORES", "Point", "StoreError", "TelemetryStore", "open_store"]
+
+
+def _embedded(settings: Settings) -> TelemetryStore:
+    from ingest.store.embedded import EmbeddedStore
+
+    return EmbeddedStore(settings.store.path, retention_days=settings.store.retention_days)
+
+
+STORES: dict[str, Callable[[Settings], TelemetryStore]] = {"embedded": _embedded}
+
+
+def open_store(settings: Settings) -> TelemetryStore:
+    factory = STORES.get(settings.store.kind)
+    if factory is None:
+        raise ValueError(
+            f"store.kind {settings.store.kind!r} is not available in this version; "
+            f"choose one of: {', '.join(sorted(STORES))}"
+        )
+    return factory(settings)

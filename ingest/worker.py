@@ -1,0 +1,223 @@
+"""The worker process: MQTT in, telemetry store and predictor out (ARCHITECTURE §1).
+
+One network thread (paho) queues messages; one processing thread handles them in chunks:
+validate and dedupe, store, feed the predictor, commit the state DB — and only then
+acknowledge the messages to the broker (manual PUBACK), so a crash before the commit gets
+them redelivered instead of lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import start_http_server
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forestall.mqtturl import parse_mqtt_url
+from forestall.settings import Settings
+from forestall.state.db import make_engine, make_sessionmaker
+from forestall.state.models import Event, EventClock, IngestSequence
+from ingest.apply import Applier
+from ingest.metrics import WorkerMetrics
+from ingest.pipeline import Pipeline
+from ingest.sequence import SeqWindow
+from ingest.store import TelemetryStore, open_store
+from predictor.engine import Predictor
+from predictor.service import PredictorService
+
+log = logging.getLogger(__name__)
+CHUNK = 2000
+SWEEP_EVERY_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class Worker:
+    def __init__(
+        self, settings: Settings, *, predictor_enabled: bool = True, store: TelemetryStore | None = None
+    ) -> None:
+        self.settings = settings
+        self.partition, self.partitions = settings.worker.partition, settings.worker.partitions
+        self.name = f"worker-{self.partition}-of-{self.partitions}"
+        self.engine = make_engine(settings.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.store = store or open_store(settings)
+        self.metrics = WorkerMetrics()
+        self.pipeline = Pipeline(self.partition, self.partitions, resume=self._resume_window)
+        self.checkpoint_path = Path(settings.worker.checkpoint_dir) / f"{self.name}.pkl"
+        self.event_cursor = 0
+        predictor = Predictor.load(self.checkpoint_path) if predictor_enabled else None
+        if predictor is not None:
+            self.event_cursor = getattr(predictor, "event_cursor", 0)
+        self.predictor = PredictorService(predictor or Predictor(), self.store) if predictor_enabled else None
+        self.applier = Applier(self.metrics, self.store, self.predictor)
+        self._inbox: queue.Queue[Received] = queue.Queue(maxsize=100_000)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client = self._make_client()
+        self._last_sweep = 0.0
+        self._last_checkpoint = time.monotonic()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.settings.worker.metrics_port is not None:
+            start_http_server(
+                self.settings.worker.metrics_port,
+                addr=self.settings.worker.metrics_host,
+                registry=self.metrics.registry,
+            )
+        endpoint = parse_mqtt_url(self.settings.mqtt.url)
+        self._client.connect_async(endpoint.host, endpoint.port, keepalive=self.settings.mqtt.keepalive_s)
+        self._client.loop_start()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.checkpoint()
+        self.store.close()
+        self.engine.dispose()
+
+    def checkpoint(self) -> None:
+        if self.predictor is None:
+            return
+        predictor = self.predictor.predictor
+        predictor.event_cursor = self.event_cursor  # type: ignore[attr-defined]
+        predictor.save(self.checkpoint_path)
+        self._last_checkpoint = time.monotonic()
+
+    # -- MQTT -------------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        endpoint = parse_mqtt_url(self.settings.mqtt.url)
+        client_id = self.settings.mqtt.client_id or f"forestall-{self.name}"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        if endpoint.username:
+            client.username_pw_set(endpoint.username, endpoint.password)
+        if endpoint.tls:
+            mq = self.settings.mqtt
+            client.tls_set(
+                ca_certs=str(mq.ca_file) if mq.ca_file else None,
+                certfile=str(mq.cert_file) if mq.cert_file else None,
+                keyfile=str(mq.key_file) if mq.key_file else None,
+            )
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: object, _flags: object, reason: object, _props: object = None
+    ) -> None:
+        if getattr(reason, "is_failure", False):
+            log.warning("MQTT connect refused: %s", reason)
+            return
+        share = self.settings.mqtt.share_group
+        for kind in ("telemetry", "status", "ack"):
+            topic = f"forestall/v1/+/+/{kind}"
+            client.subscribe(f"$share/{share}/{topic}" if share else topic, qos=1)
+        log.info("worker %s subscribed", self.name)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+
+    # -- processing -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            chunk = self._take_chunk()
+            try:
+                self._process(chunk)
+            except Exception:
+                log.exception("worker %s failed to process %d messages; will retry", self.name, len(chunk))
+                self._requeue(chunk)
+                self._stop.wait(1.0)
+                continue
+            for item in chunk:
+                if item.qos > 0:
+                    self._client.ack(item.mid, item.qos)
+        if not self._inbox.empty():
+            self._process(self._take_chunk(wait=False))
+
+    def _take_chunk(self, wait: bool = True) -> list[Received]:
+        chunk: list[Received] = []
+        try:
+            if wait:
+                chunk.append(self._inbox.get(timeout=0.2))
+            while len(chunk) < CHUNK:
+                chunk.append(self._inbox.get_nowait())
+        except queue.Empty:
+            pass
+        self.metrics.queue.set(self._inbox.qsize())
+        return chunk
+
+    def _requeue(self, chunk: list[Received]) -> None:
+        for item in chunk:
+            self._inbox.put(item)
+
+    def _process(self, chunk: list[Received]) -> None:
+        with self.sessions.begin() as session:
+            for item in chunk:
+                self.applier.apply(session, item.topic, self.pipeline.handle(item.topic, item.payload))
+            clocks = self.applier.finish(session, self.pipeline)
+            if self.predictor is not None:
+                self._read_events(session)
+                self.predictor.flush(session, clocks)
+                self._sweep(session)
+                self.metrics.recommendations.inc(self.predictor.recommendations_opened)
+                self.predictor.recommendations_opened = 0
+        if (
+            self.predictor is not None
+            and time.monotonic() - self._last_checkpoint > self.settings.worker.checkpoint_interval_s
+        ):
+            self.checkpoint()
+
+    def _read_events(self, session: Session) -> None:
+        assert self.predictor is not None
+        events = session.scalars(
+            select(Event).where(Event.id > self.event_cursor).order_by(Event.id).limit(1000)
+        )
+        for event in events:
+            self.event_cursor = event.id
+            if event.kind == "asset_assigned":
+                self.applier.forget_asset(event.tenant, event.asset_id)
+            elif event.asset_id is not None and self.pipeline.owns(event.tenant, event.asset_id):
+                self.predictor.apply_event(session, event)
+
+    def _sweep(self, session: Session) -> None:
+        assert self.predictor is not None
+        if time.monotonic() - self._last_sweep < SWEEP_EVERY_S:
+            return
+        self._last_sweep = time.monotonic()
+        for clock in session.scalars(select(EventClock)):
+            self.predictor.sweep(session, clock.tenant, clock.now)
+
+    def _resume_window(self, tenant: str, asset: str) -> SeqWindow:
+        with self.sessions() as session:
+            row = session.get(IngestSequence, (tenant, asset))
+            return SeqWindow.resume(row.high_water, row.max_ts) if row else SeqWindow()

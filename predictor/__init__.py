@@ -1,0 +1,1 @@
+"""Predictor: per-asset online models, the Experience Risk Index and visit planning."""

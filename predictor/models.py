@@ -1,0 +1,196 @@
+"""Per-asset online models in event time: anomaly, failure probability, time to failure.
+
+Pure logic (River estimators and plain Python); no broker, DB or HTTP. Each asset has an
+``AssetModel``; assets of one equipment type share ``TypeModels`` (fleet baseline, the
+failure classifier and the learned failure level), so a new asset starts from its fleet
+(cold start) and then adapts. Labels arrive late, from the field: samples inside the
+horizon before a confirmed fault become positives, others negatives once the horizon has
+passed without a fault.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from river import compose, linear_model, optim, preprocessing, stats
+
+from predictor.detectors import BaselineDetector
+
+MODEL_VERSION = "baseline-trend-1"
+HOUR = 3600.0
+LABEL_HORIZON_S = 72 * HOUR  # a sample this close before a confirmed fault is a positive
+TREND_WINDOW_S = 24 * HOUR
+MIN_TREND_SPAN_S = 4 * HOUR
+SMOOTHING = 0.15  # EW factor of the health indicator
+LEARN_GATE = 2.0  # above this deviation a sample no longer teaches the healthy baseline
+PRIOR_MIDPOINT = 4.5  # indicator at which the prior failure probability is 0.5
+PRIOR_FAILURE_LEVEL = 9.0  # indicator at failure before any failure has been observed
+MAX_TTF_HOURS = 30 * 24.0
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    at: float
+    anomaly_score: float  # 0..1
+    indicator: float  # smoothed deviation from the healthy baseline, in sigmas
+    failure_probability: float
+    ttf_hours: float | None
+    ttf_low_hours: float | None
+    ttf_high_hours: float | None
+    top_sensors: tuple[str, ...]
+    warming_up: bool
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
+
+
+class TypeModels:
+    """What assets of one equipment type learn together."""
+
+    def __init__(self) -> None:
+        self.baseline = BaselineDetector(warmup=200, fading_factor=0.002)
+        self.classifier = compose.Pipeline(
+            preprocessing.StandardScaler(),
+            linear_model.LogisticRegression(optimizer=optim.SGD(0.05), l2=1e-4),
+        )
+        self.positives = 0
+        self.negatives = 0
+        self.failure_level = stats.Mean()
+
+    def probability(self, features: dict[str, float]) -> float:
+        # The trend only nudges the prior: a rising but still small deviation is no alarm.
+        slope = max(min(features["slope_per_day"], 2.0), -2.0)
+        prior = _sigmoid(1.2 * (features["indicator"] - PRIOR_MIDPOINT) + 0.6 * slope)
+        labelled = min(self.positives, self.negatives)
+        if labelled == 0:
+            return prior
+        learned = float(self.classifier.predict_proba_one(features).get(True, 0.0))
+        weight = labelled / (labelled + 20.0)
+        return (1 - weight) * prior + weight * learned
+
+    def learn(self, features: dict[str, float], positive: bool) -> None:
+        self.classifier.learn_one(features, positive)
+        if positive:
+            self.positives += 1
+        else:
+            self.negatives += 1
+
+    def level_at_failure(self) -> float:
+        return float(self.failure_level.get()) if self.failure_level.n else PRIOR_FAILURE_LEVEL
+
+
+class AssetModel:
+    def __init__(self, fleet: TypeModels, warmup: int = 72) -> None:
+        self.fleet = fleet
+        # Slow adaptation: a baseline that followed the signal would absorb slow wear.
+        self.detector = BaselineDetector(warmup=warmup, fading_factor=0.002, prior=fleet.baseline)
+        self.warmup = warmup
+        self.indicator = 0.0
+        self.history: deque[tuple[float, float]] = deque()  # (ts, indicator) for the trend
+        self.pending: deque[tuple[float, dict[str, float]]] = deque()  # awaiting a label
+        self.since_reset = 0
+        self.down = False
+        self.last: Health | None = None
+
+    def update(self, ts: float, reading: dict[str, float]) -> Health:
+        values: dict[Hashable, Any] = {name: value for name, value in reading.items()}
+        healthy_looking = self.since_reset < self.warmup or self.detector.score_one(values) < LEARN_GATE
+        if healthy_looking and not self.down:
+            self.detector.learn_one(values)
+            self.fleet.baseline.learn_one(values)
+        self.since_reset += 1
+        z = self.detector.zscores(values)
+        raw = self.detector.score_one(values)
+        self.indicator = raw if len(self.history) == 0 else SMOOTHING * raw + (1 - SMOOTHING) * self.indicator
+        self.history.append((ts, self.indicator))
+        while self.history and self.history[0][0] < ts - TREND_WINDOW_S:
+            self.history.popleft()
+        slope, slope_se = self._trend()
+        features = {
+            "indicator": self.indicator,
+            "slope_per_day": slope * 24.0,
+            "max_z": max((abs(v) for v in z.values()), default=0.0),
+        }
+        self._age_labels(ts)
+        self.pending.append((ts, features))
+        warming = self.since_reset < self.warmup and self.detector.prior is None
+        probability = 0.0 if warming or self.down else self.fleet.probability(features)
+        ttf = self._ttf(slope, slope_se)
+        top = tuple(name for name, _ in sorted(z.items(), key=lambda kv: -abs(kv[1]))[:3])
+        self.last = Health(
+            ts,
+            1.0 - math.exp(-max(self.indicator - 1.0, 0.0) / 4.0),
+            self.indicator,
+            probability,
+            *ttf,
+            top,
+            warming,
+        )
+        return self.last
+
+    def _trend(self) -> tuple[float, float]:
+        """Least-squares slope of the indicator per hour over the trend window, and its std error."""
+        n = len(self.history)
+        if n < 6 or self.history[-1][0] - self.history[0][0] < MIN_TREND_SPAN_S:
+            return 0.0, math.inf
+        t0 = self.history[0][0]
+        xs = [(t - t0) / HOUR for t, _ in self.history]
+        ys = [v for _, v in self.history]
+        mx, my = sum(xs) / n, sum(ys) / n
+        sxx = sum((x - mx) ** 2 for x in xs)
+        if sxx <= 0:
+            return 0.0, math.inf
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+        resid = sum((y - my - slope * (x - mx)) ** 2 for x, y in zip(xs, ys, strict=True))
+        se = math.sqrt(resid / max(n - 2, 1) / sxx)
+        return slope, se
+
+    def _ttf(self, slope: float, se: float) -> tuple[float | None, float | None, float | None]:
+        gap = self.fleet.level_at_failure() - self.indicator
+        if self.down or slope <= 0.01 or math.isinf(se):
+            return None, None, None
+        if gap <= 0:
+            return 0.5, 0.25, 2.0
+        ttf = min(gap / slope, MAX_TTF_HOURS)
+        low = min(gap / (slope + 2 * se), ttf)
+        high = gap / (slope - 2 * se) if slope > 2 * se else MAX_TTF_HOURS
+        return max(ttf, 0.5), max(low, 0.25), min(max(high, ttf), MAX_TTF_HOURS)
+
+    def _age_labels(self, now: float) -> None:
+        """Samples older than the horizon without a confirmed fault since are negatives."""
+        while self.pending and self.pending[0][0] < now - LABEL_HORIZON_S:
+            _, features = self.pending.popleft()
+            if not self.down:
+                self.fleet.learn(features, positive=False)
+
+    def confirm_fault(self, at: float, failed: bool) -> None:
+        """A technician found a fault (or the asset failed) at ``at``: label, then await repair."""
+        for ts, features in self.pending:
+            if at - LABEL_HORIZON_S <= ts <= at:
+                self.fleet.learn(features, positive=True)
+        if failed:
+            before = [v for t, v in self.history if t <= at]
+            if before:
+                self.fleet.failure_level.update(max(before))
+        self.pending.clear()
+        self.down = failed
+
+    def confirm_no_fault(self, at: float) -> None:
+        for ts, features in self.pending:
+            if ts <= at:
+                self.fleet.learn(features, positive=False)
+        self.pending = deque(item for item in self.pending if item[0] > at)
+
+    def repaired(self, at: float) -> None:
+        """A repair resets the asset's degradation state (its healthy baseline is kept)."""
+        self.down = False
+        self.indicator = 0.0
+        self.history.clear()
+        self.pending.clear()
+        self.since_reset = 0
+        self.last = None

@@ -1,0 +1,199 @@
+"""Recompute a customer's Experience Risk Index from the state DB (used by worker and API).
+
+Gathers the customer's factors from the events table and asset health, calls the pure
+``risk.score`` and stores the result; a crossing of the tenant threshold goes to the outbox
+in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from forestall.state.models import (
+    Asset,
+    AssetHealth,
+    Customer,
+    CustomerRisk,
+    Event,
+    Recommendation,
+    RiskWeights,
+)
+from forestall.state.repo import emit_webhook
+from forestall.state.views import OPEN_STATUSES
+from predictor.risk import DEFAULT_THRESHOLD, AssetRisk, CustomerFactors, RiskResult, crossed, score
+
+DAY = 86400.0
+INCIDENT_WINDOW_S = 30 * DAY
+SURVEY_WINDOW_S = 90 * DAY
+REPEAT_FAULT_WINDOW_S = 180 * DAY
+
+
+def tenant_weights(session: Session, tenant: str) -> tuple[dict[str, float], float]:
+    row = session.get(RiskWeights, tenant)
+    if row is None:
+        return {}, DEFAULT_THRESHOLD
+    return {k: float(v) for k, v in row.weights.items()}, row.threshold
+
+
+def asset_risks(session: Session, tenant: str, customer_id: str) -> list[AssetRisk]:
+    rows = session.execute(
+        select(Asset, AssetHealth)
+        .outerjoin(AssetHealth, (AssetHealth.tenant == Asset.tenant) & (AssetHealth.asset_id == Asset.id))
+        .where(Asset.tenant == tenant, Asset.customer_id == customer_id)
+    ).all()
+    return [
+        AssetRisk(
+            asset_id=asset.id,
+            failure_probability=health.failure_probability if health else 0.0,
+            ttf_hours=health.ttf_hours if health else None,
+            criticality=asset.criticality,
+            safety_critical=asset.safety_critical,
+        )
+        for asset, health in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Incidents:
+    outages: int
+    supply_interruptions: int
+    escalations: int
+    billing_errors: int
+    resolution_hours: tuple[float, ...]
+    request_minutes: tuple[float, ...]
+
+
+def _incident_factors(events: list[Event]) -> _Incidents:
+    kinds: Counter[str] = Counter()
+    resolution_hours: list[float] = []
+    request_minutes: list[float] = []
+    for event in events:
+        kind = str(event.data.get("kind", ""))
+        kinds[kind] += 1
+        resolved = event.data.get("resolved_at")
+        if isinstance(resolved, int | float) and resolved >= event.occurred_at and kind != "ticket":
+            resolution_hours.append((resolved - event.occurred_at) / 3600.0)
+        duration = event.data.get("duration_min")
+        if kind == "ticket" and isinstance(duration, int | float):
+            request_minutes.append(float(duration))
+    return _Incidents(
+        outages=kinds["outage"],
+        supply_interruptions=kinds["supply_interruption"],
+        escalations=kinds["escalation"],
+        billing_errors=kinds["billing_error"],
+        resolution_hours=tuple(resolution_hours),
+        request_minutes=tuple(request_minutes),
+    )
+
+
+def _survey_factors(events: list[Event]) -> dict[str, tuple[float, ...]]:
+    scores: dict[str, list[float]] = {"csat": [], "nps": [], "ces": []}
+    for event in events:
+        kind, value = event.data.get("kind"), event.data.get("score")
+        if kind in scores and isinstance(value, int | float):
+            scores[str(kind)].append(float(value))
+    return {k: tuple(v) for k, v in scores.items()}
+
+
+def _events(session: Session, tenant: str, customer_id: str, kind: str, since: float) -> list[Event]:
+    return list(
+        session.scalars(
+            select(Event).where(
+                Event.tenant == tenant,
+                Event.customer_id == customer_id,
+                Event.kind == kind,
+                Event.occurred_at >= since,
+            )
+        )
+    )
+
+
+def repeat_faults(session: Session, tenant: str, asset_ids: list[str], now: float) -> int:
+    """Confirmed faults beyond the first per asset within the window ("prevents": repeats weigh more)."""
+    if not asset_ids:
+        return 0
+    events = session.scalars(
+        select(Event).where(
+            Event.tenant == tenant,
+            Event.asset_id.in_(asset_ids),
+            Event.kind.in_(("maintenance", "outcome")),
+            Event.occurred_at >= now - REPEAT_FAULT_WINDOW_S,
+        )
+    )
+    faults: Counter[str] = Counter()
+    for event in events:
+        confirmed = event.data.get("kind") == "failure" or event.data.get("fault_found") is True
+        if confirmed and event.asset_id:
+            faults[event.asset_id] += 1
+    return sum(max(n - 1, 0) for n in faults.values())
+
+
+def customer_factors(
+    session: Session, customer: Customer, asset_ids: list[str], now: float
+) -> CustomerFactors:
+    incidents = _incident_factors(
+        _events(session, customer.tenant, customer.id, "incident", now - INCIDENT_WINDOW_S)
+    )
+    surveys = _survey_factors(
+        _events(session, customer.tenant, customer.id, "feedback", now - SURVEY_WINDOW_S)
+    )
+    upcoming = session.scalar(
+        select(func.count())
+        .select_from(Recommendation)
+        .where(
+            Recommendation.tenant == customer.tenant,
+            Recommendation.customer_id == customer.id,
+            Recommendation.status.in_(OPEN_STATUSES),
+        )
+    )
+    return CustomerFactors(
+        segment=customer.segment,
+        sla_tier=customer.sla_tier,
+        visit_sensitivity=customer.visit_sensitivity,
+        upcoming_visits=int(upcoming or 0),
+        repeat_faults=repeat_faults(session, customer.tenant, asset_ids, now),
+        **incidents,
+        **surveys,  # type: ignore[arg-type]
+    )
+
+
+def compute_customer_risk(session: Session, customer: Customer, now: float) -> RiskResult:
+    assets = asset_risks(session, customer.tenant, customer.id)
+    factors = customer_factors(session, customer, [a.asset_id for a in assets], now)
+    weights, _ = tenant_weights(session, customer.tenant)
+    return score(assets, factors, weights)
+
+
+def refresh_customer_risk(session: Session, tenant: str, customer_id: str, now: float) -> CustomerRisk | None:
+    """Recompute, store and return the customer's risk; None if there is no such customer."""
+    customer = session.get(Customer, (tenant, customer_id))
+    if customer is None:
+        return None
+    result = compute_customer_risk(session, customer, now)
+    _, threshold = tenant_weights(session, tenant)
+    stored = session.get(CustomerRisk, (tenant, customer_id))
+    previous = stored.risk_index if stored else None
+    if stored is None:
+        stored = CustomerRisk(tenant=tenant, customer_id=customer_id)
+        session.add(stored)
+    stored.at, stored.risk_index, stored.contributions = now, result.index, result.contributions
+    if crossed(previous, result.index, threshold):
+        emit_webhook(
+            session,
+            tenant,
+            "risk.threshold_crossed",
+            now,
+            {
+                "customer_id": customer_id,
+                "index": round(result.index, 2),
+                "previous": round(previous, 2) if previous is not None else None,
+                "threshold": threshold,
+                "direction": "up" if result.index >= threshold else "down",
+                "contributions": {k: round(v, 3) for k, v in result.contributions.items()},
+            },
+        )
+    return stored

@@ -1,0 +1,90 @@
+"""Per-asset online models on synthetic signals: calm when healthy, alarmed when degrading."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+from predictor.engine import Predictor
+
+HOUR = 3600.0
+
+
+def reading(rng: random.Random, t: float, wear: float) -> dict[str, float]:
+    day = math.sin(2 * math.pi * t / (24 * HOUR))
+    return {
+        "temp_c": 60 + 3 * day + rng.gauss(0, 0.5) + 25 * wear**2,
+        "vibration_mm_s": 2.5 + 0.2 * day + rng.gauss(0, 0.1) + 8 * wear**2,
+        "pressure_bar": 4.0 + rng.gauss(0, 0.05),
+    }
+
+
+def run(
+    predictor: Predictor, asset: str, hours: float, fault_from: float | None, seed: int, start: float = 0.0
+):
+    rng = random.Random(seed)
+    healths = []
+    t = start
+    while t < start + hours * HOUR:
+        wear = 0.0 if fault_from is None or t < fault_from else min((t - fault_from) / (48 * HOUR), 1.0)
+        healths.append(predictor.observe("acme", asset, "pump", t, reading(rng, t, wear)))
+        t += 600.0
+    return healths
+
+
+def test_healthy_assets_stay_calm_for_days() -> None:
+    predictor = Predictor()
+    for i in range(5):
+        run(predictor, f"p{i}", 24, None, seed=i)
+    healths = run(predictor, "p9", 24 * 5, None, seed=99)
+    assert max(h.failure_probability for h in healths[36:]) < 0.3
+    assert max(h.anomaly_score for h in healths[36:]) < 0.5
+
+
+def test_a_degrading_asset_is_flagged_before_it_fails_with_a_shrinking_ttf() -> None:
+    predictor = Predictor()
+    for i in range(5):
+        run(predictor, f"p{i}", 24, None, seed=i)
+    onset = 48 * HOUR  # failure when wear reaches 1, 48 h after onset
+    healths = run(predictor, "sick", 96, onset, seed=7)
+    alarms = [h for h in healths if h.failure_probability >= 0.6]
+    assert alarms, "never alarmed"
+    first = alarms[0]
+    assert onset < first.at < onset + 44 * HOUR  # before the failure, with hours to spare
+    later = [h for h in healths if h.at > first.at and h.ttf_hours is not None]
+    assert later and later[-1].ttf_hours is not None and later[-1].ttf_hours < 48
+    assert {"temp_c", "vibration_mm_s"} & set(first.top_sensors)
+
+
+def test_labels_teach_the_fleet_and_a_repair_resets_the_asset(tmp_path: Path) -> None:
+    predictor = Predictor()
+    run(predictor, "p1", 24, None, seed=1)
+    run(predictor, "sick", 60, 10 * HOUR, seed=2)
+    fleet = predictor.types[("acme", "pump")]
+    negatives_before = fleet.negatives
+    predictor.label("acme", "sick", "pump", "fault", at=60 * HOUR)
+    assert fleet.positives > 0
+    model = predictor.assets[("acme", "sick")]
+    assert model.indicator == 0.0 and not model.pending
+    predictor.label("acme", "p1", "pump", "no_fault", at=24 * HOUR)
+    assert fleet.negatives > negatives_before
+    path = tmp_path / "ck" / "worker.pkl"
+    predictor.save(path)
+    restored = Predictor.load(path)
+    assert restored is not None
+    assert restored.types[("acme", "pump")].positives == fleet.positives
+    assert Predictor.load(tmp_path / "missing.pkl") is None
+
+
+def test_a_failure_marks_the_asset_down_until_repaired() -> None:
+    predictor = Predictor()
+    run(predictor, "p1", 30, 2 * HOUR, seed=3)
+    predictor.label("acme", "p1", "pump", "failure", at=30 * HOUR)
+    model = predictor.assets[("acme", "p1")]
+    assert model.down
+    assert predictor.types[("acme", "pump")].failure_level.n == 1
+    health = run(predictor, "p1", 1, None, seed=4, start=30 * HOUR)[-1]
+    assert health.failure_probability == 0.0
+    predictor.label("acme", "p1", "pump", "repair", at=31 * HOUR)
+    assert not model.down

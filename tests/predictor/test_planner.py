@@ -1,0 +1,105 @@
+"""Visit planning properties: windows end before the failure, SLA fit, priorities, triggers."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from predictor import planner
+from predictor.planner import AssetCondition, Customer, PlannerPolicy, plan_visit
+
+conditions = st.builds(
+    AssetCondition,
+    asset_id=st.text(alphabet="abcdef", min_size=1, max_size=4),
+    site=st.none() | st.just("s1"),
+    failure_probability=st.floats(0, 1),
+    anomaly_score=st.floats(0, 1),
+    ttf_hours=st.none() | st.floats(0, 1000),
+    ttf_low_hours=st.none() | st.floats(0, 1000),
+    criticality=st.integers(1, 5),
+    safety_critical=st.booleans(),
+    repeat_faults=st.integers(0, 5),
+)
+customers = st.builds(
+    Customer,
+    st.just("c1"),
+    st.sampled_from(["key", "standard", "smb"]),
+    st.sampled_from(["platinum", "gold", "silver", "bronze", "unknown"]),
+    st.floats(0, 1),
+)
+
+
+@given(st.lists(conditions, min_size=1, max_size=5), customers, st.floats(0, 1e9))
+def test_a_window_always_ends_before_the_predicted_failure(
+    conds: list[AssetCondition], c: Customer, now: float
+) -> None:
+    plan = plan_visit(conds, c, 50.0, now)
+    assert plan.window_start == now
+    assert now <= plan.window_end < plan.predicted_failure_at
+    assert plan.fits_sla == (plan.sla_due_at <= plan.window_end)
+    assert plan.priority in ("P1", "P2", "P3", "P4")
+    assert 0 <= plan.confidence <= 1
+
+
+def cond(**kw: object) -> AssetCondition:
+    base = dict(
+        asset_id="p1",
+        site="s1",
+        failure_probability=0.8,
+        anomaly_score=0.7,
+        ttf_hours=48.0,
+        ttf_low_hours=30.0,
+        criticality=3,
+        safety_critical=False,
+        repeat_faults=0,
+    )
+    base.update(kw)
+    return AssetCondition(**base)  # type: ignore[arg-type]
+
+
+def test_a_failure_sooner_than_the_sla_response_is_flagged_and_expedited() -> None:
+    plan = plan_visit(
+        [cond(ttf_hours=10.0, ttf_low_hours=6.0, criticality=1)],
+        Customer("c", "smb", "bronze", 0.5),
+        10.0,
+        now=0.0,
+    )
+    assert not plan.fits_sla
+    assert plan.priority in ("P1", "P2")
+
+
+def test_safety_urgency_and_segment_raise_priority() -> None:
+    calm = plan_visit(
+        [cond(ttf_hours=300.0, ttf_low_hours=200.0)], Customer("c", "smb", "silver", 0.5), 10.0, 0.0
+    )
+    hot = plan_visit(
+        [cond(ttf_hours=12.0, ttf_low_hours=8.0, safety_critical=True, criticality=5)],
+        Customer("c", "key", "silver", 0.5),
+        10.0,
+        0.0,
+    )
+    assert hot.priority_score > calm.priority_score
+    assert hot.priority < calm.priority  # "P1" sorts before "P4"
+
+
+def test_triggers_cancellation_and_expiry() -> None:
+    policy = PlannerPolicy()
+    assert planner.needs_visit(cond(failure_probability=0.9, ttf_hours=100.0), policy)
+    assert not planner.needs_visit(cond(failure_probability=0.3), policy)
+    assert not planner.needs_visit(cond(ttf_hours=10_000.0), policy)
+    assert planner.should_cancel([cond(failure_probability=0.1)], policy)
+    assert not planner.should_cancel([cond(failure_probability=0.1), cond(failure_probability=0.7)], policy)
+    assert planner.expired(window_end=0.0, now=7 * 3600.0, policy=policy)
+    assert not planner.expired(window_end=0.0, now=3600.0, policy=policy)
+
+
+def test_bundles_keep_every_asset_and_take_the_earliest_failure() -> None:
+    plan = plan_visit(
+        [cond(asset_id="b", ttf_hours=80.0), cond(asset_id="a", ttf_hours=20.0, ttf_low_hours=15.0)],
+        Customer("c", "standard", "gold", 0.5),
+        10.0,
+        0.0,
+    )
+    assert plan.asset_ids == ("a", "b")
+    assert plan.predicted_failure_at == 20.0 * 3600
+    assert plan.reason["priority_factors"]["scale"] > 0
