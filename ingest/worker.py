@@ -74,6 +74,10 @@ class Worker:
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    @property
+    def connected(self) -> bool:
+        return bool(self._client.is_connected())
+
     def start(self) -> None:
         if self.settings.worker.metrics_port is not None:
             start_http_server(

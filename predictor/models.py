@@ -22,11 +22,15 @@ from predictor.detectors import BaselineDetector
 
 MODEL_VERSION = "baseline-trend-1"
 HOUR = 3600.0
-LABEL_HORIZON_S = 72 * HOUR  # a sample this close before a confirmed fault is a positive
+LABEL_HORIZON_S = 24 * HOUR  # a sample this close before a confirmed fault is a positive
+MIN_FAULT_EVENTS = 3  # confirmed faults of a type before its learned classifier gets a say
 TREND_WINDOW_S = 24 * HOUR
 MIN_TREND_SPAN_S = 4 * HOUR
 SMOOTHING = 0.15  # EW factor of the health indicator
 LEARN_GATE = 2.0  # above this deviation a sample no longer teaches the healthy baseline
+WARMUP_GATE = 6.0  # while warming up only gross deviations are kept out of the baseline
+WARMUP_S = 24 * HOUR  # a new asset sees a full daily cycle before it may raise an alarm
+SETTLE_S = 2 * HOUR  # after a repair, the indicator settles before alarms resume
 PRIOR_MIDPOINT = 4.5  # indicator at which the prior failure probability is 0.5
 PRIOR_FAILURE_LEVEL = 9.0  # indicator at failure before any failure has been observed
 MAX_TTF_HOURS = 30 * 24.0
@@ -60,17 +64,18 @@ class TypeModels:
         )
         self.positives = 0
         self.negatives = 0
+        self.fault_events = 0
         self.failure_level = stats.Mean()
 
     def probability(self, features: dict[str, float]) -> float:
         # The trend only nudges the prior: a rising but still small deviation is no alarm.
         slope = max(min(features["slope_per_day"], 2.0), -2.0)
         prior = _sigmoid(1.2 * (features["indicator"] - PRIOR_MIDPOINT) + 0.6 * slope)
-        labelled = min(self.positives, self.negatives)
-        if labelled == 0:
+        # Trust the learned model by independent fault events, not by (correlated) samples.
+        if self.fault_events < MIN_FAULT_EVENTS or self.negatives == 0:
             return prior
         learned = float(self.classifier.predict_proba_one(features).get(True, 0.0))
-        weight = labelled / (labelled + 20.0)
+        weight = self.fault_events / (self.fault_events + 20.0)
         return (1 - weight) * prior + weight * learned
 
     def learn(self, features: dict[str, float], positive: bool) -> None:
@@ -85,7 +90,7 @@ class TypeModels:
 
 
 class AssetModel:
-    def __init__(self, fleet: TypeModels, warmup: int = 72) -> None:
+    def __init__(self, fleet: TypeModels, warmup: int = 36) -> None:
         self.fleet = fleet
         # Slow adaptation: a baseline that followed the signal would absorb slow wear.
         self.detector = BaselineDetector(warmup=warmup, fading_factor=0.002, prior=fleet.baseline)
@@ -94,12 +99,18 @@ class AssetModel:
         self.history: deque[tuple[float, float]] = deque()  # (ts, indicator) for the trend
         self.pending: deque[tuple[float, dict[str, float]]] = deque()  # awaiting a label
         self.since_reset = 0
+        self.warm_until: float | None = None  # event time when alarms may start
         self.down = False
         self.last: Health | None = None
 
     def update(self, ts: float, reading: dict[str, float]) -> Health:
         values: dict[Hashable, Any] = {name: value for name, value in reading.items()}
-        healthy_looking = self.since_reset < self.warmup or self.detector.score_one(values) < LEARN_GATE
+        if self.warm_until is None:
+            self.warm_until = ts + WARMUP_S
+        warming = ts < self.warm_until
+        deviation = self.detector.score_one(values)
+        gate = WARMUP_GATE if warming else LEARN_GATE
+        healthy_looking = self.since_reset < self.warmup or deviation < gate
         if healthy_looking and not self.down:
             self.detector.learn_one(values)
             self.fleet.baseline.learn_one(values)
@@ -118,7 +129,6 @@ class AssetModel:
         }
         self._age_labels(ts)
         self.pending.append((ts, features))
-        warming = self.since_reset < self.warmup and self.detector.prior is None
         probability = 0.0 if warming or self.down else self.fleet.probability(features)
         ttf = self._ttf(slope, slope_se)
         top = tuple(name for name, _ in sorted(z.items(), key=lambda kv: -abs(kv[1]))[:3])
@@ -173,6 +183,7 @@ class AssetModel:
         for ts, features in self.pending:
             if at - LABEL_HORIZON_S <= ts <= at:
                 self.fleet.learn(features, positive=True)
+        self.fleet.fault_events += 1
         if failed:
             before = [v for t, v in self.history if t <= at]
             if before:
@@ -193,4 +204,5 @@ class AssetModel:
         self.history.clear()
         self.pending.clear()
         self.since_reset = 0
+        self.warm_until = at + SETTLE_S
         self.last = None

@@ -8,7 +8,7 @@ in the same transaction.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -156,7 +156,7 @@ def customer_factors(
         visit_sensitivity=customer.visit_sensitivity,
         upcoming_visits=int(upcoming or 0),
         repeat_faults=repeat_faults(session, customer.tenant, asset_ids, now),
-        **incidents,
+        **asdict(incidents),
         **surveys,  # type: ignore[arg-type]
     )
 

@@ -1,0 +1,7 @@
+"""The Forestall HTTP API (ARCHITECTURE §4) and webhook delivery from the outbox (§5).
+
+Layout follows the FastAPI full-stack template's backend: ``app.py`` builds the app,
+``deps.py`` holds the ``Annotated`` dependencies, ``routes/`` one module per resource,
+``schemas/`` the Create/Update/Public models, ``crud/`` the data layer (returns values or
+None, never HTTP errors) and ``webhooks/`` the delivery worker.
+"""

@@ -1,0 +1,75 @@
+"""Build the FastAPI app: ``create_app(settings)``.
+
+Nothing is built at import time: the engine, session factory, metrics and the webhook
+dispatcher are created in the lifespan from the settings passed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from api.context import AppContext
+from api.metrics import ApiMetrics
+from api.routes import api_router
+from api.routes.system import router as system_router
+from forestall import __version__
+from forestall.settings import Settings
+from forestall.state.db import make_engine, make_sessionmaker
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Registry, risk, visit recommendations, field events and webhooks of Forestall.
+
+Authenticate with `Authorization: Bearer <api key>` (`forestall keys create`). Lists take
+`?limit=&cursor=` and return `{"items": [...], "next_cursor": ...}`. Times are accepted as
+RFC 3339 or Unix epoch seconds and returned as RFC 3339 (UTC).
+"""
+
+
+def create_app(settings: Settings, *, deliver_webhooks: bool = True) -> FastAPI:
+    """The API app; ``deliver_webhooks=False`` leaves the outbox to another process (or a test)."""
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        ctx = AppContext(
+            settings=settings, engine=engine, sessions=make_sessionmaker(engine), metrics=metrics
+        )
+        if deliver_webhooks:
+            from api.webhooks.dispatcher import WebhookDispatcher
+
+            ctx.dispatcher = WebhookDispatcher(ctx.sessions, settings.api, metrics=metrics)
+            ctx.dispatcher.start()
+        app.state.ctx = ctx
+        try:
+            yield
+        finally:
+            # Stopping the dispatcher waits for attempts in flight; keep the loop free meanwhile.
+            await asyncio.to_thread(ctx.close)
+
+    app = FastAPI(title="Forestall API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.middleware("http")(metrics.middleware)
+    app.add_exception_handler(IntegrityError, _conflict)
+    app.add_exception_handler(OperationalError, _unavailable)
+    app.include_router(system_router)
+    app.include_router(api_router)
+    return app
+
+
+async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
+    # A concurrent request created the same object between our check and our commit.
+    log.info("integrity error: %s", exc)
+    return JSONResponse({"detail": "conflicts with a concurrent change; retry"}, status.HTTP_409_CONFLICT)
+
+
+async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("state DB error: %s", exc)
+    return JSONResponse({"detail": "state DB unavailable; retry"}, status.HTTP_503_SERVICE_UNAVAILABLE)

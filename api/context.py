@@ -1,0 +1,49 @@
+"""What one running app holds: settings, the state DB, metrics, the telemetry store, delivery.
+
+Built in the app's lifespan and reached by dependencies through ``request.app.state``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.metrics import ApiMetrics
+from forestall.settings import Settings
+
+if TYPE_CHECKING:
+    from api.webhooks.dispatcher import WebhookDispatcher
+    from ingest.store import TelemetryStore
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    metrics: ApiMetrics
+    dispatcher: WebhookDispatcher | None = None
+    _store: TelemetryStore | None = field(default=None, repr=False)
+    _store_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def telemetry_store(self) -> TelemetryStore:
+        """The telemetry store, opened on first use (many API calls never need it)."""
+        with self._store_lock:
+            if self._store is None:
+                from ingest.store import open_store
+
+                self._store = open_store(self.settings)
+            return self._store
+
+    def close(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+        self.engine.dispose()

@@ -1,0 +1,31 @@
+"""One module per resource; ``api_router`` gathers them under ``/v1``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes import (
+    assets,
+    customers,
+    events,
+    lifecycle,
+    recommendations,
+    rejections,
+    risk_settings,
+    telemetry,
+    webhooks,
+)
+
+api_router = APIRouter(prefix="/v1")
+for module in (
+    customers,
+    assets,
+    telemetry,
+    recommendations,
+    lifecycle,
+    events,
+    risk_settings,
+    webhooks,
+    rejections,
+):
+    api_router.include_router(module.router)

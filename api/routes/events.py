@@ -1,0 +1,120 @@
+"""Facts from the field: ``/v1/maintenance-events``, ``/v1/incidents``, ``/v1/feedback``.
+
+Each POST appends to the events table (the worker reads it); incidents and feedback also
+refresh the customer's risk in the same transaction, so the index changes at once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy.orm import Session
+
+from api.crud import events as crud
+from api.crud.assets import get_asset
+from api.crud.customers import get_customer
+from api.crud.risk import refresh_risk
+from api.deps import FieldOps, PageDep, Principal, SessionDep, Technician, TimeRangeDep, next_cursor
+from api.schemas.common import Page
+from api.schemas.events import (
+    FeedbackCreate,
+    FeedbackKind,
+    FeedbackPublic,
+    IncidentCreate,
+    IncidentKind,
+    IncidentPublic,
+    MaintenanceCreate,
+    MaintenanceKind,
+    MaintenancePublic,
+)
+from api.views import feedback_public, incident_public, maintenance_public
+from forestall.state.repo import event_now_or_wall
+
+router = APIRouter(tags=["field events"])
+
+CustomerFilter = Annotated[str | None, Query(alias="customer", description="customer id")]
+
+
+def _require_customer(session: Session, principal: Principal, customer_id: str) -> None:
+    if get_customer(session, principal.tenant, customer_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"customer {customer_id!r} not found")
+
+
+@router.post("/maintenance-events", status_code=status.HTTP_201_CREATED)
+def add_maintenance(session: SessionDep, principal: Technician, body: MaintenanceCreate) -> MaintenancePublic:
+    asset = get_asset(session, principal.tenant, body.asset_id)
+    if asset is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"asset {body.asset_id!r} not found")
+    event = crud.add_maintenance(session, asset, body)
+    if asset.customer_id is not None:
+        # Repeat faults weigh into the customer's risk.
+        refresh_risk(
+            session, principal.tenant, asset.customer_id, event_now_or_wall(session, principal.tenant)
+        )
+    session.commit()
+    return maintenance_public(event)
+
+
+@router.get("/maintenance-events")
+def list_maintenance(
+    session: SessionDep,
+    principal: Technician,
+    page: PageDep,
+    window: TimeRangeDep,
+    customer_id: CustomerFilter = None,
+    asset: Annotated[str | None, Query(description="asset id")] = None,
+    kind: MaintenanceKind | None = None,
+) -> Page[MaintenancePublic]:
+    """Newest first; ``from``/``to`` bound ``occurred_at``."""
+    where = crud.EventFilter("maintenance", customer_id, asset, kind, window.start, window.end)
+    rows, key = crud.list_events(session, principal.tenant, where, after=page.after(int), limit=page.limit)
+    return Page(items=[maintenance_public(e) for e in rows], next_cursor=next_cursor(key))
+
+
+@router.post("/incidents", status_code=status.HTTP_201_CREATED)
+def add_incident(session: SessionDep, principal: FieldOps, body: IncidentCreate) -> IncidentPublic:
+    _require_customer(session, principal, body.customer_id)
+    event = crud.add_incident(session, principal.tenant, body)
+    refresh_risk(session, principal.tenant, body.customer_id, event_now_or_wall(session, principal.tenant))
+    session.commit()
+    return incident_public(event)
+
+
+@router.get("/incidents")
+def list_incidents(
+    session: SessionDep,
+    principal: FieldOps,
+    page: PageDep,
+    window: TimeRangeDep,
+    customer_id: CustomerFilter = None,
+    kind: IncidentKind | None = None,
+) -> Page[IncidentPublic]:
+    """Newest first; ``from``/``to`` bound ``opened_at``."""
+    where = crud.EventFilter("incident", customer_id, None, kind, window.start, window.end)
+    rows, key = crud.list_events(session, principal.tenant, where, after=page.after(int), limit=page.limit)
+    return Page(items=[incident_public(e) for e in rows], next_cursor=next_cursor(key))
+
+
+@router.post("/feedback", status_code=status.HTTP_201_CREATED)
+def add_feedback(session: SessionDep, principal: FieldOps, body: FeedbackCreate) -> FeedbackPublic:
+    _require_customer(session, principal, body.customer_id)
+    event = crud.add_feedback(session, principal.tenant, body)
+    refresh_risk(session, principal.tenant, body.customer_id, event_now_or_wall(session, principal.tenant))
+    session.commit()
+    return feedback_public(event)
+
+
+@router.get("/feedback")
+def list_feedback(
+    session: SessionDep,
+    principal: FieldOps,
+    page: PageDep,
+    window: TimeRangeDep,
+    customer_id: CustomerFilter = None,
+    kind: FeedbackKind | None = None,
+) -> Page[FeedbackPublic]:
+    """Newest first; ``from``/``to`` bound ``at``."""
+    where = crud.EventFilter("feedback", customer_id, None, kind, window.start, window.end)
+    rows, key = crud.list_events(session, principal.tenant, where, after=page.after(int), limit=page.limit)
+    return Page(items=[feedback_public(e) for e in rows], next_cursor=next_cursor(key))

@@ -1,0 +1,99 @@
+"""``/v1/webhooks``: subscriptions, their delivery log and replay (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from sqlalchemy.orm import Session
+
+from api.crud import webhooks as crud
+from api.deps import Admin, ContextDep, PageDep, Principal, SessionDep, next_cursor
+from api.schemas.common import Page
+from api.schemas.webhooks import DeliveryPublic, WebhookCreate, WebhookCreated, WebhookPublic, WebhookUpdate
+from api.views import delivery_public, webhook_public
+from forestall.state.models import WebhookSubscription
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+def _found(session: Session, principal: Principal, sub_id: str) -> WebhookSubscription:
+    sub = crud.get_subscription(session, principal.tenant, sub_id)
+    if sub is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"webhook {sub_id!r} not found")
+    return sub
+
+
+@router.get("")
+def list_webhooks(session: SessionDep, principal: Admin, page: PageDep) -> Page[WebhookPublic]:
+    rows, key = crud.list_subscriptions(session, principal.tenant, after=page.after(str), limit=page.limit)
+    return Page(items=[webhook_public(s) for s in rows], next_cursor=next_cursor(key))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_webhook(session: SessionDep, principal: Admin, body: WebhookCreate) -> WebhookCreated:
+    """Subscribe a URL; the secret (generated when not given) is returned only here."""
+    sub = crud.create_subscription(
+        session, principal.tenant, str(body.url), body.events, body.secret, body.active
+    )
+    session.commit()
+    return WebhookCreated(**webhook_public(sub).model_dump(), secret=sub.secret)
+
+
+@router.get("/{sub_id}")
+def get_webhook(session: SessionDep, principal: Admin, sub_id: str) -> WebhookPublic:
+    return webhook_public(_found(session, principal, sub_id))
+
+
+@router.patch("/{sub_id}")
+def update_webhook(session: SessionDep, principal: Admin, sub_id: str, body: WebhookUpdate) -> WebhookPublic:
+    changes = body.changes()
+    if "url" in changes:
+        changes["url"] = str(body.url)
+    sub = crud.update_subscription(session, _found(session, principal, sub_id), changes)
+    session.commit()
+    return webhook_public(sub)
+
+
+@router.delete("/{sub_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_webhook(session: SessionDep, principal: Admin, sub_id: str) -> Response:
+    crud.delete_subscription(session, _found(session, principal, sub_id))
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{sub_id}/deliveries")
+def list_deliveries(
+    session: SessionDep,
+    principal: Admin,
+    sub_id: str,
+    page: PageDep,
+    status_: Annotated[Literal["pending", "delivered", "dead"] | None, Query(alias="status")] = None,
+) -> Page[DeliveryPublic]:
+    """The delivery log, newest first, with every attempt's status code, error and duration."""
+    sub = _found(session, principal, sub_id)
+    rows, key = crud.list_deliveries(session, sub, status=status_, after=page.after(int), limit=page.limit)
+    return Page(items=[delivery_public(*row) for row in rows], next_cursor=next_cursor(key))
+
+
+@router.get("/{sub_id}/deliveries/{delivery_id}")
+def get_delivery(session: SessionDep, principal: Admin, sub_id: str, delivery_id: int) -> DeliveryPublic:
+    row = crud.get_delivery(session, _found(session, principal, sub_id), delivery_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"delivery {delivery_id} not found")
+    return delivery_public(*row)
+
+
+@router.post("/{sub_id}/deliveries/{delivery_id}/replay", status_code=status.HTTP_202_ACCEPTED)
+def replay_delivery(
+    ctx: ContextDep, session: SessionDep, principal: Admin, sub_id: str, delivery_id: int
+) -> DeliveryPublic:
+    """Send the delivery again (same webhook-id), e.g. a dead one once the receiver is fixed."""
+    row = crud.get_delivery(session, _found(session, principal, sub_id), delivery_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"delivery {delivery_id} not found")
+    crud.replay(session, row[0])
+    session.commit()
+    if ctx.dispatcher is not None:
+        ctx.dispatcher.wake()
+    return delivery_public(*row)

@@ -1,0 +1,75 @@
+"""Visit recommendations and their lifecycle (ARCHITECTURE §4, §5)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, Field, model_validator
+
+from api.schemas.common import Input, ObjectId, Timestamp, TimeText
+
+Priority = Literal["P1", "P2", "P3", "P4"]
+Status = Literal["open", "accepted", "scheduled", "completed", "dismissed", "expired", "cancelled"]
+
+
+class RecommendationPublic(BaseModel):
+    """The shape of ``forestall.state.views.recommendation_view`` (also webhook ``data``)."""
+
+    id: str
+    tenant: str
+    customer_id: str | None
+    site: str | None
+    asset_ids: list[str]
+    status: Status
+    priority: Priority
+    priority_score: float
+    reason: dict[str, Any]
+    predicted_failure_at: TimeText | None
+    confidence: float
+    window_start: TimeText
+    window_end: TimeText
+    sla_due_at: TimeText
+    fits_sla: bool
+    risk_index: float
+    source: str
+    created_at: TimeText
+    updated_at: TimeText
+    scheduled_for: TimeText | None
+    closed_at: TimeText | None
+    close_reason: str | None
+    outcome: dict[str, Any] | None
+
+
+class RecommendationCreate(Input):
+    """A manual recommendation: a dispatcher sends someone without waiting for the predictor."""
+
+    asset_ids: list[ObjectId] = Field(min_length=1, max_length=100)
+    customer_id: ObjectId | None = Field(None, description="default: the customer the assets belong to")
+    priority: Priority = "P3"
+    window_start: Timestamp
+    window_end: Timestamp
+    predicted_failure_at: Timestamp | None = None
+    sla_due_at: Timestamp | None = Field(None, description="default: now + the SLA tier's response time")
+    confidence: float = Field(1.0, ge=0.0, le=1.0)
+    notes: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _window_order(self) -> Self:
+        if self.window_end <= self.window_start:
+            raise ValueError("window_end must be after window_start")
+        return self
+
+
+class ScheduleRequest(Input):
+    scheduled_for: Timestamp = Field(description="RFC 3339 or epoch seconds (event time)")
+
+
+class DismissRequest(Input):
+    reason: str | None = Field(None, min_length=1, max_length=200)
+
+
+class OutcomeCreate(Input):
+    fault_found: bool
+    fault_code: str | None = Field(None, min_length=1, max_length=64)
+    repaired_at: Timestamp | None = None
+    notes: str | None = Field(None, max_length=2000)

@@ -1,0 +1,197 @@
+"""``forestall simulate fleet`` and ``forestall simulate fsm``: the simulated world and FSM system."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import dataclasses
+import json
+import math
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from forestall.commands.common import add_config_argument, settings_from
+
+if TYPE_CHECKING:
+    from simulators.dispatch import FsmStats
+    from simulators.fleet import Fleet
+
+PROGRESS_EVERY_S = 5.0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("simulate", help="run the simulated fleet or the simulated FSM system")
+    sim_sub = parser.add_subparsers(dest="simulate_command", metavar="WHAT", required=True)
+    _register_fleet(sim_sub)
+    _register_fsm(sim_sub)
+
+
+def _register_fleet(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fleet = sim_sub.add_parser(
+        "fleet",
+        help="simulated customers and machines behind real edge agents",
+        description="Register a simulated fleet through the API and run it: one edge agent per machine "
+        "publishes to the MQTT broker of the settings (or --mqtt-url). Prints progress, then the world "
+        "metrics as one JSON line.",
+    )
+    _api_arguments(fleet, "an admin key of the tenant (registers customers and assets)")
+    fleet.add_argument("--assets", type=int, default=50)
+    fleet.add_argument("--customers", type=int, default=10)
+    fleet.add_argument("--seed", type=int, default=7)
+    fleet.add_argument("--speed", type=float, default=3600.0, help="simulated seconds per wall second")
+    fleet.add_argument("--seconds", type=float, default=None, help="stop after this many wall seconds")
+    fleet.add_argument("--tenant", default="demo")
+    fleet.add_argument("--data-dir", type=Path, default=Path("forestall-sim-data"), help="edge agent buffers")
+    fleet.add_argument("--mqtt-url", default=None, help="overrides the settings' mqtt.url")
+    fleet.add_argument("--start", default=None, help="event time to start at, RFC 3339 (default: now)")
+    fleet.add_argument("--sample-interval", type=float, default=600.0, help="event seconds between samples")
+    add_config_argument(fleet)
+    fleet.set_defaults(handler=_run_fleet)
+
+
+def _register_fsm(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fsm = sim_sub.add_parser(
+        "fsm",
+        help="a simulated FSM system that receives webhooks and sends technicians",
+        description="Serve webhooks (verified with standardwebhooks), accept and schedule recommended "
+        "visits through the API and send technicians into the simulated world over MQTT.",
+    )
+    _api_arguments(fsm, "an fsm key of the tenant (admin for --subscribe)")
+    fsm.add_argument("--webhook-secret", default=None, help="whsec_… (generated when --subscribe is given)")
+    fsm.add_argument("--host", default="127.0.0.1")
+    fsm.add_argument("--port", type=int, default=0, help="webhook port (default: a free one)")
+    fsm.add_argument("--tenant", default="demo")
+    fsm.add_argument("--mqtt-url", default=None, help="overrides the settings' mqtt.url")
+    fsm.add_argument("--subscribe", action="store_true", help="create our webhook subscription via the API")
+    fsm.add_argument("--seconds", type=float, default=None, help="stop after this many wall seconds")
+    add_config_argument(fsm)
+    fsm.set_defaults(handler=_run_fsm)
+
+
+def _api_arguments(parser: argparse.ArgumentParser, key_help: str) -> None:
+    parser.add_argument("--api-url", required=True, help="e.g. http://127.0.0.1:8000")
+    parser.add_argument("--api-key", required=True, help=key_help)
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM/SIGINT, so the loop ends cleanly and still prints its summary."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _loop(seconds: float | None, tick: Callable[[], None], report: Callable[[], str]) -> None:
+    with _stop_on_signals() as stop:
+        began = last = time.monotonic()
+        while not stop.is_set() and (seconds is None or time.monotonic() - began < seconds):
+            tick()
+            if time.monotonic() - last >= PROGRESS_EVERY_S:
+                last = time.monotonic()
+                print(report(), file=sys.stderr, flush=True)
+            stop.wait(0.1)
+
+
+def _run_fleet(args: argparse.Namespace) -> int:
+    from forestall.clock import SimClock
+    from forestall.contract import parse_ts
+    from simulators.fleet import Fleet, FleetSpec
+
+    settings = settings_from(args)
+    start = parse_ts(args.start) if args.start else math.floor(time.time() / 3600.0) * 3600.0
+    spec = FleetSpec(
+        tenant=args.tenant,
+        assets=args.assets,
+        customers=args.customers,
+        seed=args.seed,
+        sample_interval_s=args.sample_interval,
+    )
+    clock = SimClock(start=start, speed=args.speed)
+    fleet = Fleet(
+        spec,
+        clock,
+        api_url=args.api_url,
+        api_key=args.api_key,
+        mqtt_url=args.mqtt_url or settings.mqtt.url,
+        data_dir=args.data_dir,
+        start=start,
+    )
+    print(
+        f"registering {spec.customers} customers and {spec.assets} assets at {args.api_url}", file=sys.stderr
+    )
+    try:
+        fleet.start()
+        _loop(args.seconds, fleet.step, lambda: _fleet_line(fleet))
+    finally:
+        fleet.stop()
+    print(json.dumps(fleet.metrics.as_dict(), sort_keys=True), flush=True)
+    return 0
+
+
+def _fleet_line(fleet: Fleet) -> str:
+    from forestall.contract import format_ts
+
+    m = fleet.metrics
+    return (
+        f"{format_ts(fleet.now)}  samples {m.samples_published}  failures {m.failures_occurred}  "
+        f"prevented {m.failures_prevented}  false visits {m.false_visits}  "
+        f"visits {m.visits_completed}+{m.corrective_visits} corrective"
+    )
+
+
+def _run_fsm(args: argparse.Namespace) -> int:
+    from simulators.apiclient import ApiClient
+    from simulators.fsm import FsmSimulator
+
+    settings = settings_from(args)
+    secret: str | None = args.webhook_secret
+    if secret is None:
+        if not args.subscribe:
+            raise ValueError("--webhook-secret is required unless --subscribe creates the subscription")
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    fsm = FsmSimulator(
+        args.api_url,
+        args.api_key,
+        args.mqtt_url or settings.mqtt.url,
+        args.tenant,
+        secret,
+        host=args.host,
+        port=args.port,
+    )
+    fsm.start()
+    try:
+        print(f"FSM simulator receiving webhooks at {fsm.url}", flush=True)
+        if args.subscribe:
+            api = ApiClient(args.api_url, args.api_key)
+            try:
+                created: Any = api.create_webhook(fsm.url, secret)
+            finally:
+                api.close()
+            print(f"subscribed: {created.get('id') if isinstance(created, dict) else created}", flush=True)
+        _loop(args.seconds, lambda: None, lambda: _fsm_line(fsm.stats))
+    finally:
+        fsm.stop()
+    print(json.dumps(_fsm_stats(fsm.stats), sort_keys=True), flush=True)
+    return 0
+
+
+def _fsm_stats(stats: FsmStats) -> dict[str, Any]:
+    return dataclasses.asdict(stats)
+
+
+def _fsm_line(stats: FsmStats) -> str:
+    return "  ".join(f"{k} {v}" for k, v in _fsm_stats(stats).items() if v)

@@ -1,0 +1,275 @@
+"""Simulated machines: degradation physics, sensor noise, failures and repairs (pure, stdlib only).
+
+The edge agent imports this module for its ``simulated`` driver, so it uses nothing beyond
+the standard library. Hidden state evolves in *event time*:
+
+- Faults start as a Poisson process (``onset_rate_per_h``); each draws a failure mode of
+  the machine type and an onset→failure time (``degradation_hours``, uniform).
+- While degrading, the mode's sensors drift along an exponential P-F curve in the fault's
+  progress, so the drift is small at first, clearly visible well before failure, and steep
+  at the end. A healthy machine shows only its daily duty cycle plus noise, never a trend.
+- At the failure time the machine stops and reads its stopped values until a visit
+  repairs it. A repair resets the wear and draws the next fault.
+
+Every draw comes from a generator seeded by ``(seed, asset_id)`` and the noise of a reading
+is a function of ``(seed, ts)`` alone, so the same seed and the same visits give identical
+readings however often the machine is read.
+
+>>> pump = make_equipment("pump", "pump-0001", seed=7, start=0.0, force_onset_at=3600.0,
+...                       force_mode="bearing_wear")
+>>> pump.read(0.0) == make_equipment("pump", "pump-0001", seed=7, start=0.0).read(0.0)
+True
+>>> events = pump.advance(pump.next_failure_at or 0.0)
+>>> [(e.asset_id, e.fault_code == pump.fault_code) for e in events], pump.failed
+([('pump-0001', True)], True)
+>>> pump.inspect_and_repair(pump.failed_at or 0.0, corrective=True)
+VisitReport(fault_found=True, fault_code='bearing_wear', repaired=True, prevented=False)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Final
+
+from simulators.machines import FailureMode, MachineType, machine_type
+
+HOUR: Final = 3600.0
+DAY: Final = 86400.0
+DEFAULT_ONSET_RATE_PER_H: Final = 1.0 / 300.0
+DEFAULT_DEGRADATION_HOURS: Final = (24.0, 72.0)
+# Steepness of the P-F curve: severity is ~8 % at 30 % progress, ~18 % halfway, 100 % at failure.
+CURVE_STEEPNESS: Final = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class FailureEvent:
+    asset_id: str
+    at: float
+    fault_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class VisitReport:
+    fault_found: bool
+    fault_code: str | None
+    repaired: bool
+    prevented: bool  # the fault was repaired before the machine failed
+
+
+@dataclass(frozen=True, slots=True)
+class _Episode:
+    """The machine's next (or current) fault, drawn ahead of time: ground truth."""
+
+    mode: FailureMode
+    onset_at: float  # inf: never
+    failure_at: float
+
+
+def severity(progress: float) -> float:
+    """Share of the full fault signature shown at ``progress`` (0 at onset, 1 at failure).
+
+    >>> severity(0.0), severity(1.0), round(severity(0.5), 3)
+    (0.0, 1.0, 0.182)
+    """
+    p = min(max(progress, 0.0), 1.0)
+    return math.expm1(CURVE_STEEPNESS * p) / math.expm1(CURVE_STEEPNESS)
+
+
+class Equipment:
+    """One simulated machine; a ``SignalSource`` (``sensors``, ``read(ts)``) for the edge agent."""
+
+    def __init__(
+        self,
+        kind: MachineType,
+        asset_id: str,
+        seed: int,
+        start: float,
+        *,
+        onset_rate_per_h: float = DEFAULT_ONSET_RATE_PER_H,
+        degradation_hours: tuple[float, float] = DEFAULT_DEGRADATION_HOURS,
+        healthy_hours: float = 0.0,
+        force_onset_at: float | None = None,
+        force_mode: str | None = None,
+    ) -> None:
+        low, high = degradation_hours
+        if onset_rate_per_h < 0 or not 0 < low <= high or healthy_hours < 0:
+            raise ValueError(
+                "need onset_rate_per_h >= 0, 0 < degradation_hours[0] <= [1], healthy_hours >= 0"
+            )
+        self.kind = kind
+        self.asset_id = asset_id
+        self.asset_type = kind.name
+        self.sensors: tuple[str, ...] = kind.sensor_names
+        self._onset_rate = onset_rate_per_h
+        self._degradation_hours = (low, high)
+        self._rng = random.Random(f"forestall-equipment:{seed}:{asset_id}")
+        self._noise_seed = self._rng.getrandbits(40)
+        # Unit-to-unit spread (±3 %) and when in the day the duty peaks (around 14:00 ± 2 h).
+        self._offsets = {s.name: 1.0 + self._rng.uniform(-0.03, 0.03) for s in kind.sensors}
+        self._peak_hour = 14.0 + self._rng.uniform(-2.0, 2.0)
+        self._t = start
+        self._failed_at: float | None = None
+        self._pending: list[FailureEvent] = []
+        self.repairs = 0
+        if force_mode is not None:
+            kind.mode(force_mode)  # validate early
+        self._episode = self._draw_episode(start + healthy_hours * HOUR, force_onset_at, force_mode)
+
+    # -- hidden state -------------------------------------------------------------------------
+
+    def _draw_episode(self, after: float, onset_at: float | None = None, code: str | None = None) -> _Episode:
+        # Always draw the same three numbers so forcing one choice leaves the stream intact.
+        wait_h = self._rng.expovariate(self._onset_rate) if self._onset_rate > 0 else math.inf
+        duration_h = self._rng.uniform(*self._degradation_hours)
+        mode = self._rng.choice(self.kind.modes)
+        onset = onset_at if onset_at is not None else after + wait_h * HOUR
+        return _Episode(
+            mode=self.kind.mode(code) if code is not None else mode,
+            onset_at=onset,
+            failure_at=onset + duration_h * HOUR,
+        )
+
+    def _advance_to(self, ts: float) -> None:
+        if ts <= self._t:
+            return
+        self._t = ts
+        episode = self._episode
+        if self._failed_at is None and ts >= episode.failure_at:
+            self._failed_at = episode.failure_at
+            self._pending.append(FailureEvent(self.asset_id, episode.failure_at, episode.mode.code))
+
+    def _severity_at(self, ts: float) -> float:
+        if self._failed_at is not None:
+            return 1.0
+        episode = self._episode
+        if ts < episode.onset_at:
+            return 0.0
+        return severity((ts - episode.onset_at) / (episode.failure_at - episode.onset_at))
+
+    def _repair(self, ts: float) -> None:
+        self._failed_at = None
+        self.repairs += 1
+        self._episode = self._draw_episode(ts)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def load(self, ts: float) -> float:
+        """Duty (0.2-0.9) of the daily cycle at ``ts``: busy afternoons, quiet nights."""
+        hours = (ts / HOUR) % 24.0
+        phase = 2.0 * math.pi * (hours - self._peak_hour) / 24.0
+        return 0.55 + 0.3 * math.cos(phase) + 0.05 * math.cos(2.0 * phase)
+
+    def read(self, ts: float) -> dict[str, float]:
+        """Advance to ``ts`` (non-decreasing; an earlier ``ts`` reads the current state) and read."""
+        self._advance_to(ts)
+        noise = random.Random(self._noise_seed * 10**13 + round(ts * 1000.0))
+        values: dict[str, float] = {}
+        if self._failed_at is not None:
+            for spec in self.kind.sensors:
+                # A stopped motor draws no current and moves nothing: zero reads zero.
+                jitter = noise.gauss(0.0, spec.noise_sd * 0.3) if spec.failed else 0.0
+                values[spec.name] = round(max(spec.low, spec.failed + jitter), 3)
+            return values
+        load = self.load(ts)
+        sev = self._severity_at(ts)
+        effects = self._episode.mode.effects
+        for spec in self.kind.sensors:
+            value = spec.base * self._offsets[spec.name] + spec.load_gain * (load - 0.5)
+            value += effects.get(spec.name, 0.0) * sev + noise.gauss(0.0, spec.noise_sd)
+            values[spec.name] = round(max(spec.low, value), 3)
+        return values
+
+    def advance(self, ts: float) -> list[FailureEvent]:
+        """Advance the hidden state to ``ts``; failures since the last call (each reported once)."""
+        self._advance_to(ts)
+        events, self._pending = self._pending, []
+        return events
+
+    def inspect_and_repair(self, ts: float, corrective: bool) -> VisitReport:
+        """A technician's visit at ``ts``: finds and repairs an active fault or a failure.
+
+        ``corrective`` (sent after a failure) and preventive visits are handled alike: the
+        technician repairs whatever is wrong. ``prevented`` is true only when the fault was
+        caught before the machine failed.
+        """
+        del corrective  # the technician's work depends on what they find, not on why they came
+        self._advance_to(ts)
+        code = self._episode.mode.code
+        if self._failed_at is not None:
+            self._repair(ts)
+            return VisitReport(fault_found=True, fault_code=code, repaired=True, prevented=False)
+        if self._episode.onset_at <= max(ts, self._t):
+            self._repair(ts)
+            return VisitReport(fault_found=True, fault_code=code, repaired=True, prevented=True)
+        return VisitReport(fault_found=False, fault_code=None, repaired=False, prevented=False)
+
+    @property
+    def now(self) -> float:
+        """Event time the hidden state has reached."""
+        return self._t
+
+    @property
+    def failed(self) -> bool:
+        return self._failed_at is not None
+
+    @property
+    def failed_at(self) -> float | None:
+        return self._failed_at
+
+    @property
+    def fault_code(self) -> str | None:
+        """The active fault (degrading or failed), ground truth; None while healthy."""
+        if self._failed_at is not None or self._episode.onset_at <= self._t:
+            return self._episode.mode.code
+        return None
+
+    @property
+    def onset_at(self) -> float | None:
+        """When the current or next fault starts (ground truth); None if none will."""
+        onset = self._episode.onset_at
+        return onset if math.isfinite(onset) and self._failed_at is None else None
+
+    @property
+    def degradation(self) -> float:
+        """Severity of the active fault, 0 (healthy) to 1 (failed)."""
+        return self._severity_at(self._t)
+
+    @property
+    def next_failure_at(self) -> float | None:
+        """When the machine will fail if nobody visits (ground truth); None while failed or never."""
+        if self._failed_at is not None or not math.isfinite(self._episode.failure_at):
+            return None
+        return self._episode.failure_at
+
+
+def make_equipment(
+    asset_type: str,
+    asset_id: str,
+    seed: int,
+    start: float,
+    *,
+    onset_rate_per_h: float | None = None,
+    degradation_hours: tuple[float, float] | None = None,
+    healthy_hours: float = 0.0,
+    force_onset_at: float | None = None,
+    force_mode: str | None = None,
+) -> Equipment:
+    """A machine of ``asset_type`` (``pump``, ``chiller``, ``compressor``) starting healthy at ``start``.
+
+    ``healthy_hours`` keeps the first fault from starting before ``start + healthy_hours``
+    (a commissioning period, so models see normal behaviour first); ``force_onset_at`` and
+    ``force_mode`` pin the first fault, for tests and scripted demos.
+    """
+    return Equipment(
+        machine_type(asset_type),
+        asset_id,
+        seed,
+        start,
+        onset_rate_per_h=DEFAULT_ONSET_RATE_PER_H if onset_rate_per_h is None else onset_rate_per_h,
+        degradation_hours=degradation_hours or DEFAULT_DEGRADATION_HOURS,
+        healthy_hours=healthy_hours,
+        force_onset_at=force_onset_at,
+        force_mode=force_mode,
+    )

@@ -1,0 +1,80 @@
+"""Customer risk from the state DB: incidents and surveys count, thresholds emit webhooks."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forestall.state.db import make_engine, make_sessionmaker
+from forestall.state.models import Asset, AssetHealth, Customer, OutboxEvent, RiskWeights
+from forestall.state.repo import append_event
+from predictor.riskstate import refresh_customer_risk
+
+NOW = 1_795_460_400.0
+
+
+def seed(session: Session) -> None:
+    session.add(
+        Customer(
+            tenant="acme",
+            id="c1",
+            name="Acme",
+            segment="key",
+            sla_tier="gold",
+            visit_sensitivity=0.2,
+            created_at=time.time(),
+        )
+    )
+    session.add(
+        Asset(
+            tenant="acme",
+            id="p1",
+            customer_id="c1",
+            asset_type="pump",
+            site="s1",
+            criticality=5,
+            safety_critical=False,
+            created_at=time.time(),
+        )
+    )
+    session.add(RiskWeights(tenant="acme", weights={}, threshold=30.0))
+
+
+def test_incidents_surveys_and_health_raise_risk_and_cross_the_threshold(state_db_url: str) -> None:
+    sessions = make_sessionmaker(make_engine(state_db_url))
+    with sessions.begin() as session:
+        seed(session)
+        calm = refresh_customer_risk(session, "acme", "c1", NOW)
+        assert calm is not None and calm.risk_index == 0.0
+        for kind in ("outage", "outage", "escalation"):
+            append_event(
+                session, "acme", "incident", NOW - 3600, {"kind": kind, "resolved_at": NOW}, customer_id="c1"
+            )
+        append_event(session, "acme", "feedback", NOW - 60, {"kind": "csat", "score": 1}, customer_id="c1")
+        append_event(
+            session, "acme", "incident", NOW - 40 * 86400, {"kind": "outage"}, customer_id="c1"
+        )  # too old
+        session.add(
+            AssetHealth(
+                tenant="acme",
+                asset_id="p1",
+                at=NOW,
+                anomaly_score=0.9,
+                failure_probability=0.9,
+                ttf_hours=10.0,
+                model_version="t",
+            )
+        )
+        session.flush()
+        troubled = refresh_customer_risk(session, "acme", "c1", NOW)
+        assert troubled is not None
+        assert troubled.risk_index > 30.0
+        assert troubled.contributions["outages"] > 0 and troubled.contributions["csat"] > 0
+        assert troubled.contributions["predicted_disruption"] > troubled.contributions["escalations"] > 0
+        assert refresh_customer_risk(session, "acme", "nobody", NOW) is None
+    with sessions() as session:
+        [event] = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "risk.threshold_crossed"))
+        assert event.data["customer_id"] == "c1" and event.data["previous"] == 0.0
+        assert event.timestamp == NOW  # event time, not the wall clock
