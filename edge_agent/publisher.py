@@ -245,4 +245,8 @@ class Publisher:
         self._settle(seq, ok)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic != self.topics["cmd"]:
+            # Only our own cmd topic is subscribed; a broker delivering anything else is ignored.
+            log.debug("ignoring a message on %s", message.topic)
+            return
         self._on_command(bytes(message.payload))

@@ -66,9 +66,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (ValueError, FileNotFoundError) as exc:
-        # Configuration and input errors: one clear line, no traceback.
-        print(f"forestall {args.command}: error: {exc}", file=sys.stderr)
+        # Configuration and input errors: a clear message naming the bad key, no traceback.
+        print(f"forestall {args.command}: error: {describe(exc)}", file=sys.stderr)
         return 2
+
+
+def describe(exc: Exception) -> str:
+    """One line per problem; pydantic's validation errors become ``key.path: message``."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            items = errors()
+            return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in items)
+        except (TypeError, KeyError):
+            pass
+    return str(exc)
 
 
 if __name__ == "__main__":

@@ -67,11 +67,23 @@ class _Incidents:
     request_minutes: tuple[float, ...]
 
 
+def _latest_per_incident(events: list[Event]) -> list[Event]:
+    """One record per incident: a re-post with the same kind and opening time updates it.
+
+    FSM systems report an incident when it opens and again when it is resolved; counting
+    both would double every outage.
+    """
+    latest: dict[tuple[str, float], Event] = {}
+    for event in sorted(events, key=lambda e: e.id):
+        latest[(str(event.data.get("kind", "")), event.occurred_at)] = event
+    return list(latest.values())
+
+
 def _incident_factors(events: list[Event]) -> _Incidents:
     kinds: Counter[str] = Counter()
     resolution_hours: list[float] = []
     request_minutes: list[float] = []
-    for event in events:
+    for event in _latest_per_incident(events):
         kind = str(event.data.get("kind", ""))
         kinds[kind] += 1
         resolved = event.data.get("resolved_at")

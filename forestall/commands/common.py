@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from forestall.settings import Settings, load_settings
+if TYPE_CHECKING:  # imported lazily: `forestall edge` must not load the server stack
+    from forestall.settings import Settings
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -19,5 +21,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from forestall.settings import load_settings
+
     config: Path | None = args.config
     return load_settings(config)

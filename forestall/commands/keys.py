@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from forestall.commands.common import add_config_argument, settings_from
-from forestall.state.keys import ROLES
+from forestall.roles import ROLES
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,9 +10,10 @@ import time
 from sqlalchemy.orm import Session
 
 from forestall.contract import ID_RE
+from forestall.roles import ROLES
 from forestall.state.models import ApiKey
 
-ROLES = ("admin", "dispatcher", "fsm", "grafana")
+__all__ = ["ROLES", "create_key", "lookup_key"]
 
 
 def _digest(key: str) -> str:

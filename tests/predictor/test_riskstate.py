@@ -73,8 +73,29 @@ def test_incidents_surveys_and_health_raise_risk_and_cross_the_threshold(state_d
         assert troubled.risk_index > 30.0
         assert troubled.contributions["outages"] > 0 and troubled.contributions["csat"] > 0
         assert troubled.contributions["predicted_disruption"] > troubled.contributions["escalations"] > 0
+        once = refresh_customer_risk(session, "acme", "c1", NOW)
+        assert once is not None and once.risk_index == troubled.risk_index
         assert refresh_customer_risk(session, "acme", "nobody", NOW) is None
     with sessions() as session:
         [event] = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "risk.threshold_crossed"))
         assert event.data["customer_id"] == "c1" and event.data["previous"] == 0.0
         assert event.timestamp == NOW  # event time, not the wall clock
+
+
+def test_an_incident_reported_again_when_resolved_counts_once(state_db_url: str) -> None:
+    from predictor.riskstate import customer_factors
+
+    sessions = make_sessionmaker(make_engine(state_db_url))
+    with sessions.begin() as session:
+        seed(session)
+        append_event(session, "acme", "incident", NOW - 7200, {"kind": "outage"}, customer_id="c1")
+        append_event(
+            session, "acme", "incident", NOW - 7200, {"kind": "outage", "resolved_at": NOW}, customer_id="c1"
+        )
+        append_event(session, "acme", "incident", NOW - 600, {"kind": "outage"}, customer_id="c1")
+        session.flush()
+        customer = session.get(Customer, ("acme", "c1"))
+        assert customer is not None
+        factors = customer_factors(session, customer, ["p1"], NOW)
+        assert factors.outages == 2
+        assert factors.resolution_hours == (2.0,)
