@@ -88,7 +88,7 @@ def test_an_injected_fault_is_recommended_before_failure_and_a_healthy_fleet_is_
     failure_at = machine.next_failure_at
     assert failure_at is not None
     try:
-        for tenant, key in keys.items():
+        for key in keys.values():
             subscribe(api.url, key, webhook_receiver.url)
         for f in fleets.values():
             f.start()
