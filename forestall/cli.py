@@ -32,6 +32,7 @@ SERVER_COMMANDS = (
     "forestall.commands.simulate",
     "forestall.commands.db",
     "forestall.commands.keys",
+    "forestall.commands.backtest",
 )
 SERVER_PACKAGES = ("fastapi", "sqlalchemy", "river", "pydantic_settings", "amqtt")
 

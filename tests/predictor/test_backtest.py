@@ -1,0 +1,85 @@
+"""Backtests: the C-MAPSS reader and scorer on files written here, and the sim backtest end to end."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from forestall.cli import main
+from predictor.backtest.cmapss import read_engines, rmse
+from predictor.backtest.sim import backtest_sim
+
+
+def engine_rows(unit: int, cycles: int) -> list[str]:
+    rows = []
+    for c in range(1, cycles + 1):
+        wear = (c / cycles) ** 2
+        sensors = [518.67, 642.0 + 2 * wear, 1590.0 + 15 * wear, 1400.0 + 20 * wear] + [10.0 + 0.01 * c] * 17
+        rows.append(" ".join(str(v) for v in [unit, c, 0.0, 0.0, 100.0, *sensors]))
+    return rows
+
+
+def test_reader_accepts_gzip_and_plain_and_names_bad_lines(tmp_path: Path) -> None:
+    plain = tmp_path / "train.txt"
+    plain.write_text("\n".join(engine_rows(1, 5) + engine_rows(2, 3)) + "\n")
+    packed = tmp_path / "train.txt.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    for path in (plain, packed):
+        engines = read_engines(path)
+        assert [(e.unit, len(e.rows)) for e in engines] == [(1, 5), (2, 3)]
+        assert engines[0].rows[4]["sensor_3"] == pytest.approx(1605.0)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 1 0.0\n")
+    with pytest.raises(ValueError, match=r"bad\.txt:1"):
+        read_engines(bad)
+    assert rmse([3.0, -4.0]) == pytest.approx(math.sqrt(12.5))
+
+
+def test_cmapss_backtest_writes_predictions_and_prints_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(r for u in range(1, 7) for r in engine_rows(u, 60 + 10 * u)) + "\n")
+    test = tmp_path / "test.txt"
+    test.write_text("\n".join(r for u in range(1, 4) for r in engine_rows(u, 80)[: 50 + 10 * u]) + "\n")
+    rul = tmp_path / "rul.txt"
+    rul.write_text("30\n20\n10\n")
+    out = tmp_path / "pred.csv"
+    argv = [
+        "backtest",
+        "cmapss",
+        "--train",
+        str(train),
+        "--test",
+        str(test),
+        "--rul",
+        str(rul),
+        "--predictions",
+        str(out),
+    ]
+    assert main(argv) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["train_engines"] == 6 and metrics["test_engines"] == 3
+    assert metrics["rmse_capped_125"] >= 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["unit"] for r in rows] == ["1", "2", "3"]
+    assert all(float(r["predicted_rul"]) >= 0 for r in rows)
+    rul.write_text("30\n")
+    assert main(argv) == 2  # a RUL file that does not match the test engines is a clear error
+
+
+def test_sim_backtest_reports_forestall_and_both_baselines() -> None:
+    result = backtest_sim(assets=8, days=6, seed=5)
+    names = sorted(result["baselines"])
+    assert len(names) == 2 and names[0].startswith("calendar every") and names[1] == "static thresholds"
+    assert result["fault_episodes"] == result["failures_occurred"] + result["failures_prevented"] > 0
+    assert result["visits_completed"] <= result["recommendations"]
+    calendar = result["baselines"][names[0]]
+    assert calendar["visits_completed"] > 0
+    assert 0.0 <= (result["false_visit_share"] or 0.0) <= 1.0
