@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from predictor.models import Health
 from predictor.risk import SLA_RESPONSE_HOURS, saturate
 
 HOUR = 3600.0
@@ -48,6 +49,33 @@ class AssetCondition:
     safety_critical: bool
     repeat_faults: int
     top_sensors: tuple[str, ...] = ()
+
+
+class _AssetLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def site(self) -> str | None: ...
+    @property
+    def criticality(self) -> int: ...
+    @property
+    def safety_critical(self) -> bool: ...
+
+
+def condition(asset: _AssetLike, health: Health, repeat_faults: int = 0) -> AssetCondition:
+    """What the planner needs to know of an asset, from its registry entry and latest health."""
+    return AssetCondition(
+        asset.id,
+        asset.site,
+        health.failure_probability,
+        health.anomaly_score,
+        health.ttf_hours,
+        health.ttf_low_hours,
+        asset.criticality,
+        asset.safety_critical,
+        repeat_faults,
+        health.top_sensors,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,18 +116,7 @@ class PredictorService:
             if health is None:
                 continue
             repeats = count_repeat_faults(session, tenant, [asset.id], now)
-            result[asset.id] = planner.AssetCondition(
-                asset.id,
-                asset.site,
-                health.failure_probability,
-                health.anomaly_score,
-                health.ttf_hours,
-                health.ttf_low_hours,
-                asset.criticality,
-                asset.safety_critical,
-                repeats,
-                health.top_sensors,
-            )
+            result[asset.id] = planner.condition(asset, health, repeats)
         return result
 
     def _plan_customer(

@@ -141,17 +141,7 @@ def run_forestall(spec: FleetSpec, hours: float) -> PolicyResult:
         for asset in run.world.assets:
             machine = run.world.equipment[asset.id]
             health = predictor.observe(spec.tenant, asset.id, asset.asset_type, t, machine.read(t))
-            cond = planner.AssetCondition(
-                asset.id,
-                asset.site,
-                health.failure_probability,
-                health.anomaly_score,
-                health.ttf_hours,
-                health.ttf_low_hours,
-                asset.criticality,
-                asset.safety_critical,
-                0,
-            )
+            cond = planner.condition(asset, health)
             if (
                 asset.id not in run.busy
                 and cooldown.get(asset.id, -1.0) < t
