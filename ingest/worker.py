@@ -193,8 +193,8 @@ class Worker:
                 self._read_events(session)
                 self.predictor.flush(session, clocks)
                 self._sweep(session)
-                self.metrics.recommendations.inc(self.predictor.recommendations_opened)
-                self.predictor.recommendations_opened = 0
+                self.metrics.recommendations.inc(self.predictor.visits.recommendations_opened)
+                self.predictor.visits.recommendations_opened = 0
         if (
             self.predictor is not None
             and time.monotonic() - self._last_checkpoint > self.settings.worker.checkpoint_interval_s
