@@ -107,8 +107,9 @@ class BaselineDetector(base.AnomalyDetector):
         return result
 
     def score_one(self, x: dict[Hashable, Any]) -> float:
-        z = sorted((abs(v) for v in self.zscores(x).values()), reverse=True)
-        if not z:
-            return 0.0
-        top = z[: self.top_k]
-        return sum(top) / len(top)
+        return self.deviation(self.zscores(x))
+
+    def deviation(self, z: dict[str, float]) -> float:
+        """Mean absolute z-score of the ``top_k`` most deviant sensors."""
+        top = sorted((abs(v) for v in z.values()), reverse=True)[: self.top_k]
+        return sum(top) / len(top) if top else 0.0

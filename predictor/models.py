@@ -19,6 +19,7 @@ from typing import Any
 from river import compose, linear_model, optim, preprocessing, stats
 
 from predictor.detectors import BaselineDetector
+from predictor.trend import SlidingTrend
 
 MODEL_VERSION = "baseline-trend-1"
 HOUR = 3600.0
@@ -96,7 +97,7 @@ class AssetModel:
         self.detector = BaselineDetector(warmup=warmup, fading_factor=0.002, prior=fleet.baseline)
         self.warmup = warmup
         self.indicator = 0.0
-        self.history: deque[tuple[float, float]] = deque()  # (ts, indicator) for the trend
+        self.trend = SlidingTrend(TREND_WINDOW_S, min_points=6, min_span_s=MIN_TREND_SPAN_S)
         self.pending: deque[tuple[float, dict[str, float]]] = deque()  # awaiting a label
         self.since_reset = 0
         self.warm_until: float | None = None  # event time when alarms may start
@@ -108,20 +109,17 @@ class AssetModel:
         if self.warm_until is None:
             self.warm_until = ts + WARMUP_S
         warming = ts < self.warm_until
-        deviation = self.detector.score_one(values)
+        # Scored against the baseline as it was before this sample (prequential).
+        z = self.detector.zscores(values)
+        raw = self.detector.deviation(z)
         gate = WARMUP_GATE if warming else LEARN_GATE
-        healthy_looking = self.since_reset < self.warmup or deviation < gate
-        if healthy_looking and not self.down:
+        if (self.since_reset < self.warmup or raw < gate) and not self.down:
             self.detector.learn_one(values)
             self.fleet.baseline.learn_one(values)
         self.since_reset += 1
-        z = self.detector.zscores(values)
-        raw = self.detector.score_one(values)
-        self.indicator = raw if len(self.history) == 0 else SMOOTHING * raw + (1 - SMOOTHING) * self.indicator
-        self.history.append((ts, self.indicator))
-        while self.history and self.history[0][0] < ts - TREND_WINDOW_S:
-            self.history.popleft()
-        slope, slope_se = self._trend()
+        self.indicator = raw if not self.trend.points else SMOOTHING * raw + (1 - SMOOTHING) * self.indicator
+        self.trend.add(ts, self.indicator)
+        slope, slope_se = self.trend.fit()
         features = {
             "indicator": self.indicator,
             "slope_per_day": slope * 24.0,
@@ -142,23 +140,6 @@ class AssetModel:
             warming,
         )
         return self.last
-
-    def _trend(self) -> tuple[float, float]:
-        """Least-squares slope of the indicator per hour over the trend window, and its std error."""
-        n = len(self.history)
-        if n < 6 or self.history[-1][0] - self.history[0][0] < MIN_TREND_SPAN_S:
-            return 0.0, math.inf
-        t0 = self.history[0][0]
-        xs = [(t - t0) / HOUR for t, _ in self.history]
-        ys = [v for _, v in self.history]
-        mx, my = sum(xs) / n, sum(ys) / n
-        sxx = sum((x - mx) ** 2 for x in xs)
-        if sxx <= 0:
-            return 0.0, math.inf
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
-        resid = sum((y - my - slope * (x - mx)) ** 2 for x, y in zip(xs, ys, strict=True))
-        se = math.sqrt(resid / max(n - 2, 1) / sxx)
-        return slope, se
 
     def _ttf(self, slope: float, se: float) -> tuple[float | None, float | None, float | None]:
         gap = self.fleet.level_at_failure() - self.indicator
@@ -185,7 +166,7 @@ class AssetModel:
                 self.fleet.learn(features, positive=True)
         self.fleet.fault_events += 1
         if failed:
-            before = [v for t, v in self.history if t <= at]
+            before = self.trend.values_before(at)
             if before:
                 self.fleet.failure_level.update(max(before))
         self.pending.clear()
@@ -201,7 +182,7 @@ class AssetModel:
         """A repair resets the asset's degradation state (its healthy baseline is kept)."""
         self.down = False
         self.indicator = 0.0
-        self.history.clear()
+        self.trend.clear()
         self.pending.clear()
         self.since_reset = 0
         self.warm_until = at + SETTLE_S
