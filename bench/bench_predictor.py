@@ -22,7 +22,9 @@ TYPES = ("pump", "chiller", "compressor")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--assets", type=int, default=10_000)
     parser.add_argument("--hours", type=float, default=48.0, help="simulated hours per asset")
     parser.add_argument("--interval", type=float, default=600.0, help="seconds between samples")
@@ -42,14 +44,21 @@ def main() -> None:
         timed += time.perf_counter() - start
         samples += len(readings)
         if step % max(steps // 10, 1) == 0:
-            print(f"  {step}/{steps} steps, {samples:,} samples, {timed / samples * 1e6:.1f} µs/sample", file=sys.stderr)
+            rate = timed / samples * 1e6
+            print(f"  {step}/{steps} steps, {samples:,} samples, {rate:.1f} µs/sample", file=sys.stderr)
     state = pickle.dumps(predictor, protocol=pickle.HIGHEST_PROTOCOL)
-    per_asset = [len(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL)) for m in list(predictor.assets.values())[:200]]
-    print(f"command: python bench/bench_predictor.py --assets {args.assets} --hours {args.hours:g} --interval {args.interval:g}")
+    sample_models = list(predictor.assets.values())[:200]
+    per_asset = [len(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL)) for m in sample_models]
+    print(
+        f"command: python bench/bench_predictor.py --assets {args.assets} --hours {args.hours:g} "
+        f"--interval {args.interval:g}"
+    )
     print(f"samples: {samples:,} ({args.assets:,} assets × {steps} steps of {args.interval:g} s)")
-    print(f"predictor cost: {timed / samples * 1e6:.1f} µs per raw sample (amortised, model {predictor.version})")
-    print(f"state: {len(state) / args.assets / 1024:.1f} KB per asset in the checkpoint "
-          f"(one asset alone, with its share of the fleet models: {max(per_asset) / 1024:.1f} KB at most)")
+    print(f"predictor cost: {timed / samples * 1e6:.1f} µs per raw sample (amortised, {predictor.version})")
+    print(
+        f"state: {len(state) / args.assets / 1024:.1f} KB per asset in the checkpoint (one asset alone, "
+        f"with its share of the fleet models: {max(per_asset) / 1024:.1f} KB at most)"
+    )
 
 
 if __name__ == "__main__":

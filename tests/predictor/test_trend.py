@@ -42,3 +42,13 @@ def test_too_little_history_has_no_trend() -> None:
     assert trend.fit() == (0.0, math.inf)
     trend.clear()
     assert not trend.points
+
+
+def test_stays_exact_across_many_refreshes_of_its_sums() -> None:
+    trend = SlidingTrend(window_s=24 * HOUR, min_points=3, min_span_s=0.0)
+    for i in range(5000):  # five refreshes, a year of 10-minute samples after 1.8e9 s
+        trend.add(1.8e9 + i * 600.0, 0.01 * i + math.sin(i / 7.0))
+    slope, se = trend.fit()
+    want_slope, want_se = direct_fit(list(trend.points))
+    assert slope == pytest.approx(want_slope, rel=1e-9)
+    assert se == pytest.approx(want_se, rel=1e-6)
