@@ -16,12 +16,12 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from river import compose, linear_model, optim, preprocessing, stats
+from river import compose, drift, linear_model, optim, preprocessing, stats
 
 from predictor.detectors import BaselineDetector
 from predictor.trend import SlidingTrend
 
-MODEL_VERSION = "baseline-trend-1"
+MODEL_VERSION = "baseline-trend-2"
 HOUR = 3600.0
 LABEL_HORIZON_S = 24 * HOUR  # a sample this close before a confirmed fault is a positive
 MIN_FAULT_EVENTS = 3  # confirmed faults of a type before its learned classifier gets a say
@@ -32,6 +32,7 @@ LEARN_GATE = 2.0  # above this deviation a sample no longer teaches the healthy 
 WARMUP_GATE = 6.0  # while warming up only gross deviations are kept out of the baseline
 WARMUP_S = 24 * HOUR  # a new asset sees a full daily cycle before it may raise an alarm
 SETTLE_S = 2 * HOUR  # after a repair, the indicator settles before alarms resume
+DRIFT_VISIBLE_S = 24 * HOUR  # how long a detected drift stays flagged in the health output
 PRIOR_MIDPOINT = 4.5  # indicator at which the prior failure probability is 0.5
 PRIOR_FAILURE_LEVEL = 9.0  # indicator at failure before any failure has been observed
 MAX_TTF_HOURS = 30 * 24.0
@@ -48,6 +49,12 @@ class Health:
     ttf_high_hours: float | None
     top_sensors: tuple[str, ...]
     warming_up: bool
+    drift: bool = False  # the asset's behaviour changed recently (Page-Hinkley on its deviation)
+
+
+def _drift_detector() -> drift.PageHinkley:
+    """Page-Hinkley on an asset's deviation: flags a lasting rise, not a single spike."""
+    return drift.PageHinkley(min_instances=30, threshold=50.0, mode="up")
 
 
 def _sigmoid(x: float) -> float:
@@ -98,6 +105,8 @@ class AssetModel:
         self.warmup = warmup
         self.indicator = 0.0
         self.trend = SlidingTrend(TREND_WINDOW_S, min_points=6, min_span_s=MIN_TREND_SPAN_S)
+        self.drift_detector = _drift_detector()
+        self.drift_at: float | None = None
         self.pending: deque[tuple[float, dict[str, float]]] = deque()  # awaiting a label
         self.since_reset = 0
         self.warm_until: float | None = None  # event time when alarms may start
@@ -117,6 +126,10 @@ class AssetModel:
             self.detector.learn_one(values)
             self.fleet.baseline.learn_one(values)
         self.since_reset += 1
+        if not warming and not self.down:
+            self.drift_detector.update(raw)  # type: ignore[no-untyped-call]  # river leaves it unannotated
+            if self.drift_detector.drift_detected:
+                self.drift_at = ts
         self.indicator = raw if not self.trend.points else SMOOTHING * raw + (1 - SMOOTHING) * self.indicator
         self.trend.add(ts, self.indicator)
         slope, slope_se = self.trend.fit()
@@ -138,6 +151,7 @@ class AssetModel:
             *ttf,
             top,
             warming,
+            self.drift_at is not None and ts - self.drift_at < DRIFT_VISIBLE_S,
         )
         return self.last
 
@@ -176,7 +190,19 @@ class AssetModel:
         for ts, features in self.pending:
             if ts <= at:
                 self.fleet.learn(features, positive=False)
+        if self.drift_at is not None and at - self.drift_at < DRIFT_VISIBLE_S:
+            self._rebaseline(at)
         self.pending = deque(item for item in self.pending if item[0] > at)
+
+    def _rebaseline(self, at: float) -> None:
+        """The behaviour changed and a technician found nothing wrong: learn the new normal."""
+        self.detector = BaselineDetector(warmup=self.warmup, fading_factor=0.002, prior=self.fleet.baseline)
+        self.drift_detector = _drift_detector()
+        self.drift_at = None
+        self.indicator = 0.0
+        self.trend.clear()
+        self.since_reset = 0
+        self.warm_until = at + WARMUP_S
 
     def repaired(self, at: float) -> None:
         """A repair resets the asset's degradation state (its healthy baseline is kept)."""
@@ -186,4 +212,6 @@ class AssetModel:
         self.pending.clear()
         self.since_reset = 0
         self.warm_until = at + SETTLE_S
+        self.drift_detector = _drift_detector()
+        self.drift_at = None
         self.last = None

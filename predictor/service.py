@@ -96,7 +96,7 @@ class PredictorService:
         row.model_version, row.top_sensors, row.drift = (
             self.predictor.version,
             list(health.top_sensors),
-            False,
+            health.drift,
         )
 
     def sweep(self, session: Session, tenant: str, now: float) -> None:

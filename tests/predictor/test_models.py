@@ -88,3 +88,27 @@ def test_a_failure_marks_the_asset_down_until_repaired() -> None:
     assert health.failure_probability == 0.0
     predictor.label("acme", "p1", "pump", "repair", at=31 * HOUR)
     assert not model.down
+
+
+def test_a_lasting_shift_is_flagged_as_drift_and_a_no_fault_visit_adapts_to_it() -> None:
+    predictor = Predictor()
+    rng = random.Random(5)
+    t = 0.0
+    healths = []
+    while t < 72 * HOUR:  # three healthy days, then a permanent step (e.g. a new operating point)
+        values = reading(rng, t, 0.0)
+        if t >= 48 * HOUR:
+            values["pressure_bar"] += 0.6
+        healths.append(predictor.observe("acme", "p1", "pump", t, values))
+        t += 600.0
+    assert not any(h.drift for h in healths if h.at < 48 * HOUR)
+    assert healths[-1].drift
+    shifted = healths[-1].indicator
+    predictor.label("acme", "p1", "pump", "no_fault", at=t)
+    for _ in range(int(30 * HOUR / 600)):  # the new normal is learnt after a fresh warm-up
+        values = reading(rng, t, 0.0)
+        values["pressure_bar"] += 0.6
+        health = predictor.observe("acme", "p1", "pump", t, values)
+        t += 600.0
+    assert health.indicator < shifted / 2
+    assert not health.drift
