@@ -1,4 +1,5 @@
-"""What one running app holds: settings, the state DB, metrics, the telemetry store, delivery.
+"""What one running app holds: settings, the state DB, metrics, the telemetry store, delivery,
+the MQTT command publisher.
 
 Built in the app's lifespan and reached by dependencies through ``request.app.state``.
 """
@@ -16,6 +17,7 @@ from api.metrics import ApiMetrics
 from forestall.settings import Settings
 
 if TYPE_CHECKING:
+    from api.commands import CommandPublisher
     from api.webhooks.dispatcher import WebhookDispatcher
     from ingest.store import TelemetryStore
 
@@ -29,6 +31,7 @@ class AppContext:
     dispatcher: WebhookDispatcher | None = None
     _store: TelemetryStore | None = field(default=None, repr=False)
     _store_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _commands: CommandPublisher | None = field(default=None, repr=False)
 
     def telemetry_store(self) -> TelemetryStore:
         """The telemetry store, opened on first use (many API calls never need it)."""
@@ -39,9 +42,20 @@ class AppContext:
                 self._store = open_store(self.settings)
             return self._store
 
+    def command_publisher(self) -> CommandPublisher:
+        """The MQTT publisher for device commands, made on first use (connects lazily)."""
+        with self._store_lock:
+            if self._commands is None:
+                from api.commands import CommandPublisher
+
+                self._commands = CommandPublisher(self.settings.mqtt)
+            return self._commands
+
     def close(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self._commands is not None:
+            self._commands.close()
         with self._store_lock:
             if self._store is not None:
                 self._store.close()

@@ -62,7 +62,11 @@ class EdgeAgent:
         self.config = config
         self._clock: Clock = clock or WallClock()
         built = build_drivers(config) if drivers is None else drivers
-        self._drivers = DriverSet(built, enabled={s.label: s.enabled for s in config.sensors})
+        self._drivers = DriverSet(
+            built,
+            enabled={s.label: s.enabled for s in config.sensors},
+            features={s.label: s.features for s in config.sensors if s.features},
+        )
         self._commands: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._buffer: Buffer | None = None

@@ -22,6 +22,7 @@ from typing import Any
 
 from edge_agent.drivers import DRIVERS
 from edge_agent.drivers.base import ConfigError, Options, resolve_path
+from edge_agent.windows import FeatureSpec, parse_feature_specs
 from forestall.contract import ID_RE, MAX_SAMPLES
 from forestall.mqtturl import parse_mqtt_url
 
@@ -106,12 +107,14 @@ class AgentSettings:
 
 @dataclass(frozen=True, slots=True)
 class SensorSettings:
-    """One ``[[sensors]]`` table: ``driver``, optional ``name``/``enabled``, the rest is options."""
+    """One ``[[sensors]]`` table: ``driver``, optional ``name``/``enabled``/``features``, the rest
+    is the driver's options."""
 
     driver: str
     name: str = ""  # default: the driver's name
     enabled: bool = True
     options: Mapping[str, Any] = field(default_factory=dict)
+    features: tuple[FeatureSpec, ...] = ()  # high-rate channels published as window features
 
     def __post_init__(self) -> None:
         # Keys relative to the table; load_config prefixes them with sensors[i].
@@ -223,7 +226,11 @@ def _sensor(opts: Options) -> SensorSettings:
     driver = opts.required_text("driver")
     name = opts.text("name", "")
     enabled = opts.boolean("enabled", True)
+    raw_features = opts.raw("features")
+    features = () if raw_features is None else parse_feature_specs(raw_features, opts.key("features"))
     try:
-        return SensorSettings(driver=driver, name=name, enabled=enabled, options=opts.remaining())
+        return SensorSettings(
+            driver=driver, name=name, enabled=enabled, options=opts.remaining(), features=features
+        )
     except ConfigError as exc:
         raise ConfigError(f"{opts.prefix}.{exc}") from exc

@@ -19,6 +19,7 @@ from typing import Any
 from edge_agent.config import AgentConfig
 from edge_agent.drivers import DRIVERS
 from edge_agent.drivers.base import ConfigError, Driver, DriverContext, DriverError, SignalSource
+from edge_agent.windows import FeatureSpec, FeatureWindows
 from forestall.contract import SENSOR_RE, Sample
 
 log = logging.getLogger(__name__)
@@ -91,17 +92,28 @@ class _Slot:
     committed_json: str = "null"
     pending: dict[str, Any] | None = None
     invalid: int = 0
+    windows: FeatureWindows | None = None  # feature channels of this driver, if any
 
 
 class DriverSet:
     """The agent's drivers, keyed by name. Not thread-safe: the agent's step thread owns it."""
 
-    def __init__(self, drivers: Sequence[Driver], enabled: Mapping[str, bool] | None = None) -> None:
+    def __init__(
+        self,
+        drivers: Sequence[Driver],
+        enabled: Mapping[str, bool] | None = None,
+        features: Mapping[str, Sequence[FeatureSpec]] | None = None,
+    ) -> None:
         self.slots: dict[str, _Slot] = {}
         for driver in drivers:
             if driver.name in self.slots:
                 raise ConfigError(f"sensors: two drivers are named {driver.name!r}; names must be unique")
-            self.slots[driver.name] = _Slot(driver, enabled=(enabled or {}).get(driver.name, True))
+            specs = (features or {}).get(driver.name)
+            self.slots[driver.name] = _Slot(
+                driver,
+                enabled=(enabled or {}).get(driver.name, True),
+                windows=FeatureWindows(specs) if specs else None,
+            )
 
     def names(self) -> list[str]:
         return list(self.slots)
@@ -139,6 +151,8 @@ class DriverSet:
     def rollback(self) -> None:
         """Storing failed: rewind drivers to their last stored position so nothing is skipped."""
         for name, slot in self.slots.items():
+            if slot.windows is not None:
+                slot.windows.reset()
             if slot.committed is not None and not slot.dead:
                 try:
                     slot.driver.restore(slot.committed)
@@ -178,7 +192,7 @@ class DriverSet:
             slot.invalid += invalid
             if slot.invalid <= LOGGED_INVALID:
                 log.warning("%s: dropped %d values that break the contract (name or number)", name, invalid)
-        return samples
+        return samples if slot.windows is None else slot.windows.apply(samples)
 
     def _failed(self, name: str, slot: _Slot, exc: Exception) -> None:
         permanent = isinstance(exc, DriverError) and not exc.retryable

@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+try:  # a fast decoder where the server stack installs one; the edge agent does without
+    import orjson as _fast_json
+except ImportError:  # pragma: no cover - depends on the install
+    _fast_json = None  # type: ignore[assignment]
+
 TOPIC_ROOT: Final = "forestall/v1"
 TELEMETRY_SCHEMA: Final = "forestall.telemetry/1"
 STATUS_SCHEMA: Final = "forestall.status/1"
@@ -131,6 +136,11 @@ def format_ts(ts: float) -> str:
 def _decode(payload: bytes) -> Any:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ContractError("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    if _fast_json is not None:
+        try:
+            return _fast_json.loads(payload)
+        except _fast_json.JSONDecodeError:
+            pass  # e.g. NaN literals or huge integers: the standard decoder below decides
     try:
         return json.loads(payload)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

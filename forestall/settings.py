@@ -32,6 +32,8 @@ class StoreSettings(BaseModel):
     kind: Literal["embedded", "influxdb"] = "embedded"
     path: Path = Path("forestall-tsdb.sqlite")
     retention_days: float = 90.0
+    # influxdb: the on-disk journal of batches not yet written; default: next to ``path``
+    spool_path: Path | None = None
 
 
 class InfluxSettings(BaseModel):
@@ -40,13 +42,20 @@ class InfluxSettings(BaseModel):
     bucket: str = "forestall"
     token: str = ""
     api: Literal["v2", "v1"] = "v2"
+    username: str = ""  # v1 mode: sent as u/p
+    password: str = ""
+    batch_size: int = Field(default=5000, ge=1)  # lines per write
+    flush_interval_s: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_retry_delay_s: float = Field(default=30.0, gt=0)
+    max_spooled_lines: int = Field(default=10_000_000, ge=1)  # beyond: writes fail retryably
 
 
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     grafana_token: str | None = None
-    webhook_max_attempts: int = 8
+    webhook_max_attempts: int = 16  # with 1 s backoff, retries span > 1 h even with unlucky jitter
     webhook_backoff_s: float = 1.0
     webhook_timeout_s: float = 10.0
 
@@ -59,6 +68,8 @@ class WorkerSettings(BaseModel):
     checkpoint_dir: Path = Path("forestall-checkpoints")
     checkpoint_interval_s: float = 60.0
     commit_interval_s: float = 0.5
+    # An online asset not heard from (status or telemetry, wall clock) for this long goes offline.
+    offline_after_s: float | None = Field(default=180.0, gt=0)
 
 
 class Settings(BaseSettings):

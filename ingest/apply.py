@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from forestall.contract import Sample, Status, Topic, format_ts
@@ -18,6 +21,7 @@ from ingest.store.base import SeriesTags
 from predictor.service import PredictorService
 
 log = logging.getLogger(__name__)
+UPSERT_ROWS = 500  # rows per bulk upsert: well under SQLite's bound-parameter limit
 
 
 class Applier:
@@ -31,6 +35,7 @@ class Applier:
         self._samples: dict[tuple[str, str], list[Sample]] = defaultdict(list)
         self._touched: set[tuple[str, str]] = set()
         self.samples_stored = 0
+        self.newest: list[float] = []  # newest sample time of each batch stored by the last finish()
 
     def forget_asset(self, tenant: str, asset_id: str | None) -> None:
         """Re-read an asset's registry row next time (its customer or type changed)."""
@@ -71,26 +76,50 @@ class Applier:
         Returns each touched tenant's event clock.
         """
         clocks: dict[str, float] = {}
+        self.newest = []
         samples, self._samples = self._samples, defaultdict(list)
+        batch_items = []
         for (tenant, asset_id), batch in samples.items():
             asset = self._asset(session, Topic(tenant, asset_id, "telemetry"))
             tags = SeriesTags(tenant, asset_id, asset.asset_type, asset.customer_id or "", asset.site or "")
-            self.store.write_samples(tags, batch)
+            batch_items.append((tags, batch))
+            newest = max(s.ts for s in batch)
+            self.newest.append(newest)
+            clocks[tenant] = max(clocks.get(tenant, float("-inf")), newest)
+        if batch_items:
+            self.store.write_batch(batch_items)
+        for tags, batch in batch_items:
             self.metrics.samples.inc(len(batch))
             self.samples_stored += len(batch)
             if self.predictor is not None:
-                self.predictor.observe(asset, batch)
-            clocks[tenant] = max(clocks.get(tenant, float("-inf")), max(s.ts for s in batch))
+                self.predictor.observe(self._assets[(tags.tenant, tags.asset)], batch)
+        self._save_sequences(session, pipeline)
+        return {tenant: advance_clock(session, tenant, ts) for tenant, ts in clocks.items()}
+
+    def _save_sequences(self, session: Session, pipeline: Pipeline) -> None:
+        """Upsert the dedupe marks of the assets this chunk touched, in bulk."""
+        rows = []
         for tenant, asset_id in self._touched:
             window = pipeline.window(tenant, asset_id)
-            row = session.get(IngestSequence, (tenant, asset_id))
-            if row is None:
-                row = IngestSequence(tenant=tenant, asset_id=asset_id, high_water=0)
-                session.add(row)
-            row.high_water = window.high_water or 0
-            row.max_ts = window.max_ts if window.max_ts != float("-inf") else None
+            max_ts = window.max_ts if math.isfinite(window.max_ts) else None
+            rows.append(
+                {
+                    "tenant": tenant,
+                    "asset_id": asset_id,
+                    "high_water": window.high_water or 0,
+                    "max_ts": max_ts,
+                }
+            )
         self._touched.clear()
-        return {tenant: advance_clock(session, tenant, ts) for tenant, ts in clocks.items()}
+        insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        for start in range(0, len(rows), UPSERT_ROWS):
+            statement = insert(IngestSequence).values(rows[start : start + UPSERT_ROWS])
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["tenant", "asset_id"],
+                    set_={"high_water": statement.excluded.high_water, "max_ts": statement.excluded.max_ts},
+                )
+            )
 
     def _asset(self, session: Session, topic: Topic) -> Asset:
         key = (topic.tenant, topic.asset)
@@ -119,15 +148,10 @@ class Applier:
         online = status.state == "online"
         at = status.ts if status.ts is not None else (asset.last_seen_at or time.time())
         if asset.online is not online:
-            asset.online_since = at
-            if not online:
-                emit_webhook(
-                    session,
-                    topic.tenant,
-                    "asset.offline",
-                    at,
-                    {"asset_id": topic.asset, "since": format_ts(at), "customer_id": asset.customer_id},
-                )
+            if online:
+                asset.online_since = at
+            else:
+                self.mark_offline(session, asset, at)
         asset.online, asset.last_seen_at = online, at
         asset.agent_status = {
             "state": status.state,
@@ -135,6 +159,18 @@ class Applier:
             "drivers": status.drivers,
             "buffer": {"pending": status.buffer_pending, "dropped": status.buffer_dropped},
         }
+
+    @staticmethod
+    def mark_offline(session: Session, asset: Asset, since: float) -> None:
+        """Set an asset offline since ``since`` (event time) and emit ``asset.offline``."""
+        asset.online, asset.online_since = False, since
+        emit_webhook(
+            session,
+            asset.tenant,
+            "asset.offline",
+            since,
+            {"asset_id": asset.id, "since": format_ts(since), "customer_id": asset.customer_id},
+        )
 
     def _reject(self, session: Session, rejected: Rejected) -> None:
         self.metrics.rejected.labels(reason=rejected.reason).inc()

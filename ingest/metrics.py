@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from forestall.contract import REJECTION_REASONS
 
@@ -45,4 +45,28 @@ class WorkerMetrics:
         )
         self.recommendations = Counter(
             "forestall_recommendations_opened_total", "Visit recommendations opened", registry=self.registry
+        )
+        self.lag = Histogram(
+            "forestall_ingest_lag_seconds",
+            "Wall time from a batch's newest sample time to its commit in the store (live: latency)",
+            registry=self.registry,
+            buckets=(
+                0.005,
+                0.01,
+                0.025,
+                0.05,
+                0.1,
+                0.2,
+                0.3,
+                0.5,
+                0.75,
+                1,
+                2,
+                5,
+                10,
+                30,
+                60,
+                300,
+                float("inf"),
+            ),
         )

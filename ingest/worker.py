@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from forestall.mqtturl import parse_mqtt_url
 from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker
-from forestall.state.models import Event, EventClock, IngestSequence
+from forestall.state.models import Asset, Event, EventClock, IngestSequence
 from ingest.apply import Applier
 from ingest.metrics import WorkerMetrics
 from ingest.pipeline import Pipeline
@@ -35,6 +35,9 @@ from predictor.service import PredictorService
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
+# Messages received but not yet processed; when full, paho's thread waits and the broker
+# holds the rest (unacknowledged QoS 1), which bounds memory under a backlog.
+INBOX_MESSAGES = 10_000
 SWEEP_EVERY_S = 2.0
 
 
@@ -44,6 +47,7 @@ class Received:
     payload: bytes
     mid: int
     qos: int
+    received_at: float = field(default_factory=time.time)  # wall clock, for liveness
 
 
 class Worker:
@@ -65,11 +69,12 @@ class Worker:
             self.event_cursor = getattr(predictor, "event_cursor", 0)
         self.predictor = PredictorService(predictor or Predictor(), self.store) if predictor_enabled else None
         self.applier = Applier(self.metrics, self.store, self.predictor)
-        self._inbox: queue.Queue[Received] = queue.Queue(maxsize=100_000)
+        self._inbox: queue.Queue[Received] = queue.Queue(maxsize=INBOX_MESSAGES)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
         self._last_sweep = 0.0
+        self._heard: dict[tuple[str, str], float] = {}  # wall clock of the last message per asset
         self._last_checkpoint = time.monotonic()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -187,14 +192,21 @@ class Worker:
     def _process(self, chunk: list[Received]) -> None:
         with self.sessions.begin() as session:
             for item in chunk:
-                self.applier.apply(session, item.topic, self.pipeline.handle(item.topic, item.payload))
+                outcome = self.pipeline.handle(item.topic, item.payload)
+                if outcome.topic is not None and not outcome.not_owned:
+                    self._heard[(outcome.topic.tenant, outcome.topic.asset)] = item.received_at
+                self.applier.apply(session, item.topic, outcome)
             clocks = self.applier.finish(session, self.pipeline)
             if self.predictor is not None:
                 self._read_events(session)
                 self.predictor.flush(session, clocks)
-                self._sweep(session)
+            self._sweep(session)
+            if self.predictor is not None:
                 self.metrics.recommendations.inc(self.predictor.visits.recommendations_opened)
                 self.predictor.visits.recommendations_opened = 0
+        committed = time.time()
+        for newest in self.applier.newest:
+            self.metrics.lag.observe(max(committed - newest, 0.0))
         if (
             self.predictor is not None
             and time.monotonic() - self._last_checkpoint > self.settings.worker.checkpoint_interval_s
@@ -214,12 +226,34 @@ class Worker:
                 self.predictor.apply_event(session, event)
 
     def _sweep(self, session: Session) -> None:
-        assert self.predictor is not None
         if time.monotonic() - self._last_sweep < SWEEP_EVERY_S:
             return
         self._last_sweep = time.monotonic()
-        for clock in session.scalars(select(EventClock)):
-            self.predictor.sweep(session, clock.tenant, clock.now)
+        self._sweep_liveness(session)
+        if self.predictor is not None:
+            for clock in session.scalars(select(EventClock)):
+                self.predictor.sweep(session, clock.tenant, clock.now)
+
+    def _sweep_liveness(self, session: Session) -> None:
+        """Set offline the owned assets not heard from for ``worker.offline_after_s`` (wall clock).
+
+        Liveness is about the agent's connection, so it runs on the wall clock: the event
+        clock stops when a whole fleet falls silent, which is exactly when this must fire.
+        With a backlog the silence may be ours, so the sweep waits until the inbox drains;
+        assets online at start get a full period of grace.
+        """
+        limit = self.settings.worker.offline_after_s
+        if limit is None or not self._inbox.empty():
+            return
+        now = time.time()
+        for asset in session.scalars(select(Asset).where(Asset.online.is_(True))):
+            if not self.pipeline.owns(asset.tenant, asset.id):
+                continue
+            heard = self._heard.setdefault((asset.tenant, asset.id), now)
+            if now - heard > limit:
+                since = asset.last_seen_at if asset.last_seen_at is not None else heard
+                log.info("%s/%s silent for %.0f s: offline", asset.tenant, asset.id, now - heard)
+                self.applier.mark_offline(session, asset, since)
 
     def _resume_window(self, tenant: str, asset: str) -> SeqWindow:
         with self.sessions() as session:

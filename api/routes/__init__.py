@@ -6,8 +6,11 @@ from fastapi import APIRouter
 
 from api.routes import (
     assets,
+    commands,
     customers,
     events,
+    exports,
+    integrations,
     lifecycle,
     recommendations,
     rejections,
@@ -27,5 +30,8 @@ for module in (
     risk_settings,
     webhooks,
     rejections,
+    commands,
+    exports,
+    integrations,
 ):
     api_router.include_router(module.router)

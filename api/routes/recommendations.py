@@ -23,7 +23,7 @@ PRIORITIES = ("P1", "P2", "P3", "P4")
 MultiValue = Annotated[list[str] | None, Query(description="repeat or comma-separate values")]
 
 
-def _checked(values: list[str], allowed: tuple[str, ...], name: str) -> list[str]:
+def checked_values(values: list[str], allowed: tuple[str, ...], name: str) -> list[str]:
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise HTTPException(422, f"unknown {name} {unknown}; known: {', '.join(allowed)}")
@@ -45,8 +45,8 @@ def list_recommendations(
 ) -> Page[RecommendationPublic]:
     """Newest first; ``from``/``to`` bound the creation time (event time)."""
     where = crud.RecommendationFilter(
-        statuses=_checked(split_list(status_), STATUSES, "status"),
-        priorities=_checked(split_list(priority), PRIORITIES, "priority"),
+        statuses=checked_values(split_list(status_), STATUSES, "status"),
+        priorities=checked_values(split_list(priority), PRIORITIES, "priority"),
         customer_id=customer,
         asset_id=asset,
         created_from=window.start,

@@ -2,8 +2,9 @@
 
 An asyncio loop in a thread of its own (so a slow receiver never stalls the API's event
 loop) keeps up to ``concurrency`` attempts in flight: claim due rows, send, record results
-in batches, repeat. Attempts run on a thread pool with one pooled sync ``httpx.Client``
-(the async client spends more CPU per request than a thread hop costs); database calls
+in batches, repeat. Attempts run on a thread pool, each thread with its own keep-alive sync
+``httpx.Client`` (the async client spends more CPU per request than a thread hop costs, and
+one client shared by all threads contends on its pool lock); database calls
 run in worker threads too. A receiver that hangs holds one slot until the timeout.
 """
 
@@ -32,10 +33,17 @@ from forestall.settings import ApiSettings
 log = logging.getLogger(__name__)
 
 BATCH_WINDOW_S = 0.01
+# A thread sends one attempt at a time; a few connections keep several receivers warm.
+PER_THREAD_CONNECTIONS = 4
 
 
 class _Sender:
-    """Sends one attempt per call, on its own thread pool and connection pool."""
+    """Sends one attempt per call, on its own thread pool; each pool thread keeps its own
+    keep-alive ``httpx.Client``.
+
+    One client shared by all threads serialises them on its connection pool's lock and
+    re-checks every pooled connection per request; a small client per thread does neither
+    (``bench/bench_api.py``: 804 → 1178 deliveries/s on SQLite, 691 → 720 on PostgreSQL)."""
 
     def __init__(
         self,
@@ -44,12 +52,28 @@ class _Sender:
         transport: httpx.BaseTransport | None,
         clock: Callable[[], float],
     ) -> None:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self.client = httpx.Client(
-            timeout=timeout_s, limits=limits, transport=transport, follow_redirects=False
-        )
+        self.timeout_s = timeout_s
+        self.transport = transport
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook-send")
         self.clock = clock
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._clients_lock = threading.Lock()
+
+    @property
+    def client(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            limits = httpx.Limits(
+                max_connections=PER_THREAD_CONNECTIONS, max_keepalive_connections=PER_THREAD_CONNECTIONS
+            )
+            client = httpx.Client(
+                timeout=self.timeout_s, limits=limits, transport=self.transport, follow_redirects=False
+            )
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
 
     def send(self, job: Job) -> AttemptResult:
         at = self.clock()
@@ -68,7 +92,10 @@ class _Sender:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
-        self.client.close()
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
 
 
 class WebhookDispatcher:

@@ -6,10 +6,12 @@ table as options plus a ``DriverContext``. To add a driver, add its folder and o
 
 from __future__ import annotations
 
-from edge_agent.drivers import replay, simulated
+from edge_agent.drivers import command, modbus, replay, simulated
 from edge_agent.drivers.base import DriverFactory
 
 DRIVERS: dict[str, DriverFactory] = {
+    "command": command.create,
+    "modbus": modbus.create,
     "replay": replay.create,
     "simulated": simulated.create,
 }

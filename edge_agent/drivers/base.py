@@ -99,6 +99,13 @@ class Options:
         self._read.add(name)
         return self._table.get(name)
 
+    def has(self, name: str) -> bool:
+        return self._table.get(name) is not None
+
+    def raw(self, name: str) -> Any:
+        """The value as TOML gave it (for shapes the typed readers do not cover); None if absent."""
+        return self._get(name)
+
     def required_text(self, name: str) -> str:
         value = self.optional_text(name)
         if value is None:
@@ -138,6 +145,15 @@ class Options:
             raise self.error(name, "must be a number")
         _check_range(self, name, float(value), minimum, maximum, positive)
         return float(value)
+
+    def text_list(self, name: str) -> list[str] | None:
+        """A non-empty list of strings (e.g. a program's argv); None if absent."""
+        value = self._get(name)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise self.error(name, "must be a non-empty list of non-empty strings")
+        return list(value)
 
     def integer(
         self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None

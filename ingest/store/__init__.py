@@ -23,7 +23,16 @@ def _embedded(settings: Settings) -> TelemetryStore:
     return EmbeddedStore(settings.store.path, retention_days=settings.store.retention_days)
 
 
-STORES: dict[str, Callable[[Settings], TelemetryStore]] = {"embedded": _embedded}
+def _influxdb(settings: Settings) -> TelemetryStore:
+    from ingest.store.influxdb import InfluxStore
+
+    spool = settings.store.spool_path or settings.store.path.with_name(
+        settings.store.path.name + ".influx-spool.sqlite"
+    )
+    return InfluxStore(settings.influxdb, spool)
+
+
+STORES: dict[str, Callable[[Settings], TelemetryStore]] = {"embedded": _embedded, "influxdb": _influxdb}
 
 
 def open_store(settings: Settings) -> TelemetryStore:

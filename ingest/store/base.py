@@ -43,6 +43,10 @@ class TelemetryStore(Protocol):
         """Store samples; writing the same (tenant, asset, ts) again merges the values."""
         ...
 
+    def write_batch(self, items: Sequence[tuple[SeriesTags, Sequence[Sample]]]) -> None:
+        """Store the samples of many series at once (one transaction where the store has them)."""
+        ...
+
     def write_points(self, points: Sequence[Point]) -> None: ...
 
     def query_telemetry(

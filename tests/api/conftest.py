@@ -20,18 +20,22 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.server import ApiServer
 from forestall.broker import free_port
-from forestall.settings import ApiSettings, Settings, StoreSettings
+from forestall.settings import ApiSettings, MqttSettings, Settings, StoreSettings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import ROLES, create_key
+from forestall.state.models import WebhookDelivery
 from forestall.state.repo import advance_clock
+from tests.conftest import Mosquitto
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
 # Event time of the tests' tenants: 2027-01-15T08:00:00Z.
 EVENT_NOW = 1_800_000_000.0
+GRAFANA_TOKEN = "grafana-test-token"
 
 
 @contextmanager
@@ -69,6 +73,33 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="session")
+def spare_db_url(  # a second DB of the same backend: dispatcher tests own its rows
+    db_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_database: Callable[[], AbstractContextManager[str]],
+) -> Iterator[str]:
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path_factory.mktemp('spare') / 'spare.db'}"
+        upgrade(url)
+        yield url
+        return
+    with pg_database() as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def spare(spare_db_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(spare_db_url)
+    sessions = make_sessionmaker(engine)
+    yield sessions
+    with sessions.begin() as session:  # leave nothing due for the next test
+        for delivery in session.scalars(select(WebhookDelivery).where(WebhookDelivery.status == "pending")):
+            delivery.status = "dead"
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
 def db(db_url: str) -> Iterator[sessionmaker[Session]]:
     """Direct access to the same state DB, to arrange and inspect what the API cannot."""
     engine = make_engine(db_url)
@@ -76,7 +107,15 @@ def db(db_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def api_settings(db_url: str, store_path: Path, **api: Any) -> Settings:
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """One Mosquitto for the suite: the API publishes device commands on it."""
+    mosquitto = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    yield mosquitto
+    mosquitto.stop()
+
+
+def api_settings(db_url: str, store_path: Path, mqtt_url: str = "mqtt://127.0.0.1:1", **api: Any) -> Settings:
     options: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": free_port(),
@@ -85,12 +124,19 @@ def api_settings(db_url: str, store_path: Path, **api: Any) -> Settings:
         "webhook_timeout_s": 2.0,
         **api,
     }
-    return Settings(database_url=db_url, api=ApiSettings(**options), store=StoreSettings(path=store_path))
+    return Settings(
+        database_url=db_url,
+        api=ApiSettings(**options),
+        store=StoreSettings(path=store_path),
+        mqtt=MqttSettings(url=mqtt_url),
+    )
 
 
 @pytest.fixture(scope="session")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return api_settings(db_url, tmp_path_factory.mktemp("tsdb") / "tsdb.sqlite")
+def settings(db_url: str, broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return api_settings(
+        db_url, tmp_path_factory.mktemp("tsdb") / "tsdb.sqlite", broker.url, grafana_token=GRAFANA_TOKEN
+    )
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,6 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -26,38 +24,11 @@ from api.pagination import cursor_key, decode_cursor, encode_cursor
 from api.webhooks.dispatcher import WebhookDispatcher
 from api.webhooks.policy import MAX_DELAY_S, backoff_delay, parse_retry_after
 from forestall.settings import ApiSettings
-from forestall.state.db import make_engine, make_sessionmaker, upgrade
+from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.models import WebhookDelivery, WebhookSubscription
 from forestall.state.repo import emit_webhook
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-@pytest.fixture(scope="session")
-def spare_db_url(
-    db_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-    pg_database: Callable[[], AbstractContextManager[str]],
-) -> Iterator[str]:
-    if db_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path_factory.mktemp('spare') / 'spare.db'}"
-        upgrade(url)
-        yield url
-        return
-    with pg_database() as url:
-        upgrade(url)
-        yield url
-
-
-@pytest.fixture
-def spare(spare_db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(spare_db_url)
-    sessions = make_sessionmaker(engine)
-    yield sessions
-    with sessions.begin() as session:  # leave nothing due for the next test
-        for delivery in session.scalars(select(WebhookDelivery).where(WebhookDelivery.status == "pending")):
-            delivery.status = "dead"
-    engine.dispose()
 
 
 def _subscription(

@@ -3,7 +3,10 @@ broker and agent configs. (A uniquely named module: ``import conftest`` is ambig
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -114,12 +117,13 @@ def agent_config(url: str, tmp_path: Path, asset: str = "pump-0042", **agent: An
     )
 
 
-def make_tls_files(folder: Path) -> dict[str, Path]:
-    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl CLI."""
+def make_tls_files(folder: Path, *, client: bool = False) -> dict[str, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl CLI;
+    ``client``: also a client certificate (``client.pem``/``client.key``) for mutual TLS."""
     folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        name: folder / name for name in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem", "san")
-    }
+    names = ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem", "san")
+    names += ("client.key", "client.csr", "client.pem") if client else ()
+    files = {name: folder / name for name in names}
     files["san"].write_text("subjectAltName=IP:127.0.0.1\n")
 
     def openssl(*args: str | Path) -> None:
@@ -169,4 +173,135 @@ def make_tls_files(folder: Path) -> dict[str, Path]:
         "-extfile",
         files["san"],
     )
+    if client:
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", files["client.key"], "-out",
+                files["client.csr"], "-subj", "/CN=pump-0042")  # fmt: skip
+        openssl("x509", "-req", "-in", files["client.csr"], "-CA", files["ca.pem"], "-CAkey", files["ca.key"],
+                "-CAcreateserial", "-out", files["client.pem"], "-days", "1")  # fmt: skip
     return files
+
+
+class TcpProxy:
+    """A TCP proxy on a free loopback port whose ``cut()`` drops every connection and refuses
+    new ones until ``restore()``: a network cut between the agent and the broker."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._server.getsockname()[1]
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._cut = False
+        self._closed = False
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._cut or self._closed:
+                    client.close()
+                    continue
+                try:
+                    upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+                except OSError:
+                    client.close()
+                    continue
+                upstream.settimeout(None)
+                self._open += [client, upstream]
+                self.connections += 1
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._open.clear()
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self.cut()
+        with self._lock:
+            self._closed = True
+        self._server.close()
+
+
+class ModbusDevice:
+    """pymodbus's own TCP server in a thread: unit ``unit`` with holding and input registers
+    0…99 holding ``holding`` / ``inputs`` (padded with zeros)."""
+
+    def __init__(self, holding: list[int], inputs: list[int], *, unit: int = 1, port: int = 0) -> None:
+        from forestall.broker import free_port
+
+        self.port = port or free_port()
+        self.unit = unit
+        self.holding, self.inputs = holding, inputs
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.start()
+
+    def start(self) -> None:
+        from pymodbus.server import ModbusTcpServer
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        def block(values: list[int]) -> list[SimData]:
+            padded = values + [0] * (100 - len(values))
+            return [SimData(0, values=padded, datatype=DataType.REGISTERS)]
+
+        bits = [SimData(0, values=[False] * 16, datatype=DataType.BITS)]
+        device = SimDevice(id=self.unit, simdata=(bits, bits, block(self.holding), block(self.inputs)))
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve() -> None:
+            self._server = ModbusTcpServer(device, address=("127.0.0.1", self.port))
+            ready.set()
+            await self._server.serve_forever()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        wait_until(lambda: _port_open(self.port), what="the Modbus server")
+
+    def stop(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._server.shutdown(), loop).result(10)
+        assert self._thread is not None
+        self._thread.join(10)
+        loop.close()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -106,7 +106,7 @@ def test_relative_paths_resolve_against_the_config_directory(tmp_path: Path) -> 
         (base(agent__buffer_sync="fast"), 'agent.buffer_sync: must be "full" or "normal"'),
         ({**base(), "sensors": {"driver": "replay"}}, "sensors: must be a list of tables [[sensors]]"),
         ({**base(), "sensors": [{"path": "x"}]}, "sensors[0].driver: required"),
-        ({**base(), "sensors": [{"driver": "modbus"}]}, "sensors[0].driver: unknown driver 'modbus'"),
+        ({**base(), "sensors": [{"driver": "opcua"}]}, "sensors[0].driver: unknown driver 'opcua'"),
         (
             {**base(), "sensors": [{"driver": "replay", "enabled": "yes"}]},
             "sensors[0].enabled: must be true or",

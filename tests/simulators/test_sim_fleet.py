@@ -35,7 +35,7 @@ class ManualClock:
         return self.t
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := predicate():

@@ -53,13 +53,20 @@ class EmbeddedStore:
         self._known_series: set[tuple[str, str]] = set()
 
     def write_samples(self, tags: SeriesTags, samples: Sequence[Sample]) -> None:
-        rows = [(tags.tenant, tags.asset, s.ts, json.dumps(s.values)) for s in samples]
-        series = (tags.tenant, tags.asset, tags.asset_type, tags.customer, tags.site)
+        self.write_batch([(tags, samples)])
+
+    def write_batch(self, items: Sequence[tuple[SeriesTags, Sequence[Sample]]]) -> None:
+        rows = [(t.tenant, t.asset, s.ts, json.dumps(s.values)) for t, samples in items for s in samples]
+        new_series = [
+            (t.tenant, t.asset, t.asset_type, t.customer, t.site)
+            for t, _ in items
+            if (t.tenant, t.asset) not in self._known_series
+        ]
         with self._lock, self._transaction():
-            if (tags.tenant, tags.asset) not in self._known_series:
-                self._db.execute("INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?)", series)
-                self._known_series.add((tags.tenant, tags.asset))
+            if new_series:
+                self._db.executemany("INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?)", new_series)
             self._db.executemany(UPSERT_SAMPLE, rows)
+        self._known_series.update((row[0], row[1]) for row in new_series)
 
     def write_points(self, points: Sequence[Point]) -> None:
         rows = []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import sys
+import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,8 @@ import pytest
 from edge_agent.config import load_config
 from edge_agent.drivers import DRIVERS
 from edge_agent.drivers.base import Driver, DriverContext
-from forestall.contract import SENSOR_RE
+from forestall.contract import SENSOR_RE, Sample
+from tests.edge_agent.edge_support import ModbusDevice
 
 DRIVERS_DIR = Path(__file__).parents[3] / "edge_agent" / "drivers"
 T0 = 1_795_456_800.0
@@ -26,7 +29,14 @@ class Wave:
         return {"temp_c": 60 + math.sin(ts), "vibration_mm_s": 2 + math.cos(ts)}
 
 
-def replay(tmp_path: Path) -> Driver:
+@pytest.fixture(scope="module")
+def modbus_device() -> Iterator[ModbusDevice]:
+    device = ModbusDevice(holding=[615, 0x4148, 0], inputs=[7])
+    yield device
+    device.stop()
+
+
+def replay(tmp_path: Path, modbus_port: int) -> Driver:
     rows = "".join(f"{T0 + i},{60 + i},{i % 3}\n" for i in range(50))
     (tmp_path / "data.csv").write_text("ts,temp_c,vibration_mm_s\n" + rows)
     return DRIVERS["replay"](
@@ -34,11 +44,43 @@ def replay(tmp_path: Path) -> Driver:
     )
 
 
-def simulated(tmp_path: Path) -> Driver:
+def simulated(tmp_path: Path, modbus_port: int) -> Driver:
     return DRIVERS["simulated"]({}, DriverContext("acme", "p1", str(tmp_path), 1.0, source=Wave()))
 
 
-BUILDERS: dict[str, Callable[[Path], Driver]] = {"replay": replay, "simulated": simulated}
+def command(tmp_path: Path, modbus_port: int) -> Driver:
+    line = '{"temp_c": 61.5, "vibration_mm_s": 2.0}'
+    options = {"argv": [sys.executable, "-c", f"print({line!r})"], "mode": "interval"}
+    return DRIVERS["command"](options, DriverContext("acme", "p1", str(tmp_path), 1.0))
+
+
+def modbus(tmp_path: Path, modbus_port: int) -> Driver:
+    registers = [
+        {"name": "temp_c", "address": 0, "data_type": "int16", "scale": 0.1},
+        {"name": "flow_l_min", "address": 1, "data_type": "float32"},
+        {"name": "pressure_bar", "address": 0, "type": "input"},
+    ]
+    options = {"host": "127.0.0.1", "port": modbus_port, "registers": registers}
+    return DRIVERS["modbus"](options, DriverContext("acme", "p1", str(tmp_path), 1.0))
+
+
+BUILDERS: dict[str, Callable[[Path, int], Driver]] = {
+    "command": command,
+    "modbus": modbus,
+    "replay": replay,
+    "simulated": simulated,
+}
+
+
+def poll(driver: Driver, now: float) -> list[Sample]:
+    """``driver.poll(now)``, polled again at the same time for up to 10 s while it returns
+    nothing: drivers that read in the background (``command``) deliver a moment later."""
+    end = time.monotonic() + 10.0
+    got = driver.poll(now)
+    while not got and time.monotonic() < end:
+        time.sleep(0.02)
+        got = driver.poll(now)
+    return got
 
 
 def test_every_registered_driver_is_in_this_suite() -> None:
@@ -55,10 +97,12 @@ def test_driver_folder_has_readme_and_a_sample_config_that_loads(name: str, tmp_
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
-def test_samples_follow_the_contract_and_time_moves_forward(name: str, tmp_path: Path) -> None:
-    driver = BUILDERS[name](tmp_path)
+def test_samples_follow_the_contract_and_time_moves_forward(
+    name: str, tmp_path: Path, modbus_device: ModbusDevice
+) -> None:
+    driver = BUILDERS[name](tmp_path, modbus_device.port)
     assert driver.name == name
-    got = [s for now in range(0, 30, 3) for s in driver.poll(T0 + now)]
+    got = [s for now in range(0, 30, 3) for s in poll(driver, T0 + now)]
     assert got, "a driver must produce samples when polled over time"
     assert all(
         s.values and all(SENSOR_RE.fullmatch(k) and math.isfinite(v) for k, v in s.values.items())
@@ -70,15 +114,17 @@ def test_samples_follow_the_contract_and_time_moves_forward(name: str, tmp_path:
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
-def test_state_round_trip_neither_loses_nor_repeats(name: str, tmp_path: Path) -> None:
-    first = BUILDERS[name](tmp_path)
-    before = [s.ts for now in range(0, 10) for s in first.poll(T0 + now)]
+def test_state_round_trip_neither_loses_nor_repeats(
+    name: str, tmp_path: Path, modbus_device: ModbusDevice
+) -> None:
+    first = BUILDERS[name](tmp_path, modbus_device.port)
+    before = [s.ts for now in range(0, 10, 3) for s in poll(first, T0 + now)]
     state: dict[str, Any] | None = first.state()
     first.close()
-    second = BUILDERS[name](tmp_path)
+    second = BUILDERS[name](tmp_path, modbus_device.port)
     if state is not None:
         second.restore(state)
-    after = [s.ts for now in range(10, 20) for s in second.poll(T0 + now)]
+    after = [s.ts for now in range(10, 20, 3) for s in poll(second, T0 + now)]
     assert before and after
     assert max(before) < min(after)
     second.set_interval(0.5)

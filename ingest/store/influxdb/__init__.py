@@ -1,0 +1,223 @@
+"""The InfluxDB TelemetryStore: line protocol journalled on disk, written by a background thread.
+
+``write_samples``/``write_points`` encode line protocol and append it to the spool (a
+SQLite file) before returning, so the worker acknowledges MQTT only once the data is on
+disk. The writer thread sends the oldest batches first — up to ``batch_size`` lines, or
+whatever is there after ``flush_interval_s`` — and deletes them once the server has
+them. RetryableWriteError errors back off exponentially with full jitter (honouring Retry-After)
+and keep the order; a batch refused as malformed moves to the ``rejected`` table and the
+rest continue. A server that is down only makes the spool grow; it drains in order when
+the server returns, also after a restart of the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from forestall.contract import Sample
+from forestall.settings import InfluxSettings
+from ingest.store.base import Point, SeriesTags, StoreError
+from ingest.store.influxdb.lineproto import encode_points, encode_samples
+from ingest.store.influxdb.query import InfluxQL
+from ingest.store.influxdb.spool import Batch, Spool
+from ingest.store.influxdb.transport import (
+    MalformedBatchError,
+    RetryableWriteError,
+    Transport,
+    V1Transport,
+    V2Transport,
+)
+
+log = logging.getLogger(__name__)
+BASE_DELAY_S = 0.2
+
+__all__ = ["InfluxStore"]
+
+
+class InfluxStore:
+    def __init__(self, settings: InfluxSettings, spool_path: Path | str) -> None:
+        self.settings = settings
+        self.spool = Spool(Path(spool_path))
+        self.batches_written = 0
+        self.lines_written = 0
+        self.batches_rejected = 0
+        self.retries = 0
+        self.reachable: bool | None = None  # None until the first write
+        self._transport: Transport = V1Transport(settings) if settings.api == "v1" else V2Transport(settings)
+        self._query = InfluxQL(settings)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Condition()
+        self._flush_requested = False
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+        if self.spool.pending_lines:
+            self._ensure_writer()  # replay what a previous run left behind
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def write_samples(self, tags: SeriesTags, samples: Sequence[Sample]) -> None:
+        self._append(encode_samples(tags, samples))
+
+    def write_batch(self, items: Sequence[tuple[SeriesTags, Sequence[Sample]]]) -> None:
+        self._append([line for tags, samples in items for line in encode_samples(tags, samples)])
+
+    def write_points(self, points: Sequence[Point]) -> None:
+        self._append(encode_points(points))
+
+    def _append(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        if self.spool.pending_lines + len(lines) > self.settings.max_spooled_lines:
+            raise StoreError(
+                f"influxdb spool holds {self.spool.pending_lines} lines (max_spooled_lines); "
+                f"is {self.settings.url} down?",
+                retryable=True,
+            )
+        self.spool.append(lines)
+        self._ensure_writer()
+        if self.spool.pending_lines >= self.settings.batch_size:
+            self._wake.set()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Send everything spooled now; True when the spool is empty within ``timeout``."""
+        end = time.monotonic() + timeout
+        with self._idle:
+            self._flush_requested = True
+            self._wake.set()
+            while self.spool.pending_lines > 0 and time.monotonic() < end:
+                self._idle.wait(min(0.2, max(0.0, end - time.monotonic())))
+            self._flush_requested = False
+            return self.spool.pending_lines == 0
+
+    def rejected(self) -> list[tuple[str, str]]:
+        return self.spool.rejected()
+
+    def health(self) -> bool:
+        """The server answers its ping (``/ping``: InfluxDB 1.x, 2.x, 3.x, VictoriaMetrics)."""
+        try:
+            return self._query.client.get("/ping").status_code < 300
+        except httpx.HTTPError:
+            return False
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def query_telemetry(
+        self,
+        tenant: str,
+        asset: str,
+        start: float,
+        end: float,
+        sensors: Sequence[str] | None = None,
+        limit: int = 10_000,
+        after: float | None = None,
+    ) -> list[tuple[float, dict[str, float]]]:
+        return self._query.telemetry(tenant, asset, start, end, sensors, limit, after)
+
+    def query_points(
+        self, measurement: str, tenant: str, key: str, start: float, end: float, limit: int = 10_000
+    ) -> list[Point]:
+        return self._query.points(measurement, tenant, key, start, end, limit)
+
+    def count_samples(self, tenant: str | None = None) -> int:
+        raise StoreError(
+            "count_samples is not supported by the influxdb store (InfluxQL counts fields, not "
+            "samples); count with the worker's forestall_ingest_samples_total",
+            retryable=False,
+        )
+
+    def purge(self, now: float) -> int:
+        """Retention belongs to the server (bucket retention / retention policy)."""
+        return 0
+
+    def close(self) -> None:
+        if not self.flush(timeout=self.settings.timeout_s):
+            log.warning("influxdb store closing with %d lines spooled for later", self.spool.pending_lines)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.settings.timeout_s + 5)
+        self._transport.close()
+        self._query.close()
+        self.spool.close()
+
+    # -- the writer thread ------------------------------------------------------------------
+
+    def _ensure_writer(self) -> None:
+        with self._thread_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="influxdb-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batches = self.spool.head(self.settings.batch_size)
+            wait = self._wait_before(batches)
+            if wait > 0:
+                self._wake.wait(wait)
+                self._wake.clear()
+                continue
+            self._send(batches)
+            with self._idle:
+                self._idle.notify_all()
+
+    def _wait_before(self, batches: list[Batch]) -> float:
+        """Seconds to wait for more lines before sending (0: send now)."""
+        if not batches:
+            return self.settings.flush_interval_s
+        if self._flush_requested or sum(b.lines for b in batches) >= self.settings.batch_size:
+            return 0.0
+        age = time.time() - batches[0].added
+        return max(0.0, self.settings.flush_interval_s - age)
+
+    def _send(self, batches: list[Batch]) -> None:
+        try:
+            self._post("\n".join(b.body for b in batches))
+        except MalformedBatchError as exc:
+            if len(batches) > 1:  # find the culprit; rewriting the good ones is idempotent
+                for batch in batches:
+                    self._send([batch])
+                return
+            self.batches_rejected += 1
+            log.error("influxdb refused a batch of %d lines as malformed: %s", batches[0].lines, exc)
+            self.spool.reject(batches[0], str(exc))
+            return
+        except _StoppingError:
+            return
+        self.spool.done(batches)
+        self.batches_written += len(batches)
+        self.lines_written += sum(b.lines for b in batches)
+
+    def _post(self, body: str) -> None:
+        """Write one body, retrying retryable failures until it is taken or the store closes."""
+        attempt = 0
+        while True:
+            try:
+                self._transport.write(body)
+                if self.reachable is False:
+                    log.info("influxdb at %s is back; replaying the spool", self.settings.url)
+                self.reachable = True
+                return
+            except RetryableWriteError as exc:
+                if self.reachable is not False:
+                    log.warning("influxdb write failed, will retry: %s", exc)
+                self.reachable = False
+                self.retries += 1
+                delay = exc.retry_after
+                if delay is None:
+                    cap = min(self.settings.max_retry_delay_s, BASE_DELAY_S * 2**attempt)
+                    delay = random.uniform(cap / 2, cap)
+                attempt += 1
+                if self._stop.wait(min(delay, self.settings.max_retry_delay_s)):
+                    raise _StoppingError from exc
+
+
+class _StoppingError(Exception):
+    """The store is closing; the batch stays spooled for the next run."""

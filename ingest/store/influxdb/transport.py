@@ -1,0 +1,123 @@
+"""Posting line protocol to a server, with its errors translated into two kinds.
+
+``RetryableWriteError`` (connection refused, timeouts, 429, 5xx, and auth/bucket errors that an
+operator can fix without losing data) and ``MalformedBatchError`` (400, 413, 422: the batch itself
+is refused and retrying it will never help).
+"""
+
+from __future__ import annotations
+
+import gzip
+from typing import Protocol
+
+import httpx
+import urllib3
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.write_precision import WritePrecision
+from influxdb_client.rest import ApiException
+
+from forestall.settings import InfluxSettings
+
+PERMANENT = {400, 413, 422}
+
+
+class RetryableWriteError(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MalformedBatchError(Exception):
+    pass
+
+
+class Transport(Protocol):
+    def write(self, body: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (the HTTP-date form is treated as absent)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def classify(status: int, text: str, retry_after_header: str | None) -> Exception:
+    message = f"HTTP {status}: {text[:500]}"
+    if status in PERMANENT:
+        return MalformedBatchError(message)
+    return RetryableWriteError(message, retry_after(retry_after_header))
+
+
+class V2Transport:
+    """The v2 write API through influxdb-client (InfluxDB 2.x, 3.x, 1.8+, VictoriaMetrics)."""
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        self.settings = settings
+        self.client = InfluxDBClient(
+            url=settings.url,
+            token=settings.token,
+            org=settings.org,
+            enable_gzip=True,
+            timeout=int(settings.timeout_s * 1000),
+            retries=False,
+        )
+        self.api = self.client.write_api(write_options=SYNCHRONOUS)
+
+    def write(self, body: str) -> None:
+        try:
+            self.api.write(
+                bucket=self.settings.bucket,
+                org=self.settings.org,
+                record=body.encode(),
+                write_precision=WritePrecision.NS,  # type: ignore[arg-type]  # a str enum, typed str
+            )
+        except ApiException as exc:
+            headers: dict[str, str] = dict(exc.headers or {})
+            raise classify(
+                int(exc.status or 0), str(exc.body or exc.reason), headers.get("Retry-After")
+            ) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
+
+    def close(self) -> None:
+        self.api.close()  # type: ignore[no-untyped-call]  # untyped library
+        self.client.close()  # type: ignore[no-untyped-call]
+
+
+class V1Transport:
+    """``POST /write`` with gzip, for servers before 1.8 (db = bucket)."""
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        self.settings = settings
+        self.client = httpx.Client(base_url=settings.url, timeout=settings.timeout_s)
+
+    def write(self, body: str) -> None:
+        try:
+            response = self.client.post(
+                "/write",
+                params=v1_params(self.settings, precision="ns"),
+                headers={"Content-Encoding": "gzip", **auth_headers(self.settings)},
+                content=gzip.compress(body.encode(), compresslevel=1),
+            )
+        except httpx.HTTPError as exc:
+            raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
+        if response.status_code >= 300:
+            raise classify(response.status_code, response.text, response.headers.get("Retry-After"))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def v1_params(settings: InfluxSettings, **extra: str) -> dict[str, str]:
+    params = {"db": settings.bucket, **extra}
+    if settings.username:
+        params["u"], params["p"] = settings.username, settings.password
+    return params
+
+
+def auth_headers(settings: InfluxSettings) -> dict[str, str]:
+    return {"Authorization": f"Token {settings.token}"} if settings.token else {}

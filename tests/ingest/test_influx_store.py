@@ -1,0 +1,382 @@
+"""The InfluxDB store against real servers: VictoriaMetrics (v2 write API), InfluxDB 1.6 (v1 mode),
+an HTTP server that misbehaves on purpose, and InfluxDB 2.x when FORESTALL_TEST_INFLUXDB_URL is set."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from influxdb_client.client.write.point import Point as ClientPoint
+from paho.mqtt.enums import CallbackAPIVersion
+
+from forestall.broker import free_port
+from forestall.contract import Sample, telemetry_payload
+from forestall.settings import InfluxSettings, Settings
+from forestall.state.db import upgrade
+from ingest.store import Point
+from ingest.store.base import SeriesTags, StoreError
+from ingest.store.influxdb import InfluxStore
+from ingest.store.influxdb.lineproto import encode_points, encode_samples
+from ingest.worker import Worker
+from tests.conftest import Mosquitto
+from tests.ingest.conftest import InfluxDB1, VictoriaMetrics
+
+NOW = float(int(time.time()) - 3600)  # VictoriaMetrics ignores points > 2 days ahead or past retention
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def influx(url: str, **overrides: object) -> InfluxSettings:
+    values: dict[str, object] = {
+        "url": url,
+        "bucket": "forestall",
+        "batch_size": 200,
+        "flush_interval_s": 0.2,
+        "timeout_s": 5.0,
+        "max_retry_delay_s": 1.0,
+    }
+    values.update(overrides)
+    return InfluxSettings.model_validate(values)
+
+
+def samples(batch: int, n: int = 10) -> list[Sample]:
+    return [Sample(NOW + batch * n + i, {"temp_c": batch + i / 10, "vibration_mm_s": 2.5}) for i in range(n)]
+
+
+# -- line protocol: the official client is the reference ----------------------------------------
+
+names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=12)
+values = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=12)
+numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**12), 10**12).map(float)
+
+
+@hypothesis_settings(deadline=None)  # timing on a loaded machine is not what this checks
+@given(
+    measurement=names,
+    tags=st.dictionaries(names, values, max_size=4),
+    fields=st.dictionaries(names, numbers, min_size=1, max_size=4),
+    ts=st.integers(0, 4_000_000_000_000_000).map(lambda us: us / 1e6),
+)
+def test_line_protocol_matches_influxdb_client(
+    measurement: str, tags: dict[str, str], fields: dict[str, float], ts: float
+) -> None:
+    reference = ClientPoint(measurement)
+    for key, value in tags.items():
+        reference.tag(key, value)
+    for key, number in fields.items():
+        reference.field(key, number)
+    reference.time(round(ts * 1_000_000) * 1000)
+    expected = reference.to_line_protocol()
+    ours = encode_points([Point(measurement, tags, fields, ts)])
+    assert ours == ([expected] if expected else [])
+
+
+def test_telemetry_lines_escape_tags_and_skip_empty_ones() -> None:
+    tags = SeriesTags("acme", "pump-1", "centrifugal pump", "ACME, Inc.", "")
+    [line] = encode_samples(tags, [Sample(1.5, {"temp_c": 61.0, "vib": 1e-05, "bad": math.inf})])
+    assert line == (
+        r"telemetry,asset=pump-1,asset_type=centrifugal\ pump,customer=ACME\,\ Inc.,tenant=acme "
+        "temp_c=61,vib=1e-05 1500000000"
+    )
+    assert encode_samples(tags, [Sample(1.0, {"bad": math.nan})]) == []
+
+
+# -- retries, Retry-After, malformed batches, order: a server that misbehaves on purpose ----------
+
+
+class FlakyInflux:
+    """Answers 503 + Retry-After to the first writes, 400 to bodies containing ``bad``, else 204."""
+
+    def __init__(self, unavailable: int) -> None:
+        self.bodies: list[str] = []
+        self.paths: set[str] = set()
+        self.unavailable = unavailable
+        self.lock = threading.Lock()
+        flaky = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                body = gzip.decompress(raw).decode() if self.headers.get("content-encoding") else raw.decode()
+                with flaky.lock:
+                    flaky.paths.add(self.path.split("?")[0])
+                    if flaky.unavailable > 0:
+                        flaky.unavailable -= 1
+                        self.send_response(503)
+                        self.send_header("Retry-After", "0.1")
+                    elif "bad" in body:
+                        self.send_response(400)
+                        self.send_header("Content-Type", "application/json")
+                    else:
+                        flaky.bodies.append(body)
+                        self.send_response(204)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def lines(self) -> list[str]:
+        with self.lock:
+            return [line for body in self.bodies for line in body.splitlines()]
+
+
+@pytest.fixture
+def flaky() -> Iterator[FlakyInflux]:
+    server = FlakyInflux(unavailable=3)
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.mark.parametrize("api", ["v2", "v1"])
+def test_retries_keep_order_and_a_malformed_batch_is_set_aside(
+    tmp_path: Path, flaky: FlakyInflux, api: str
+) -> None:
+    store = InfluxStore(influx(flaky.url, api=api, batch_size=25), tmp_path / "spool.sqlite")
+    tags = SeriesTags("acme", "pump-1")
+    try:
+        for batch in range(10):
+            store.write_samples(tags, samples(batch))
+            if batch == 4:
+                store.write_points(
+                    [Point("asset_health", {"tenant": "acme", "asset": "bad"}, {"x": 1.0}, NOW)]
+                )
+        assert store.flush(timeout=60)
+        stamps = [int(line.rsplit(" ", 1)[1]) for line in flaky.lines()]
+        assert len(stamps) == 100 and stamps == sorted(stamps)
+        assert store.retries >= 3
+        [(body, error)] = store.rejected()
+        assert "asset=bad" in body and "400" in error
+        assert store.batches_rejected == 1
+        assert flaky.paths == ({"/api/v2/write"} if api == "v2" else {"/write"})
+    finally:
+        store.close()
+
+
+# -- VictoriaMetrics: the v2 write path through an outage and a restart ----------------------------
+
+
+def test_nothing_is_lost_when_the_server_stops_and_returns(
+    tmp_path: Path, victoria_metrics: VictoriaMetrics
+) -> None:
+    settings = influx(victoria_metrics.url, timeout_s=2.0)
+    spool = tmp_path / "spool.sqlite"
+    store = InfluxStore(settings, spool)
+    tags = SeriesTags("acme", "pump-1", "pump", "c1", "north site")
+    assert store.health()
+    for batch in range(10):
+        store.write_samples(tags, samples(batch))
+    assert store.flush(timeout=60)
+    victoria_metrics.stop()
+    assert not store.health()
+    for batch in range(10, 20):
+        store.write_samples(tags, samples(batch))  # the outage never reaches the caller
+    assert wait_for(lambda: store.reachable is False)
+    store.close()  # the process ends with the outage still on: the spool keeps the rest
+    victoria_metrics.start()
+    store = InfluxStore(settings, spool)  # a new process replays what the old one left
+    try:
+        for batch in range(20, 30):
+            store.write_samples(tags, samples(batch))
+        assert store.flush(timeout=120)
+        store.write_points(
+            [Point("customer_risk", {"tenant": "acme", "customer": "c1"}, {"risk_index": 42.0}, NOW)]
+        )
+        assert store.flush(timeout=60)
+    finally:
+        store.close()
+    [temp] = victoria_metrics.export('{__name__="telemetry_temp_c",asset="pump-1"}')
+    assert temp["metric"] == {
+        "__name__": "telemetry_temp_c",
+        "tenant": "acme",
+        "asset": "pump-1",
+        "asset_type": "pump",
+        "customer": "c1",
+        "site": "north site",
+    }
+    expected = [(s.ts, s.values["temp_c"]) for batch in range(30) for s in samples(batch)]
+    assert list(zip(temp["timestamps"], temp["values"], strict=True)) == [  # type: ignore[call-overload]
+        (int(ts * 1000), value) for ts, value in expected
+    ]
+    [risk] = victoria_metrics.export('{__name__="customer_risk_risk_index"}')
+    assert risk["values"] == [42.0]
+    assert victoria_metrics.metric("vm_rows_ignored_total") == 0
+    assert victoria_metrics.metric('vm_rows_invalid_total{type="influx"}') == 0
+
+
+# -- InfluxDB 1.6 through the v1 mode, read back with InfluxQL -------------------------------------
+
+
+def test_v1_mode_writes_every_measurement_and_reads_it_back(tmp_path: Path, influxdb1: InfluxDB1) -> None:
+    influxdb1.query("CREATE DATABASE forestall")
+    store = InfluxStore(influx(influxdb1.url, api="v1"), tmp_path / "spool.sqlite")
+    odd = SeriesTags("acme", "pump-1", "pump=big", "ACME, Inc.", "north site")
+    points = [
+        Point(
+            "asset_health",
+            {"tenant": "acme", "asset": "pump-1", "customer": "ACME, Inc.", "model_version": "v1"},
+            {"anomaly_score": 0.25, "failure_probability": 0.1, "ttf_hours": 300.0},
+            NOW + 5,
+        ),
+        Point("customer_risk", {"tenant": "acme", "customer": "ACME, Inc."}, {"risk_index": 42.5}, NOW + 5),
+        Point(
+            "recommendation",
+            {"tenant": "acme", "customer": "ACME, Inc.", "asset": "pump-1", "priority": "P2"},
+            {"priority_score": 0.7},
+            NOW + 6,
+        ),
+    ]
+    try:
+        assert store.health()
+        for batch in range(5):
+            store.write_samples(odd, samples(batch))
+        store.write_points(points)
+        assert store.flush(timeout=60)
+        stored = store.query_telemetry("acme", "pump-1", NOW, NOW + 1000)
+        assert stored == [(s.ts, s.values) for batch in range(5) for s in samples(batch)]
+        assert store.query_telemetry("acme", "pump-1", NOW, NOW + 1000, sensors=["temp_c"], limit=2) == [
+            (NOW, {"temp_c": 0.0}),
+            (NOW + 1, {"temp_c": 0.1}),
+        ]
+        assert store.query_telemetry("acme", "pump-1", NOW, NOW + 1000, after=NOW + 48) == [
+            (NOW + 49, samples(4)[-1].values)
+        ]
+        [health] = store.query_points("asset_health", "acme", "pump-1", NOW, NOW + 10)
+        assert health.tags["customer"] == "ACME, Inc." and health.fields["ttf_hours"] == 300.0
+        [risk] = store.query_points("customer_risk", "acme", "ACME, Inc.", NOW, NOW + 10)
+        assert risk == points[1]
+        [rec] = store.query_points("recommendation", "acme", "pump-1", NOW, NOW + 10)
+        assert rec.tags["priority"] == "P2"
+        tags = influxdb1.query('SHOW TAG VALUES FROM telemetry WITH KEY = "asset_type"', db="forestall")
+        assert "pump=big" in str(tags)
+        with pytest.raises(StoreError, match="not supported"):
+            store.count_samples()
+        assert store.purge(NOW) == 0
+    finally:
+        store.close()
+
+
+def test_v1_a_batch_the_server_refuses_is_kept_apart_and_the_rest_continue(
+    tmp_path: Path, influxdb1: InfluxDB1
+) -> None:
+    influxdb1.query("CREATE DATABASE forestall")
+    store = InfluxStore(influx(influxdb1.url, api="v1", batch_size=10_000), tmp_path / "spool.sqlite")
+    try:
+        store.write_points(
+            [Point("asset_health", {"tenant": "t", "asset": "a"}, {"anomaly_score": 1.0}, NOW)]
+        )
+        assert store.flush(timeout=60)
+        # Another writer made the field a string: the server refuses our floats (field type conflict).
+        import httpx
+
+        httpx.post(
+            f"{influxdb1.url}/write",
+            params={"db": "forestall"},
+            content=f'telemetry,tenant=t,asset=x temp_c="hot" {int(NOW * 1e9)}',
+        ).raise_for_status()
+        store.write_samples(SeriesTags("t", "a"), samples(0))
+        store.write_samples(SeriesTags("t", "b"), [Sample(NOW, {"pressure_bar": 3.0})])
+        assert store.flush(timeout=60)
+        [(body, error)] = store.rejected()
+        assert "asset=a" in body and "field type conflict" in error
+        assert store.query_telemetry("t", "b", NOW, NOW + 10) == [(NOW, {"pressure_bar": 3.0})]
+    finally:
+        store.close()
+
+
+# -- InfluxDB 2.x: only when one is provided -------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not os.environ.get("FORESTALL_TEST_INFLUXDB_URL"),
+    reason="needs a real InfluxDB 2.x: FORESTALL_TEST_INFLUXDB_URL",
+)
+def test_v2_against_a_real_influxdb2(tmp_path: Path) -> None:
+    from influxdb_client.client.influxdb_client import InfluxDBClient
+
+    env = os.environ
+    settings = influx(
+        env["FORESTALL_TEST_INFLUXDB_URL"],
+        org=env.get("FORESTALL_TEST_INFLUXDB_ORG", "forestall"),
+        bucket=env.get("FORESTALL_TEST_INFLUXDB_BUCKET", "forestall"),
+        token=env.get("FORESTALL_TEST_INFLUXDB_TOKEN", ""),
+    )
+    asset = f"pump-{time.time_ns()}"
+    store = InfluxStore(settings, tmp_path / "spool.sqlite")
+    try:
+        assert store.health()
+        store.write_samples(SeriesTags("acme", asset), samples(0))
+        assert store.flush(timeout=60)
+    finally:
+        store.close()
+    with InfluxDBClient(url=settings.url, token=settings.token, org=settings.org) as client:
+        tables = client.query_api().query(
+            f'from(bucket: "{settings.bucket}") |> range(start: -1d) '
+            f'|> filter(fn: (r) => r.asset == "{asset}" and r._field == "temp_c")'
+        )
+        got = sorted((r.get_time().timestamp(), r.get_value()) for t in tables for r in t.records)
+    assert got == [(s.ts, s.values["temp_c"]) for s in samples(0)]
+
+
+# -- chosen by configuration: a worker writing to VictoriaMetrics ----------------------------------
+
+
+def test_a_worker_configured_for_influxdb_writes_there(
+    tmp_path: Path, victoria_metrics: VictoriaMetrics, mosquitto: Mosquitto
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'state.db'}",
+        mqtt={"url": mosquitto.url},
+        store={"kind": "influxdb", "path": str(tmp_path / "tsdb")},
+        influxdb=influx(victoria_metrics.url).model_dump(),
+        worker={"checkpoint_dir": str(tmp_path / "ckpt")},
+    )
+    upgrade(settings.database_url)
+    worker = Worker(settings, predictor_enabled=False)
+    assert isinstance(worker.store, InfluxStore)
+    worker.start()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="influx-worker-publisher")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    try:
+        assert wait_for(lambda: worker.connected)
+        time.sleep(0.5)
+        for seq in range(5):
+            payload = telemetry_payload("pump-7", seq + 1, samples(seq))
+            client.publish("forestall/v1/acme/pump-7/telemetry", payload, qos=1).wait_for_publish(30)
+        assert wait_for(lambda: worker.metrics.samples._value.get() == 50)
+        assert worker.store.flush(timeout=60)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        worker.stop()
+    assert (tmp_path / "tsdb.influx-spool.sqlite").exists()
+    [series] = victoria_metrics.export('{__name__="telemetry_temp_c",asset="pump-7"}')
+    assert len(series["values"]) == 50  # type: ignore[arg-type]
+    assert victoria_metrics.metric("vm_rows_ignored_total") == 0
