@@ -26,7 +26,7 @@ HOUR = 3600.0
 pytestmark = pytest.mark.integration
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := predicate():
