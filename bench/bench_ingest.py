@@ -153,6 +153,15 @@ def phase(
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and counter(metrics(mport), "forestall_ingest_samples_total") < target:
         time.sleep(0.2)
+    # Samples are counted before the commit and lag is observed after it: let the last chunk land,
+    # so its (backlogged) lag is not charged to the next phase.
+    settled = -1.0
+    while time.monotonic() < deadline:
+        observed = counter(metrics(mport), "forestall_ingest_lag_seconds_count")
+        if observed == settled:
+            break
+        settled = observed
+        time.sleep(1.0)
     elapsed = time.monotonic() - started
     after = metrics(mport)
     stored = counter(after, "forestall_ingest_samples_total") - counter(

@@ -6,22 +6,29 @@ import logging
 import math
 import time
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from forestall.contract import Sample, Status, Topic, format_ts
-from forestall.state.models import Asset, Command, IngestSequence, Rejection
+from forestall.state.models import Asset, Command, Rejection
 from forestall.state.repo import advance_clock, emit_webhook
 from ingest.metrics import WorkerMetrics
 from ingest.pipeline import Outcome, Pipeline, Rejected
 from ingest.store import TelemetryStore
 from ingest.store.base import SeriesTags
-from predictor.service import PredictorService
+
+if TYPE_CHECKING:  # the predictor is optional at run time (ingest-only workers)
+    from predictor.service import PredictorService
 
 log = logging.getLogger(__name__)
-UPSERT_ROWS = 500  # rows per bulk upsert: well under SQLite's bound-parameter limit
+# The same statement on SQLite and PostgreSQL; plain SQL so executemany skips ORM compilation.
+UPSERT_SEQUENCE = text(
+    "INSERT INTO ingest_sequences (tenant, asset_id, high_water, max_ts) "
+    "VALUES (:tenant, :asset_id, :high_water, :max_ts) "
+    "ON CONFLICT (tenant, asset_id) DO UPDATE SET high_water = excluded.high_water, max_ts = excluded.max_ts"
+)
 
 
 class Applier:
@@ -97,7 +104,7 @@ class Applier:
         return {tenant: advance_clock(session, tenant, ts) for tenant, ts in clocks.items()}
 
     def _save_sequences(self, session: Session, pipeline: Pipeline) -> None:
-        """Upsert the dedupe marks of the assets this chunk touched, in bulk."""
+        """Upsert the dedupe marks of the assets this chunk touched, as one executemany."""
         rows = []
         for tenant, asset_id in self._touched:
             window = pipeline.window(tenant, asset_id)
@@ -111,15 +118,8 @@ class Applier:
                 }
             )
         self._touched.clear()
-        insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        for start in range(0, len(rows), UPSERT_ROWS):
-            statement = insert(IngestSequence).values(rows[start : start + UPSERT_ROWS])
-            session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["tenant", "asset_id"],
-                    set_={"high_water": statement.excluded.high_water, "max_ts": statement.excluded.max_ts},
-                )
-            )
+        if rows:
+            session.execute(UPSERT_SEQUENCE, rows)
 
     def _asset(self, session: Session, topic: Topic) -> Asset:
         key = (topic.tenant, topic.asset)
@@ -137,8 +137,7 @@ class Applier:
                     safety_critical=False,
                     created_at=time.time(),
                 )
-                session.add(asset)
-                session.flush()
+                session.add(asset)  # flushed with the chunk's other new assets
                 log.info("registered unknown asset %s/%s as unassigned", topic.tenant, topic.asset)
             self._assets[key] = asset
         return asset

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -30,8 +31,9 @@ from ingest.metrics import WorkerMetrics
 from ingest.pipeline import Pipeline
 from ingest.sequence import SeqWindow
 from ingest.store import TelemetryStore, open_store
-from predictor.engine import Predictor
-from predictor.service import PredictorService
+
+if TYPE_CHECKING:
+    from predictor.service import PredictorService
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
@@ -61,13 +63,11 @@ class Worker:
         self.sessions = make_sessionmaker(self.engine)
         self.store = store or open_store(settings)
         self.metrics = WorkerMetrics()
+        self._marks: dict[tuple[str, str], tuple[int, float | None]] | None = None
         self.pipeline = Pipeline(self.partition, self.partitions, resume=self._resume_window)
         self.checkpoint_path = Path(settings.worker.checkpoint_dir) / f"{self.name}.pkl"
         self.event_cursor = 0
-        predictor = Predictor.load(self.checkpoint_path) if predictor_enabled else None
-        if predictor is not None:
-            self.event_cursor = getattr(predictor, "event_cursor", 0)
-        self.predictor = PredictorService(predictor or Predictor(), self.store) if predictor_enabled else None
+        self.predictor = self._load_predictor() if predictor_enabled else None
         self.applier = Applier(self.metrics, self.store, self.predictor)
         self._inbox: queue.Queue[Received] = queue.Queue(maxsize=INBOX_MESSAGES)
         self._stop = threading.Event()
@@ -76,6 +76,16 @@ class Worker:
         self._last_sweep = 0.0
         self._heard: dict[tuple[str, str], float] = {}  # wall clock of the last message per asset
         self._last_checkpoint = time.monotonic()
+
+    def _load_predictor(self) -> PredictorService:
+        # Imported here: an ingest-only worker need not load River and SciPy (~100 MB).
+        from predictor.engine import Predictor
+        from predictor.service import PredictorService
+
+        predictor = Predictor.load(self.checkpoint_path)
+        if predictor is not None:
+            self.event_cursor = getattr(predictor, "event_cursor", 0)
+        return PredictorService(predictor or Predictor(), self.store)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -256,6 +266,12 @@ class Worker:
                 self.applier.mark_offline(session, asset, since)
 
     def _resume_window(self, tenant: str, asset: str) -> SeqWindow:
-        with self.sessions() as session:
-            row = session.get(IngestSequence, (tenant, asset))
-            return SeqWindow.resume(row.high_water, row.max_ts) if row else SeqWindow()
+        """Dedupe state of an asset after a restart, from the marks loaded once at start."""
+        if self._marks is None:
+            with self.sessions() as session:
+                self._marks = {
+                    (r.tenant, r.asset_id): (r.high_water, r.max_ts)
+                    for r in session.scalars(select(IngestSequence))
+                }
+        mark = self._marks.pop((tenant, asset), None)
+        return SeqWindow.resume(*mark) if mark else SeqWindow()
