@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -151,9 +150,8 @@ def test_close_stops_the_program() -> None:
     assert run is not None
     driver.close()
     assert run.proc.poll() is not None
-    start = time.monotonic()
-    driver.close()  # twice is harmless
-    assert time.monotonic() - start < 60
+    driver.close()  # twice is harmless: no error, and the program stays stopped
+    assert run.proc.poll() is not None
 
 
 def test_factory_options(tmp_path: Path) -> None:
