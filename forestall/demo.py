@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
 from sqlalchemy import func, select
 
 from forestall.broker import EmbeddedBroker, free_port
@@ -92,6 +91,7 @@ class Demo:
     def run(self) -> dict[str, Any]:
         from api.server import ApiServer
         from ingest.worker import Worker
+        from simulators.apiclient import ApiClient
         from simulators.fleet import Fleet, FleetSpec
         from simulators.fsm import FsmSimulator
 
@@ -117,9 +117,11 @@ class Demo:
         fsm = FsmSimulator(api_url, fsm_key, broker.url, TENANT, fsm_secret, port=free_port(), seed=opts.seed)
         fsm.start()
         self._started.append(fsm)
-        self._subscribe(api_url, admin_key, fsm.url, fsm_secret)
+        admin = ApiClient(api_url, admin_key)
+        admin.create_webhook(fsm.url, fsm_secret)
         if opts.webhook_url and opts.webhook_secret:
-            self._subscribe(api_url, admin_key, opts.webhook_url, opts.webhook_secret)
+            admin.create_webhook(opts.webhook_url, opts.webhook_secret)
+        admin.close()
 
         clock = SimClock(start=time.time(), speed=opts.speed)
         spec = FleetSpec(tenant=TENANT, assets=opts.assets, customers=opts.customers, seed=opts.seed)
@@ -150,16 +152,6 @@ class Demo:
             fsm = create_key(session, TENANT, "fsm", "demo FSM simulator")
         engine.dispose()
         return admin, fsm
-
-    @staticmethod
-    def _subscribe(api_url: str, key: str, url: str, secret: str) -> None:
-        response = httpx.post(
-            f"{api_url}/v1/webhooks",
-            json={"url": url, "secret": secret},
-            headers={"authorization": f"Bearer {key}"},
-            timeout=10,
-        )
-        response.raise_for_status()
 
     def _loop(self, fleet: Any, worker: Any, clock: SimClock) -> None:
         started = time.monotonic()

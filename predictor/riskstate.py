@@ -124,10 +124,11 @@ def _events(session: Session, tenant: str, customer_id: str, kind: str, since: f
     )
 
 
-def repeat_faults(session: Session, tenant: str, asset_ids: list[str], now: float) -> int:
-    """Confirmed faults beyond the first per asset within the window ("prevents": repeats weigh more)."""
+def confirmed_faults(session: Session, tenant: str, asset_ids: list[str], now: float) -> Counter[str]:
+    """Confirmed faults (failures, faults found on visits) per asset within the window, in one query."""
+    faults: Counter[str] = Counter()
     if not asset_ids:
-        return 0
+        return faults
     events = session.scalars(
         select(Event).where(
             Event.tenant == tenant,
@@ -136,12 +137,21 @@ def repeat_faults(session: Session, tenant: str, asset_ids: list[str], now: floa
             Event.occurred_at >= now - REPEAT_FAULT_WINDOW_S,
         )
     )
-    faults: Counter[str] = Counter()
     for event in events:
         confirmed = event.data.get("kind") == "failure" or event.data.get("fault_found") is True
         if confirmed and event.asset_id:
             faults[event.asset_id] += 1
-    return sum(max(n - 1, 0) for n in faults.values())
+    return faults
+
+
+def repeats(faults: int) -> int:
+    """Faults beyond the first ("prevents": repeat faults weigh more)."""
+    return max(faults - 1, 0)
+
+
+def repeat_faults(session: Session, tenant: str, asset_ids: list[str], now: float) -> int:
+    """Confirmed faults beyond the first per asset, summed over the assets."""
+    return sum(repeats(n) for n in confirmed_faults(session, tenant, asset_ids, now).values())
 
 
 def customer_factors(

@@ -19,7 +19,8 @@ from forestall.state.views import OPEN_STATUSES, recommendation_view
 from ingest.store import Point
 from predictor import planner
 from predictor.engine import Predictor
-from predictor.riskstate import repeat_faults as count_repeat_faults
+from predictor.models import Health
+from predictor.riskstate import confirmed_faults, repeats
 
 log = logging.getLogger(__name__)
 HOUR = 3600.0
@@ -34,15 +35,13 @@ class Visits:
     def _conditions(
         self, session: Session, tenant: str, assets: Iterable[Asset], now: float
     ) -> dict[str, planner.AssetCondition]:
-        result = {}
+        healthy: list[tuple[Asset, Health]] = []
         for asset in assets:
             model = self.predictor.assets.get((tenant, asset.id))
-            health = model.last if model is not None and not model.down else None
-            if health is None:
-                continue
-            repeats = count_repeat_faults(session, tenant, [asset.id], now)
-            result[asset.id] = planner.condition(asset, health, repeats)
-        return result
+            if model is not None and not model.down and model.last is not None:
+                healthy.append((asset, model.last))
+        faults = confirmed_faults(session, tenant, [a.id for a, _ in healthy], now)
+        return {a.id: planner.condition(a, h, repeats(faults[a.id])) for a, h in healthy}
 
     def plan_customer(
         self, session: Session, tenant: str, customer_id: str, now: float, risk: float

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from api.server import ApiServer
@@ -22,6 +21,7 @@ from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import create_key
 from ingest.worker import Worker
+from simulators.apiclient import ApiClient
 from simulators.fleet import Fleet, FleetSpec
 from simulators.physics import make_equipment
 from tests.conftest import WEBHOOK_SECRET, WebhookReceiver
@@ -40,13 +40,9 @@ def admin_key(settings: Settings, tenant: str) -> str:
 
 
 def subscribe(api_url: str, key: str, url: str) -> None:
-    response = httpx.post(
-        f"{api_url}/v1/webhooks",
-        json={"url": url, "secret": WEBHOOK_SECRET},
-        headers={"authorization": f"Bearer {key}"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
+    client = ApiClient(api_url, key)
+    assert client.create_webhook(url, WEBHOOK_SECRET)["url"] == url
+    client.close()
 
 
 def fleet(tenant: str, clock: SimClock, api_url: str, key: str, mqtt_url: str, data_dir: Path) -> Fleet:
