@@ -8,7 +8,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,17 +31,9 @@ from ingest.store.influxdb.lineproto import encode_points, encode_samples
 from ingest.worker import Worker
 from tests.conftest import Mosquitto
 from tests.ingest.conftest import InfluxDB1, VictoriaMetrics
+from tests.support import wait_for
 
 NOW = float(int(time.time()) - 3600)  # VictoriaMetrics ignores points > 2 days ahead or past retention
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def influx(url: str, **overrides: object) -> InfluxSettings:

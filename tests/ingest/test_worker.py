@@ -16,6 +16,7 @@ from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.models import Asset, Rejection
 from ingest.worker import Worker
+from tests.support import wait_for
 
 T0 = 1_795_460_400.0
 
@@ -54,15 +55,6 @@ def publish(mqtt_url: str) -> Iterator[Callable[[str, bytes], None]]:
     yield send
     client.loop_stop()
     client.disconnect()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def started(settings: Settings) -> Worker:

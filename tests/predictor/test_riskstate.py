@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forestall.state.db import make_engine, make_sessionmaker
-from forestall.state.models import Asset, AssetHealth, Customer, OutboxEvent, RiskWeights
+from forestall.state.models import AssetHealth, Customer, OutboxEvent, RiskWeights
 from forestall.state.repo import append_event
 from predictor.riskstate import refresh_customer_risk
+from tests.support import add_customer_with_asset
 
 NOW = 1_795_460_400.0
 
 
 def seed(session: Session) -> None:
-    session.add(
-        Customer(
-            tenant="acme",
-            id="c1",
-            name="Acme",
-            segment="key",
-            sla_tier="gold",
-            visit_sensitivity=0.2,
-            created_at=time.time(),
-        )
-    )
-    session.add(
-        Asset(
-            tenant="acme",
-            id="p1",
-            customer_id="c1",
-            asset_type="pump",
-            site="s1",
-            criticality=5,
-            safety_critical=False,
-            created_at=time.time(),
-        )
-    )
+    add_customer_with_asset(session, "p1", criticality=5, visit_sensitivity=0.2)
     session.add(RiskWeights(tenant="acme", weights={}, threshold=30.0))
 
 

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -19,9 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
-from forestall.state.models import Asset, Customer, IngestSequence, Recommendation
+from forestall.state.models import IngestSequence, Recommendation
 from predictor.engine import Predictor
 from tests.conftest import Mosquitto
+from tests.support import add_customer_with_asset, wait_for
 
 HOUR = 3600.0
 START = 1_795_000_000.0
@@ -67,15 +67,6 @@ def publish(port: int, samples: list[dict[str, object]], first_seq: int) -> int:
     return seq
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return bool(condition())
-
-
 def test_sigkill_loses_no_learning_before_the_last_checkpoint_and_no_recommendation_is_duplicated(
     tmp_path: Path,
 ) -> None:
@@ -84,29 +75,7 @@ def test_sigkill_loses_no_learning_before_the_last_checkpoint_and_no_recommendat
     upgrade(url)
     sessions = make_sessionmaker(make_engine(url))
     with sessions.begin() as session:
-        session.add(
-            Customer(
-                tenant="acme",
-                id="c1",
-                name="Acme",
-                segment="key",
-                sla_tier="gold",
-                visit_sensitivity=0.3,
-                created_at=time.time(),
-            )
-        )
-        session.add(
-            Asset(
-                tenant="acme",
-                id="pump-1",
-                customer_id="c1",
-                asset_type="pump",
-                site="s1",
-                criticality=4,
-                safety_critical=False,
-                created_at=time.time(),
-            )
-        )
+        add_customer_with_asset(session, "pump-1", criticality=4, visit_sensitivity=0.3)
     env = dict(
         os.environ,
         FORESTALL_DATABASE_URL=url,
