@@ -19,7 +19,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_agent.agent import EdgeAgent
 from edge_agent.config import AgentConfig, AgentSettings, MqttSettings
+from forestall.contract import parse_telemetry
 
 DEADLINE_S = 30.0
 
@@ -104,6 +106,24 @@ def unique_by_seq(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
             seen.add(batch["seq"])
             out.append(batch)
     return out
+
+
+def received_stamps(sub: Collector) -> list[float]:
+    """Sample times at the subscriber after dedupe by seq, checking that batches come in seq order."""
+    batches = unique_by_seq(sub.telemetry())
+    seqs = [b["seq"] for b in batches]
+    assert seqs == sorted(seqs), "after dedupe by seq, batches arrive in seq order"
+    return [s.ts for b in batches for s in parse_telemetry(json.dumps(b).encode(), asset="pump-0042").samples]
+
+
+def flush(agent: EdgeAgent, now: float) -> None:
+    """Keep stepping (as the demo's loop would) until the broker acknowledged everything."""
+
+    def drained() -> bool:
+        agent.step(now)
+        return agent.stats.pending_samples == 0
+
+    wait_until(drained, what="every batch to be acknowledged")
 
 
 def agent_config(url: str, tmp_path: Path, asset: str = "pump-0042", **agent: Any) -> AgentConfig:

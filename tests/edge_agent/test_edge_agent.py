@@ -20,13 +20,14 @@ from edge_agent.config import SensorSettings
 from edge_agent.drivers.base import ConfigError
 from edge_agent.drivers.simulated import SimulatedDriver
 from forestall.broker import free_port
-from forestall.contract import parse_status, parse_telemetry
+from forestall.contract import parse_status
 from tests.edge_agent.edge_support import (
     Collector,
     RampSource,
     agent_config,
+    flush,
     make_tls_files,
-    unique_by_seq,
+    received_stamps,
     wait_until,
 )
 
@@ -68,23 +69,6 @@ def replay_agent(
     edge.start()
     agents.append(edge)
     return edge
-
-
-def flush(agent: EdgeAgent, now: float) -> None:
-    """Keep stepping (as the demo's loop would) until the broker acknowledged everything."""
-
-    def drained() -> bool:
-        agent.step(now)
-        return agent.stats.pending_samples == 0
-
-    wait_until(drained, what="every batch to be acknowledged")
-
-
-def received_stamps(sub: Collector) -> list[float]:
-    batches = unique_by_seq(sub.telemetry())
-    seqs = [b["seq"] for b in batches]
-    assert seqs == sorted(seqs), "after dedupe by seq, batches arrive in seq order"
-    return [s.ts for b in batches for s in parse_telemetry(json.dumps(b).encode(), asset="pump-0042").samples]
 
 
 def test_every_sample_arrives(

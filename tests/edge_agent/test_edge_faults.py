@@ -4,7 +4,6 @@ TLS, and drivers that misbehave (bad values, a failing program) next to good one
 from __future__ import annotations
 
 import dataclasses
-import json
 import socket
 import ssl
 import sys
@@ -19,12 +18,13 @@ from edge_agent.agent import EdgeAgent
 from edge_agent.config import AgentConfig, SensorSettings
 from edge_agent.windows import FeatureSpec
 from forestall.broker import free_port
-from forestall.contract import parse_telemetry
 from tests.edge_agent.edge_support import (
     Collector,
     TcpProxy,
     agent_config,
+    flush,
     make_tls_files,
+    received_stamps,
     unique_by_seq,
     wait_until,
 )
@@ -61,21 +61,6 @@ def start(config: AgentConfig, agents: list[EdgeAgent]) -> EdgeAgent:
     return agent
 
 
-def flush(agent: EdgeAgent, now: float) -> None:
-    def drained() -> bool:
-        agent.step(now)
-        return agent.stats.pending_samples == 0
-
-    wait_until(drained, what="every batch to be acknowledged")
-
-
-def stamps(sub: Collector) -> list[float]:
-    batches = unique_by_seq(sub.telemetry())
-    seqs = [b["seq"] for b in batches]
-    assert seqs == sorted(seqs), "after dedupe by seq, batches arrive in seq order"
-    return [s.ts for b in batches for s in parse_telemetry(json.dumps(b).encode(), asset="pump-0042").samples]
-
-
 def test_network_cuts_lose_nothing_and_duplicate_nothing_after_dedupe(
     mosquitto: Any, tmp_path: Path, agents: list[EdgeAgent], collector: MakeCollector
 ) -> None:
@@ -94,8 +79,8 @@ def test_network_cuts_lose_nothing_and_duplicate_nothing_after_dedupe(
                 proxy.restore()
                 wait_until(lambda: agent.stats.connected, what="a reconnect through the proxy")
         flush(agent, T0 + 500)
-        wait_until(lambda: len(stamps(sub)) >= 400, what="all 400 samples after the cuts")
-        assert stamps(sub) == [T0 + i for i in range(1, 401)]  # exactly once, in order
+        wait_until(lambda: len(received_stamps(sub)) >= 400, what="all 400 samples after the cuts")
+        assert received_stamps(sub) == [T0 + i for i in range(1, 401)]  # exactly once, in order
         assert proxy.connections >= 3
     finally:
         proxy.close()
@@ -116,8 +101,8 @@ def test_a_long_outage_past_the_buffer_cap_drops_the_oldest_counts_and_reports(
     assert (stats.connected, stats.pending_samples, stats.dropped) == (False, 50, 150)
     mosquitto.start()
     flush(agent, T0 + 300)
-    wait_until(lambda: len(stamps(sub)) >= 50, what="the 50 newest samples")
-    assert stamps(sub) == [T0 + i for i in range(151, 201)]  # the oldest went first
+    wait_until(lambda: len(received_stamps(sub)) >= 50, what="the 50 newest samples")
+    assert received_stamps(sub) == [T0 + i for i in range(151, 201)]  # the oldest went first
 
     def reported() -> bool:
         agent.step(T0 + 300)
@@ -173,8 +158,8 @@ def test_mutual_tls(
         for i in range(1, 11):
             agent.step(T0 + i)
         flush(agent, T0 + 20)
-        wait_until(lambda: len(stamps(sub)) >= 10)
-        assert stamps(sub) == [T0 + i for i in range(1, 11)]
+        wait_until(lambda: len(received_stamps(sub)) >= 10)
+        assert received_stamps(sub) == [T0 + i for i in range(1, 11)]
     finally:
         for agent in agents:
             agent.stop(timeout=1.0)
