@@ -94,6 +94,7 @@ class Demo:
         from simulators.apiclient import ApiClient
         from simulators.fleet import Fleet, FleetSpec
         from simulators.fsm import FsmSimulator
+        from simulators.physics import DEMO_DEGRADATION_HOURS
 
         opts = self.options
         broker = EmbeddedBroker(port=opts.mqtt_port)
@@ -124,7 +125,14 @@ class Demo:
         admin.close()
 
         clock = SimClock(start=time.time(), speed=opts.speed)
-        spec = FleetSpec(tenant=TENANT, assets=opts.assets, customers=opts.customers, seed=opts.seed)
+        # Faults compressed to one to three days, so a few minutes of demo show several.
+        spec = FleetSpec(
+            tenant=TENANT,
+            assets=opts.assets,
+            customers=opts.customers,
+            seed=opts.seed,
+            degradation_hours=DEMO_DEGRADATION_HOURS,
+        )
         fleet = Fleet(
             spec,
             clock,

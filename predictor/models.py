@@ -10,9 +10,10 @@ passed without a fault.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections import deque
-from collections.abc import Hashable
+from array import array
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,10 @@ from river import compose, drift, linear_model, optim, preprocessing, stats
 from predictor.detectors import BaselineDetector
 from predictor.trend import SlidingTrend
 
-MODEL_VERSION = "baseline-trend-2"
+MODEL_VERSION = "daily-profile-3"
 HOUR = 3600.0
-LABEL_HORIZON_S = 24 * HOUR  # a sample this close before a confirmed fault is a positive
+LABEL_HORIZON_S = 7 * 24 * HOUR  # a step this close before a confirmed fault is a positive
+LABEL_EVERY_S = HOUR  # steps kept for labelling: one an hour (the P-F interval is days)
 MIN_FAULT_EVENTS = 3  # confirmed faults of a type before its learned classifier gets a say
 TREND_WINDOW_S = 24 * HOUR
 MIN_TREND_SPAN_S = 4 * HOUR
@@ -33,9 +35,13 @@ WARMUP_GATE = 6.0  # while warming up only gross deviations are kept out of the 
 WARMUP_S = 24 * HOUR  # a new asset sees a full daily cycle before it may raise an alarm
 SETTLE_S = 2 * HOUR  # after a repair, the indicator settles before alarms resume
 DRIFT_VISIBLE_S = 24 * HOUR  # how long a detected drift stays flagged in the health output
-PRIOR_MIDPOINT = 4.5  # indicator at which the prior failure probability is 0.5
+PRIOR_MIDPOINT = 3.0  # indicator at which the prior failure probability is 0.5
+PRIOR_GAIN = 2.0  # how sharply the prior probability rises with the indicator
 PRIOR_FAILURE_LEVEL = 9.0  # indicator at failure before any failure has been observed
 MAX_TTF_HOURS = 30 * 24.0
+STEP_S = 600.0  # models step on 10-minute event-time means, whatever the raw sample rate
+FLEET_EVERY = 6  # an asset teaches the fleet baseline every this many steps
+BASELINE_MEMORY_S = 14 * 24 * HOUR  # slow: a baseline that followed the signal would absorb wear
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,59 @@ class Health:
     drift: bool = False  # the asset's behaviour changed recently (Page-Hinkley on its deviation)
 
 
+FEATURES = ("indicator", "slope_per_day", "max_z")
+
+
+class Pending:
+    """Steps awaiting a label, packed as floats (ts and ``FEATURES``) to keep checkpoints small."""
+
+    WIDTH = 1 + len(FEATURES)
+
+    def __init__(self) -> None:
+        self.rows = array("d")
+
+    def __len__(self) -> int:
+        return len(self.rows) // self.WIDTH
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def last_ts(self) -> float | None:
+        return self.rows[-self.WIDTH] if self.rows else None
+
+    def append(self, ts: float, features: dict[str, float]) -> None:
+        self.rows.append(ts)
+        self.rows.extend(features[name] for name in FEATURES)
+
+    def __iter__(self) -> Iterator[tuple[float, dict[str, float]]]:
+        rows, width = self.rows, self.WIDTH
+        for i in range(0, len(rows), width):
+            yield rows[i], dict(zip(FEATURES, rows[i + 1 : i + width], strict=True))
+
+    def pop_older(self, cutoff: float) -> list[dict[str, float]]:
+        """Remove and return the steps before ``cutoff`` (oldest first)."""
+        rows, width = self.rows, self.WIDTH
+        count = 0
+        while count * width < len(rows) and rows[count * width] < cutoff:
+            count += 1
+        if not count:
+            return []
+        old = [features for _, features in itertools.islice(self, count)]
+        del rows[: count * width]
+        return old
+
+    def keep_after(self, at: float) -> None:
+        kept = array("d")
+        for ts, features in self:
+            if ts > at:
+                kept.append(ts)
+                kept.extend(features[name] for name in FEATURES)
+        self.rows = kept
+
+    def clear(self) -> None:
+        self.rows = array("d")
+
+
 def _drift_detector() -> drift.PageHinkley:
     """Page-Hinkley on an asset's deviation: flags a lasting rise, not a single spike."""
     return drift.PageHinkley(min_instances=30, threshold=50.0, mode="up")
@@ -65,7 +124,7 @@ class TypeModels:
     """What assets of one equipment type learn together."""
 
     def __init__(self) -> None:
-        self.baseline = BaselineDetector(warmup=200, fading_factor=0.002)
+        self.baseline = BaselineDetector(warmup=200, memory_s=BASELINE_MEMORY_S)
         self.classifier = compose.Pipeline(
             preprocessing.StandardScaler(),
             linear_model.LogisticRegression(optimizer=optim.SGD(0.05), l2=1e-4),
@@ -78,7 +137,7 @@ class TypeModels:
     def probability(self, features: dict[str, float]) -> float:
         # The trend only nudges the prior: a rising but still small deviation is no alarm.
         slope = max(min(features["slope_per_day"], 2.0), -2.0)
-        prior = _sigmoid(1.2 * (features["indicator"] - PRIOR_MIDPOINT) + 0.6 * slope)
+        prior = _sigmoid(PRIOR_GAIN * (features["indicator"] - PRIOR_MIDPOINT) + 0.6 * slope)
         # Trust the learned model by independent fault events, not by (correlated) samples.
         if self.fault_events < MIN_FAULT_EVENTS or self.negatives == 0:
             return prior
@@ -100,31 +159,55 @@ class TypeModels:
 class AssetModel:
     def __init__(self, fleet: TypeModels, warmup: int = 36) -> None:
         self.fleet = fleet
-        # Slow adaptation: a baseline that followed the signal would absorb slow wear.
-        self.detector = BaselineDetector(warmup=warmup, fading_factor=0.002, prior=fleet.baseline)
+        self.detector = BaselineDetector(warmup=warmup, memory_s=BASELINE_MEMORY_S, prior=fleet.baseline)
         self.warmup = warmup
         self.indicator = 0.0
         self.trend = SlidingTrend(TREND_WINDOW_S, min_points=6, min_span_s=MIN_TREND_SPAN_S)
         self.drift_detector = _drift_detector()
         self.drift_at: float | None = None
-        self.pending: deque[tuple[float, dict[str, float]]] = deque()  # awaiting a label
+        self.pending = Pending()  # steps awaiting a label
         self.since_reset = 0
         self.warm_until: float | None = None  # event time when alarms may start
         self.down = False
         self.last: Health | None = None
+        self.step_sums: dict[str, float] = {}  # raw readings of the step under way
+        self.step_count = 0
+        self.step_end: float | None = None
 
     def update(self, ts: float, reading: dict[str, float]) -> Health:
+        """Take one raw reading; the models step when it closes a ``STEP_S`` event-time step.
+
+        A step closes with the first reading at or past its end and steps on the mean of its
+        readings, so the cost and the state do not grow with the sample rate. A late reading
+        (before the step under way) joins the step under way.
+        """
+        sums = self.step_sums
+        for name, value in reading.items():
+            sums[name] = sums.get(name, 0.0) + value
+        self.step_count += 1
+        if self.step_end is None:
+            self.step_end = (math.floor(ts / STEP_S) + 1) * STEP_S
+        if ts < self.step_end and self.last is not None:
+            return self.last
+        count = self.step_count
+        means = {name: total / count for name, total in sums.items()}
+        self.step_sums, self.step_count = {}, 0
+        self.step_end = (math.floor(ts / STEP_S) + 1) * STEP_S
+        return self._step(ts, means)
+
+    def _step(self, ts: float, reading: dict[str, float]) -> Health:
         values: dict[Hashable, Any] = {name: value for name, value in reading.items()}
         if self.warm_until is None:
             self.warm_until = ts + WARMUP_S
         warming = ts < self.warm_until
         # Scored against the baseline as it was before this sample (prequential).
-        z = self.detector.zscores(values)
+        z = self.detector.zscores(values, ts)
         raw = self.detector.deviation(z)
         gate = WARMUP_GATE if warming else LEARN_GATE
         if (self.since_reset < self.warmup or raw < gate) and not self.down:
-            self.detector.learn_one(values)
-            self.fleet.baseline.learn_one(values)
+            self.detector.learn_one(values, ts)
+            if self.since_reset % FLEET_EVERY == 0:  # the fleet prior needs a sample, not every step
+                self.fleet.baseline.learn_one(values, ts)
         self.since_reset += 1
         if not warming and not self.down:
             self.drift_detector.update(raw)  # type: ignore[no-untyped-call]  # river leaves it unannotated
@@ -139,7 +222,9 @@ class AssetModel:
             "max_z": max((abs(v) for v in z.values()), default=0.0),
         }
         self._age_labels(ts)
-        self.pending.append((ts, features))
+        last = self.pending.last_ts()
+        if last is None or ts - last >= LABEL_EVERY_S:
+            self.pending.append(ts, features)
         probability = 0.0 if warming or self.down else self.fleet.probability(features)
         ttf = self._ttf(slope, slope_se)
         top = tuple(name for name, _ in sorted(z.items(), key=lambda kv: -abs(kv[1]))[:3])
@@ -168,8 +253,7 @@ class AssetModel:
 
     def _age_labels(self, now: float) -> None:
         """Samples older than the horizon without a confirmed fault since are negatives."""
-        while self.pending and self.pending[0][0] < now - LABEL_HORIZON_S:
-            _, features = self.pending.popleft()
+        for features in self.pending.pop_older(now - LABEL_HORIZON_S):
             if not self.down:
                 self.fleet.learn(features, positive=False)
 
@@ -192,11 +276,13 @@ class AssetModel:
                 self.fleet.learn(features, positive=False)
         if self.drift_at is not None and at - self.drift_at < DRIFT_VISIBLE_S:
             self._rebaseline(at)
-        self.pending = deque(item for item in self.pending if item[0] > at)
+        self.pending.keep_after(at)
 
     def _rebaseline(self, at: float) -> None:
         """The behaviour changed and a technician found nothing wrong: learn the new normal."""
-        self.detector = BaselineDetector(warmup=self.warmup, fading_factor=0.002, prior=self.fleet.baseline)
+        self.detector = BaselineDetector(
+            warmup=self.warmup, memory_s=BASELINE_MEMORY_S, prior=self.fleet.baseline
+        )
         self.drift_detector = _drift_detector()
         self.drift_at = None
         self.indicator = 0.0
@@ -215,3 +301,4 @@ class AssetModel:
         self.drift_detector = _drift_detector()
         self.drift_at = None
         self.last = None
+        self.step_sums, self.step_count, self.step_end = {}, 0, None

@@ -2,7 +2,12 @@
 
 Each sensor reads ``base + load_gain * (load - 0.5) + Σ mode effect * severity + noise``
 where ``load`` (0.2-0.9) follows the asset's daily duty cycle and ``severity`` (0..1) is the
-active fault's progress through its P-F curve. A failed machine is stopped: it reads its
+active fault's progress through its P-F curve. Each failure mode has its own P-F interval
+(onset to failure): from a day and a half for fast faults (seal leaks, overheating) to about
+two weeks for slow wear (bearings, fouling), inside the 14-day window in which a warning is
+useful to a dispatcher. Real P-F intervals of vibration- and temperature-detected wear run
+from weeks to months; these are compressed so that 30 simulated days hold several cycles.
+A failed machine is stopped: it reads its
 ``failed`` value plus noise (motor tripped, no flow, temperatures back at ambient).
 
 >>> sorted(MACHINE_TYPES)
@@ -32,6 +37,7 @@ class SensorSpec:
 class FailureMode:
     code: str
     effects: MappingProxyType[str, float]  # sensor -> shift at severity 1 (just before failure)
+    pf_hours: tuple[float, float]  # P-F interval: onset (detectable in principle) to failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +57,8 @@ class MachineType:
         raise ValueError(f"{self.name} has no failure mode {code!r}; known: {[m.code for m in self.modes]}")
 
 
-def _mode(code: str, **effects: float) -> FailureMode:
-    return FailureMode(code, MappingProxyType(dict(effects)))
+def _mode(code: str, pf_days: tuple[float, float], **effects: float) -> FailureMode:
+    return FailureMode(code, MappingProxyType(dict(effects)), (pf_days[0] * 24.0, pf_days[1] * 24.0))
 
 
 PUMP: Final = MachineType(
@@ -66,11 +72,11 @@ PUMP: Final = MachineType(
     ),
     (
         # Spalling races: broadband vibration first, then friction heat and a little extra torque.
-        _mode("bearing_wear", vibration_mm_s=9.0, temp_c=18.0, current_a=2.5),
+        _mode("bearing_wear", (4, 12), vibration_mm_s=9.0, temp_c=18.0, current_a=2.5),
         # A blocked strainer/impeller: head and flow collapse while the motor labours.
-        _mode("clogging", pressure_bar=-2.4, flow_m3h=-40.0, current_a=8.0, temp_c=5.0),
+        _mode("clogging", (2, 8), pressure_bar=-2.4, flow_m3h=-40.0, current_a=8.0, temp_c=5.0),
         # Mechanical seal leak: lost volume, lower discharge pressure, the motor unloads slightly.
-        _mode("seal_leak", pressure_bar=-2.8, flow_m3h=-32.0, current_a=-3.0, temp_c=3.0),
+        _mode("seal_leak", (1.5, 6), pressure_bar=-2.8, flow_m3h=-32.0, current_a=-3.0, temp_c=3.0),
     ),
 )
 
@@ -84,10 +90,16 @@ CHILLER: Final = MachineType(
     ),
     (
         # Undercharge: less refrigerant to evaporate, warmer supply water, lower head pressure.
-        _mode("refrigerant_leak", supply_temp_c=6.0, condenser_pressure_bar=-3.5, compressor_current_a=-10.0),
-        _mode("compressor_wear", vibration_mm_s=7.0, compressor_current_a=25.0, supply_temp_c=2.0),
+        _mode(
+            "refrigerant_leak",
+            (4, 13),
+            supply_temp_c=6.0,
+            condenser_pressure_bar=-3.5,
+            compressor_current_a=-10.0,
+        ),
+        _mode("compressor_wear", (3, 10), vibration_mm_s=7.0, compressor_current_a=25.0, supply_temp_c=2.0),
         # Dirty condenser tubes: head pressure and current climb, capacity drops a little.
-        _mode("fouling", condenser_pressure_bar=6.0, compressor_current_a=18.0, supply_temp_c=1.5),
+        _mode("fouling", (5, 13), condenser_pressure_bar=6.0, compressor_current_a=18.0, supply_temp_c=1.5),
     ),
 )
 
@@ -102,10 +114,10 @@ COMPRESSOR: Final = MachineType(
     ),
     (
         # Leaking valves recompress hot gas: pressure falls, discharge temperature climbs.
-        _mode("valve_wear", discharge_pressure_bar=-1.8, discharge_temp_c=16.0, current_a=6.0),
-        _mode("bearing_wear", vibration_mm_s=10.0, oil_temp_c=12.0, current_a=3.0),
+        _mode("valve_wear", (3, 10), discharge_pressure_bar=-1.8, discharge_temp_c=16.0, current_a=6.0),
+        _mode("bearing_wear", (4, 12), vibration_mm_s=10.0, oil_temp_c=12.0, current_a=3.0),
         # Failing aftercooler/oil cooler.
-        _mode("overheating", discharge_temp_c=35.0, oil_temp_c=25.0, current_a=4.0),
+        _mode("overheating", (1.5, 5), discharge_temp_c=35.0, oil_temp_c=25.0, current_a=4.0),
     ),
 )
 

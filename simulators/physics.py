@@ -4,7 +4,9 @@ The edge agent imports this module for its ``simulated`` driver, so it uses noth
 the standard library. Hidden state evolves in *event time*:
 
 - Faults start as a Poisson process (``onset_rate_per_h``); each draws a failure mode of
-  the machine type and an onset→failure time (``degradation_hours``, uniform).
+  the machine type and an onset→failure time, uniform in the mode's P-F interval
+  (``FailureMode.pf_hours``) unless ``degradation_hours`` overrides it for every mode
+  (the live demo compresses faults to one to three days so they show within minutes).
 - While degrading, the mode's sensors drift along an exponential P-F curve in the fault's
   progress, so the drift is small at first, clearly visible well before failure, and steep
   at the end. A healthy machine shows only its daily duty cycle plus noise, never a trend.
@@ -38,7 +40,7 @@ from simulators.machines import FailureMode, MachineType, machine_type
 HOUR: Final = 3600.0
 DAY: Final = 86400.0
 DEFAULT_ONSET_RATE_PER_H: Final = 1.0 / 300.0
-DEFAULT_DEGRADATION_HOURS: Final = (24.0, 72.0)
+DEMO_DEGRADATION_HOURS: Final = (24.0, 72.0)  # compressed P-F interval for the live demo
 # Steepness of the P-F curve: severity is ~8 % at 30 % progress, ~18 % halfway, 100 % at failure.
 CURVE_STEEPNESS: Final = 3.0
 
@@ -88,22 +90,21 @@ class Equipment:
         start: float,
         *,
         onset_rate_per_h: float = DEFAULT_ONSET_RATE_PER_H,
-        degradation_hours: tuple[float, float] = DEFAULT_DEGRADATION_HOURS,
+        degradation_hours: tuple[float, float] | None = None,
         healthy_hours: float = 0.0,
         force_onset_at: float | None = None,
         force_mode: str | None = None,
     ) -> None:
-        low, high = degradation_hours
-        if onset_rate_per_h < 0 or not 0 < low <= high or healthy_hours < 0:
-            raise ValueError(
-                "need onset_rate_per_h >= 0, 0 < degradation_hours[0] <= [1], healthy_hours >= 0"
-            )
+        if degradation_hours is not None and not 0 < degradation_hours[0] <= degradation_hours[1]:
+            raise ValueError("need 0 < degradation_hours[0] <= degradation_hours[1]")
+        if onset_rate_per_h < 0 or healthy_hours < 0:
+            raise ValueError("need onset_rate_per_h >= 0 and healthy_hours >= 0")
         self.kind = kind
         self.asset_id = asset_id
         self.asset_type = kind.name
         self.sensors: tuple[str, ...] = kind.sensor_names
         self._onset_rate = onset_rate_per_h
-        self._degradation_hours = (low, high)
+        self._degradation_hours = degradation_hours
         self._rng = random.Random(f"forestall-equipment:{seed}:{asset_id}")
         self._noise_seed = self._rng.getrandbits(40)
         # Unit-to-unit spread (±3 %) and when in the day the duty peaks (around 14:00 ± 2 h).
@@ -122,14 +123,13 @@ class Equipment:
     def _draw_episode(self, after: float, onset_at: float | None = None, code: str | None = None) -> _Episode:
         # Always draw the same three numbers so forcing one choice leaves the stream intact.
         wait_h = self._rng.expovariate(self._onset_rate) if self._onset_rate > 0 else math.inf
-        duration_h = self._rng.uniform(*self._degradation_hours)
+        share = self._rng.random()
         mode = self._rng.choice(self.kind.modes)
+        if code is not None:
+            mode = self.kind.mode(code)
+        low, high = self._degradation_hours or mode.pf_hours
         onset = onset_at if onset_at is not None else after + wait_h * HOUR
-        return _Episode(
-            mode=self.kind.mode(code) if code is not None else mode,
-            onset_at=onset,
-            failure_at=onset + duration_h * HOUR,
-        )
+        return _Episode(mode=mode, onset_at=onset, failure_at=onset + (low + share * (high - low)) * HOUR)
 
     def _advance_to(self, ts: float) -> None:
         if ts <= self._t:
@@ -268,7 +268,7 @@ def make_equipment(
         seed,
         start,
         onset_rate_per_h=DEFAULT_ONSET_RATE_PER_H if onset_rate_per_h is None else onset_rate_per_h,
-        degradation_hours=degradation_hours or DEFAULT_DEGRADATION_HOURS,
+        degradation_hours=degradation_hours,
         healthy_hours=healthy_hours,
         force_onset_at=force_onset_at,
         force_mode=force_mode,

@@ -21,7 +21,6 @@ from typing import Final
 
 from simulators.customers import Customer, CustomerEvent, CustomerStream, make_customers
 from simulators.physics import (
-    DEFAULT_DEGRADATION_HOURS,
     DEFAULT_ONSET_RATE_PER_H,
     Equipment,
     FailureEvent,
@@ -41,7 +40,7 @@ class FleetSpec:
     asset_types: tuple[str, ...] = ("pump", "chiller", "compressor")
     sample_interval_s: float = 600.0
     onset_rate_per_h: float = DEFAULT_ONSET_RATE_PER_H
-    degradation_hours: tuple[float, float] = DEFAULT_DEGRADATION_HOURS
+    degradation_hours: tuple[float, float] | None = None  # None: each failure mode's P-F interval
     healthy_hours: float = 6.0  # commissioning: no fault starts this early, so models see normal first
 
     def __post_init__(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 from pathlib import Path
 
@@ -112,3 +113,44 @@ def test_a_lasting_shift_is_flagged_as_drift_and_a_no_fault_visit_adapts_to_it()
         t += 600.0
     assert health.indicator < shifted / 2
     assert not health.drift
+
+
+def test_the_daily_duty_cycle_is_normal_but_a_small_shift_at_any_hour_is_not() -> None:
+    """Against a learned daily profile, a shift far smaller than the daily swing stands out."""
+    from predictor.detectors import BaselineDetector
+
+    rng = random.Random(3)
+    det = BaselineDetector(warmup=10)
+
+    def level(t: float) -> float:
+        return 50.0 + 10.0 * math.sin(2 * math.pi * t / (24 * HOUR))  # daily swing of ±10
+
+    t = 0.0
+    while t < 7 * 24 * HOUR:
+        det.learn_one({"temp_c": level(t) + rng.gauss(0, 0.3)}, at=t)
+        t += 600.0
+    for hour in range(0, 24, 3):
+        at = t + hour * HOUR
+        assert det.score_one({"temp_c": level(at)}, at=at) < 1.0  # peak or trough: normal
+        assert det.score_one({"temp_c": level(at) + 2.0}, at=at) > 4.0  # +2 on a ±10 swing: not
+
+
+def test_models_step_on_event_time_means_so_state_does_not_grow_with_the_sample_rate() -> None:
+    predictor = Predictor()
+    rng = random.Random(5)
+    t = 0.0
+    while t < 3 * 24 * HOUR:  # a reading every 10 s
+        predictor.observe("acme", "fast", "pump", t, reading(rng, t, 0.0))
+        t += 10.0
+    model = predictor.assets[("acme", "fast")]
+    assert model.since_reset == 3 * 24 * 6  # one step per 10 minutes, not one per reading
+    assert len(model.trend.points) <= 24 * 6 + 1
+    assert 24 <= len(model.pending) <= 3 * 24 + 1  # one labelling row an hour
+    slow = Predictor()
+    t = 0.0
+    while t < 3 * 24 * HOUR:
+        slow.observe("acme", "slow", "pump", t, reading(rng, t, 0.0))
+        t += 600.0
+    fast_size = len(pickle.dumps(model))
+    slow_size = len(pickle.dumps(slow.assets[("acme", "slow")]))
+    assert fast_size < 1.2 * slow_size

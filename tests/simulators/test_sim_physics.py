@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulators.machines import MACHINE_TYPES
-from simulators.physics import HOUR, Equipment, make_equipment
+from simulators.physics import DEMO_DEGRADATION_HOURS, HOUR, Equipment, make_equipment
 
 START = 1_790_000_000.0
 DAY = 24 * HOUR
@@ -67,7 +67,8 @@ def test_healthy_machine_stays_in_bounds_without_trend(asset_type: str) -> None:
 def test_fault_trends_in_its_sensors_before_failure(asset_type: str, mode: str) -> None:
     machine, twin = forced(asset_type, mode), healthy(asset_type)
     failure_at = machine.next_failure_at
-    assert failure_at is not None and 24 * HOUR <= failure_at - (START + 10 * HOUR) <= 72 * HOUR
+    low, high = MACHINE_TYPES[asset_type].mode(mode).pf_hours
+    assert failure_at is not None and low * HOUR <= failure_at - (START + 10 * HOUR) <= high * HOUR
     effects = MACHINE_TYPES[asset_type].mode(mode).effects
     noise = {s.name: s.noise_sd for s in MACHINE_TYPES[asset_type].sensors}
     sensor = max(effects, key=lambda n: abs(effects[n]) / noise[n])
@@ -122,13 +123,31 @@ def test_visit_during_degradation_prevents_and_visit_when_healthy_finds_nothing(
     assert machine.advance(failure_at + HOUR) == [] and not machine.failed
 
 
-def test_default_timescales_suit_the_demo() -> None:
-    """About one fault per 300 h, 24-72 h from onset to failure."""
+def test_default_timescales_follow_each_failure_mode() -> None:
+    """About one fault per 300 h; onset to failure within the drawn mode's P-F interval."""
     machines = [make_equipment("pump", f"pump-{i:04d}", 7, START) for i in range(400)]
     onsets = [(m.onset_at or 0.0) - START for m in machines]
     assert 200 * HOUR < statistics.fmean(onsets) < 450 * HOUR
+    spans: dict[str, list[float]] = {}
+    for m in machines:
+        m.advance(m.onset_at or START)
+        spans.setdefault(m.fault_code or "", []).append((m.next_failure_at or 0.0) - (m.onset_at or 0.0))
+    assert set(spans) == {mode.code for mode in MACHINE_TYPES["pump"].modes}
+    for code, values in spans.items():
+        low, high = MACHINE_TYPES["pump"].mode(code).pf_hours
+        assert low * HOUR <= min(values) and max(values) <= high * HOUR
+        assert max(values) - min(values) > 0.5 * (high - low) * HOUR  # drawn across the interval
+
+
+def test_the_demo_can_compress_every_fault_to_a_few_days() -> None:
+    machines = [
+        make_equipment("chiller", f"c-{i}", 7, START, degradation_hours=DEMO_DEGRADATION_HOURS)
+        for i in range(200)
+    ]
     spans = [(m.next_failure_at or 0.0) - (m.onset_at or 0.0) for m in machines]
-    assert min(spans) >= 24 * HOUR and max(spans) <= 72 * HOUR
+    assert min(spans) >= DEMO_DEGRADATION_HOURS[0] * HOUR and max(spans) <= DEMO_DEGRADATION_HOURS[1] * HOUR
+    with pytest.raises(ValueError, match="degradation_hours"):
+        make_equipment("pump", "p-1", 1, START, degradation_hours=(5.0, 2.0))
 
 
 def test_unknown_type_and_mode_are_refused() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from simulators.customers import Incident, Survey
-from simulators.physics import HOUR, make_equipment
+from simulators.physics import DEMO_DEGRADATION_HOURS, HOUR, make_equipment
 from simulators.world import FleetSpec, VisitRequest, World
 
 START = 1_790_000_000.0
@@ -44,8 +44,8 @@ def test_layout_is_seeded_and_spread() -> None:
 
 
 def test_default_fleet_fails_within_a_demo_run() -> None:
-    """The 90-second demo (90 simulated hours) must see faults to prevent."""
-    world = World(FleetSpec(), START)
+    """The 90-second demo (90 simulated hours, faults compressed) must see faults to prevent."""
+    world = World(FleetSpec(degradation_hours=DEMO_DEGRADATION_HOURS), START)
     due = [
         e.next_failure_at for e in world.equipment.values() if (e.next_failure_at or 1e20) < START + 90 * HOUR
     ]
@@ -62,7 +62,7 @@ def test_metrics_count_prevented_false_and_occurred() -> None:
     false = world.perform_visit(
         VisitRequest("compressor-0001", "v2", "r2", fails_at - 2 * HOUR, "preventive")
     )
-    failures = world.advance(START + 200 * HOUR)
+    failures = world.advance(START + 400 * HOUR)
     assert prevented.prevented and not false.fault_found
     assert [f.asset_id for f in failures] == ["chiller-0001"]
     corrective = world.perform_visit(
