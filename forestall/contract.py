@@ -18,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 try:  # a fast decoder where the server stack installs one; the edge agent does without
@@ -93,6 +94,7 @@ def topic(tenant: str, asset: str, kind: str) -> str:
     return f"{TOPIC_ROOT}/{tenant}/{asset}/{kind}"
 
 
+@lru_cache(maxsize=32_768)  # ingest parses each asset's few topics over and over; Topic is immutable
 def parse_topic(name: str) -> Topic:
     parts = name.split("/")
     if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
@@ -109,10 +111,15 @@ def parse_topic(name: str) -> Topic:
 
 def parse_ts(value: object) -> float:
     """RFC 3339 (UTC, ``Z`` or offset) or Unix epoch seconds -> epoch seconds."""
-    if isinstance(value, bool):
+    if type(value) is float:  # the common case first; bool is an int, refused below
+        ts = value
+    elif isinstance(value, bool):
         raise ValueError("ts must be a number or an RFC 3339 string")
-    if isinstance(value, int | float):
-        ts = float(value)
+    elif isinstance(value, int | float):
+        try:
+            ts = float(value)
+        except OverflowError as exc:  # an integer beyond any float
+            raise ValueError(f"ts out of range: {str(value)[:40]}") from exc
     elif isinstance(value, str):
         text = value.strip()
         if "T" not in text and "t" not in text:
@@ -147,25 +154,43 @@ def _decode(payload: bytes) -> Any:
         raise ContractError("malformed_json", str(exc)[:200]) from exc
 
 
+@lru_cache(maxsize=4096)  # a fleet has few sensor names; this runs for every value received
+def _sensor_name_ok(name: str) -> bool:
+    return SENSOR_RE.fullmatch(name) is not None
+
+
 def _sample(raw: object) -> Sample:
     if not isinstance(raw, dict):
         raise ContractError("schema", "a sample must be an object")
-    if "ts" not in raw or not isinstance(raw.get("values"), dict):
+    values = raw.get("values")
+    if "ts" not in raw or not isinstance(values, dict):
         raise ContractError("schema", "a sample needs 'ts' and an object 'values'")
     try:
         ts = parse_ts(raw["ts"])
     except ValueError as exc:
         raise ContractError("schema", str(exc)) from exc
-    values: dict[str, float] = {}
-    for name, value in raw["values"].items():
-        if not SENSOR_RE.fullmatch(name):
+    all_float = True
+    for name, value in values.items():
+        if not _sensor_name_ok(name):
             raise ContractError("schema", f"invalid sensor name {name[:80]!r}")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if type(value) is float:
+            finite = math.isfinite(value)
+        else:
+            all_float = False
+            finite = not isinstance(value, bool) and isinstance(value, int | float) and _finite(value)
+        if not finite:
             raise ContractError("invalid_value", f"{name}={str(value)[:40]!r} is not a finite number")
-        values[name] = float(value)
     if not values:
         raise ContractError("schema", "a sample needs at least one value")
-    return Sample(ts, values)
+    # The decoded dict is kept as it is when every value already is a float (the usual case).
+    return Sample(ts, values if all_float else {name: float(value) for name, value in values.items()})
+
+
+def _finite(value: float) -> bool:
+    try:  # an integer beyond any float overflows here
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def parse_telemetry(payload: bytes, *, asset: str) -> TelemetryBatch:

@@ -9,12 +9,10 @@ them redelivered instead of lost.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,6 +25,8 @@ from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.models import Asset, Event, EventClock, IngestSequence
 from ingest.apply import Applier
+from ingest.client import IngestClient
+from ingest.inbox import Inbox
 from ingest.metrics import WorkerMetrics
 from ingest.pipeline import Pipeline
 from ingest.sequence import SeqWindow
@@ -43,13 +43,12 @@ INBOX_MESSAGES = 10_000
 SWEEP_EVERY_S = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
+class Received(NamedTuple):  # a tuple: one is made per message on paho's thread
     topic: str
     payload: bytes
     mid: int
     qos: int
-    received_at: float = field(default_factory=time.time)  # wall clock, for liveness
+    received_at: float  # wall clock, for liveness
 
 
 class Worker:
@@ -69,7 +68,7 @@ class Worker:
         self.event_cursor = 0
         self.predictor = self._load_predictor() if predictor_enabled else None
         self.applier = Applier(self.metrics, self.store, self.predictor)
-        self._inbox: queue.Queue[Received] = queue.Queue(maxsize=INBOX_MESSAGES)
+        self._inbox: Inbox[Received] = Inbox(INBOX_MESSAGES)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
@@ -126,10 +125,10 @@ class Worker:
 
     # -- MQTT -------------------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> IngestClient:
         endpoint = parse_mqtt_url(self.settings.mqtt.url)
         client_id = self.settings.mqtt.client_id or f"forestall-{self.name}"
-        client = mqtt.Client(
+        client = IngestClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=False,
@@ -163,7 +162,7 @@ class Worker:
         log.info("worker %s subscribed", self.name)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+        self._inbox.put(Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time()))
 
     # -- processing -------------------------------------------------------------------------
 
@@ -174,35 +173,35 @@ class Worker:
                 self._process(chunk)
             except Exception:
                 log.exception("worker %s failed to process %d messages; will retry", self.name, len(chunk))
+                self._forget_uncommitted()
                 self._requeue(chunk)
                 self._stop.wait(1.0)
                 continue
-            for item in chunk:
-                if item.qos > 0:
-                    self._client.ack(item.mid, item.qos)
-        if not self._inbox.empty():
+            # The subscriptions are QoS 1, so nothing arrives at QoS 2.
+            self._client.ack_many([item.mid for item in chunk if item.qos == 1])
+        if len(self._inbox):
             self._process(self._take_chunk(wait=False))
 
     def _take_chunk(self, wait: bool = True) -> list[Received]:
-        chunk: list[Received] = []
-        try:
-            if wait:
-                chunk.append(self._inbox.get(timeout=0.2))
-            while len(chunk) < CHUNK:
-                chunk.append(self._inbox.get_nowait())
-        except queue.Empty:
-            pass
-        self.metrics.queue.set(self._inbox.qsize())
+        chunk = self._inbox.take(CHUNK, timeout=0.2 if wait else 0.0)
+        self.metrics.queue.set(len(self._inbox))
         return chunk
 
+    def _forget_uncommitted(self) -> None:
+        """After a rolled-back chunk: the dedupe windows (else its retry counts as duplicates) and
+        the cached registry rows are read again from the state DB."""
+        self.pipeline.windows.clear()
+        self._marks = None
+        self.applier.reset()
+
     def _requeue(self, chunk: list[Received]) -> None:
-        for item in chunk:
-            self._inbox.put(item)
+        self._inbox.put_back(chunk)
 
     def _process(self, chunk: list[Received]) -> None:
         with self.sessions.begin() as session:
-            for item in chunk:
-                outcome = self.pipeline.handle(item.topic, item.payload)
+            outcomes = [self.pipeline.handle(item.topic, item.payload) for item in chunk]
+            self.applier.load_assets(session, outcomes)
+            for item, outcome in zip(chunk, outcomes, strict=True):
                 if outcome.topic is not None and not outcome.not_owned:
                     self._heard[(outcome.topic.tenant, outcome.topic.asset)] = item.received_at
                 self.applier.apply(session, item.topic, outcome)
@@ -253,7 +252,7 @@ class Worker:
         assets online at start get a full period of grace.
         """
         limit = self.settings.worker.offline_after_s
-        if limit is None or not self._inbox.empty():
+        if limit is None or len(self._inbox):
             return
         now = time.time()
         for asset in session.scalars(select(Asset).where(Asset.online.is_(True))):

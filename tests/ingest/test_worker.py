@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -12,9 +12,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
+from forestall.contract import Sample
 from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.models import Asset, Rejection
+from ingest.store.base import SeriesTags, StoreError
+from ingest.store.embedded import EmbeddedStore
 from ingest.worker import Worker
 from tests.support import wait_for
 
@@ -122,3 +125,34 @@ def test_dedupe_survives_a_worker_restart(settings: Settings, publish: Callable[
     engine = make_engine(settings.database_url)
     with make_sessionmaker(engine)() as session:
         assert session.scalar(select(func.count()).select_from(Rejection)) == 0
+
+
+class FlakyStore(EmbeddedStore):
+    """The embedded store, failing its first write as a store that is briefly down."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.failures = 1
+
+    def write_batch(self, items: Sequence[tuple[SeriesTags, Sequence[Sample]]]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("store down for a moment", retryable=True)
+        super().write_batch(items)
+
+
+def test_a_chunk_that_failed_is_stored_on_retry_not_dropped_as_duplicates(
+    settings: Settings, publish: Callable[[str, bytes], None]
+) -> None:
+    store = FlakyStore(settings.store.path)
+    worker = Worker(settings, predictor_enabled=False, store=store)
+    worker.start()
+    assert wait_for(lambda: worker.connected)
+    time.sleep(0.3)
+    try:
+        for seq in range(1, 4):
+            publish("forestall/v1/acme/pump-7/telemetry", telemetry(seq, asset="pump-7", start=seq * 10))
+        assert wait_for(lambda: store.count_samples() == 15)
+        assert store.failures == 0 and worker.metrics.duplicates._value.get() == 0
+    finally:
+        worker.stop()

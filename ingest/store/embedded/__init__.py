@@ -8,6 +8,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
+
 from forestall.contract import Sample
 from ingest.store.base import Point, SeriesTags, StoreError
 
@@ -56,7 +58,9 @@ class EmbeddedStore:
         self.write_batch([(tags, samples)])
 
     def write_batch(self, items: Sequence[tuple[SeriesTags, Sequence[Sample]]]) -> None:
-        rows = [(t.tenant, t.asset, s.ts, json.dumps(s.values)) for t, samples in items for s in samples]
+        # orjson: a tenth of json.dumps's time, which showed in the 1-sample-batch profile.
+        dumps = orjson.dumps
+        rows = [(t.tenant, t.asset, s.ts, dumps(s.values).decode()) for t, samples in items for s in samples]
         new_series = [
             (t.tenant, t.asset, t.asset_type, t.customer, t.site)
             for t, _ in items
