@@ -20,6 +20,7 @@ from typing import Any
 from river import compose, drift, linear_model, optim, preprocessing, stats
 
 from predictor.detectors import BaselineDetector
+from predictor.rul import RulFeatures, RulModel
 from predictor.trend import SlidingTrend
 
 MODEL_VERSION = "daily-profile-3"
@@ -39,6 +40,7 @@ PRIOR_MIDPOINT = 3.0  # indicator at which the prior failure probability is 0.5
 PRIOR_GAIN = 2.0  # how sharply the prior probability rises with the indicator
 PRIOR_FAILURE_LEVEL = 9.0  # indicator at failure before any failure has been observed
 MAX_TTF_HOURS = 30 * 24.0
+RUL_STALE_S = 2 * HOUR  # a learned RUL estimate older than this gives way to the trend
 STEP_S = 600.0  # models step on 10-minute event-time means, whatever the raw sample rate
 FLEET_EVERY = 6  # an asset teaches the fleet baseline every this many steps
 BASELINE_MEMORY_S = 14 * 24 * HOUR  # slow: a baseline that followed the signal would absorb wear
@@ -133,6 +135,7 @@ class TypeModels:
         self.negatives = 0
         self.fault_events = 0
         self.failure_level = stats.Mean()
+        self.rul = RulModel()  # learns from run-to-failure histories of this type
 
     def probability(self, features: dict[str, float]) -> float:
         # The trend only nudges the prior: a rising but still small deviation is no alarm.
@@ -170,6 +173,8 @@ class AssetModel:
         self.warm_until: float | None = None  # event time when alarms may start
         self.down = False
         self.last: Health | None = None
+        self.rul_features = RulFeatures()  # hourly vectors and their history, for the RUL model
+        self.rul_estimate: tuple[float, tuple[float, float, float]] | None = None  # (at, (rul, low, high))
         self.step_sums: dict[str, float] = {}  # raw readings of the step under way
         self.step_count = 0
         self.step_end: float | None = None
@@ -226,7 +231,8 @@ class AssetModel:
         if last is None or ts - last >= LABEL_EVERY_S:
             self.pending.append(ts, features)
         probability = 0.0 if warming or self.down else self.fleet.probability(features)
-        ttf = self._ttf(slope, slope_se)
+        self._estimate_rul(ts, reading)
+        ttf = self._ttf(ts, slope, slope_se)
         top = tuple(name for name, _ in sorted(z.items(), key=lambda kv: -abs(kv[1]))[:3])
         self.last = Health(
             ts,
@@ -240,7 +246,23 @@ class AssetModel:
         )
         return self.last
 
-    def _ttf(self, slope: float, se: float) -> tuple[float | None, float | None, float | None]:
+    def _estimate_rul(self, ts: float, reading: dict[str, float]) -> None:
+        """Once an hour, the fleet's learned RUL for this asset's recent trajectory."""
+        x = self.rul_features.add(ts, reading)
+        if x is None or self.down:
+            return
+        rul = self.fleet.rul
+        if rul.failures < rul.min_failures:
+            return
+        estimate = rul.predict(x, self.rul_features.history(rul.match_steps))
+        self.rul_estimate = None if estimate is None else (ts, estimate)
+
+    def _ttf(self, ts: float, slope: float, se: float) -> tuple[float | None, float | None, float | None]:
+        """Time to failure: the learned RUL once the type has run-to-failure history, else the trend."""
+        if not self.down and self.rul_estimate is not None and ts - self.rul_estimate[0] <= RUL_STALE_S:
+            elapsed = (ts - self.rul_estimate[0]) / HOUR
+            rul, low, high = (max(v - elapsed, 0.0) for v in self.rul_estimate[1])
+            return max(rul, 0.5), max(low, 0.25), max(high, rul, 0.5)
         gap = self.fleet.level_at_failure() - self.indicator
         if self.down or slope <= 0.01 or math.isinf(se):
             return None, None, None
@@ -267,6 +289,10 @@ class AssetModel:
             before = self.trend.values_before(at)
             if before:
                 self.fleet.failure_level.update(max(before))
+            # Run to failure: the asset's whole recent history is labelled with its true RUL.
+            # Readings after the failure (a late label) are not part of its run-up.
+            history = [(ts, x) for ts, x in self.rul_features.history() if ts <= at]
+            self.fleet.rul.learn_failure(history, at)
         self.pending.clear()
         self.down = failed
 
@@ -302,3 +328,5 @@ class AssetModel:
         self.drift_at = None
         self.last = None
         self.step_sums, self.step_count, self.step_end = {}, 0, None
+        self.rul_features.reset()
+        self.rul_estimate = None
