@@ -23,7 +23,7 @@ from predictor.detectors import BaselineDetector
 from predictor.rul import RulFeatures, RulModel
 from predictor.trend import SlidingTrend
 
-MODEL_VERSION = "daily-profile-3"
+MODEL_VERSION = "profile-rul-4"
 HOUR = 3600.0
 LABEL_HORIZON_S = 7 * 24 * HOUR  # a step this close before a confirmed fault is a positive
 LABEL_EVERY_S = HOUR  # steps kept for labelling: one an hour (the P-F interval is days)
