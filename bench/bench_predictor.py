@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import pickle
 import sys
 import time
 from typing import Any
 
-from predictor.engine import Predictor
-from predictor.models import AssetModel, TypeModels
-from simulators.physics import make_equipment
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")  # as the forestall command does: one process per core
+
+from predictor.engine import Predictor  # noqa: E402  (after the thread limits, as in forestall)
+from predictor.models import AssetModel, TypeModels  # noqa: E402
+from simulators.physics import make_equipment  # noqa: E402
 
 TYPES = ("pump", "chiller", "compressor")
 HOUR = 3600.0
@@ -115,9 +119,11 @@ def main() -> None:
     print(f"raw readings: {samples:,} ({args.assets:,} assets × {steps} readings every {args.interval:g} s)")
     print(f"model steps: {model_steps:,}; assets with a learned RUL estimate at the end: {estimates:,}")
     print(f"predictor cost: {timed / samples * 1e6:.1f} µs per raw reading (amortised)")
-    print(f"               {timed / max(model_steps, 1) * 1e6:.0f} µs per model step (10-minute step, RUL hourly)")
+    per_step = timed / max(model_steps, 1) * 1e6
+    print(f"               {per_step:.0f} µs per model step (10-minute step, RUL hourly)")
+    per_asset = checkpoint / (args.assets + 3 * args.teach + 1) / 1024
     print(f"state: {alone / 1024:.1f} KB for one asset with every buffer full (fleet models excluded)")
-    print(f"       {checkpoint / (args.assets + 3 * args.teach + 1) / 1024:.1f} KB per asset in the checkpoint")
+    print(f"       {per_asset:.1f} KB per asset in the checkpoint")
 
 
 if __name__ == "__main__":

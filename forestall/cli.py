@@ -13,11 +13,17 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from forestall import __version__
+
+# Forestall scales out by process, one worker per core (ARCHITECTURE §3): BLAS threads would
+# only fight over the same cores (the RUL model's matrix products ran ten times slower).
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 
 class _Registrar(Protocol):

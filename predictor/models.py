@@ -17,6 +17,7 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from river import compose, drift, linear_model, optim, preprocessing, stats
 
 from predictor.detectors import BaselineDetector
@@ -175,6 +176,8 @@ class AssetModel:
         self.last: Health | None = None
         self.rul_features = RulFeatures()  # hourly vectors and their history, for the RUL model
         self.rul_estimate: tuple[float, tuple[float, float, float]] | None = None  # (at, (rul, low, high))
+        self.rul_recent = array("d")  # learned indicators of the last hours, for trajectory matching
+        self.rul_revision = -1
         self.step_sums: dict[str, float] = {}  # raw readings of the step under way
         self.step_count = 0
         self.step_end: float | None = None
@@ -247,14 +250,24 @@ class AssetModel:
         return self.last
 
     def _estimate_rul(self, ts: float, reading: dict[str, float]) -> None:
-        """Once an hour, the fleet's learned RUL for this asset's recent trajectory."""
+        """Once an hour, the fleet's learned RUL for this asset's recent trajectory.
+
+        The trajectory of learned indicators is kept and grows by one value an hour; it is
+        rebuilt from the feature history only when the fleet model has learned since.
+        """
         x = self.rul_features.add(ts, reading)
-        if x is None or self.down:
-            return
         rul = self.fleet.rul
-        if rul.failures < rul.min_failures:
+        if x is None or self.down or not rul.trained:
             return
-        estimate = rul.predict(x, self.rul_features.history(rul.match_steps))
+        if self.rul_revision != rul.revision or not self.rul_recent:
+            history = self.rul_features.history(rul.match_steps)
+            vectors = [v for _, v in history[:-1]] + [x]
+            self.rul_recent = array("d", rul.indicators(vectors).tolist())
+            self.rul_revision = rul.revision
+        else:
+            self.rul_recent.append(float(rul.indicators([x])[0]))
+            del self.rul_recent[: -rul.match_steps]
+        estimate = rul.predict_recent(np.frombuffer(self.rul_recent, dtype=np.float64))
         self.rul_estimate = None if estimate is None else (ts, estimate)
 
     def _ttf(self, ts: float, slope: float, se: float) -> tuple[float | None, float | None, float | None]:
@@ -330,3 +343,4 @@ class AssetModel:
         self.step_sums, self.step_count, self.step_end = {}, 0, None
         self.rul_features.reset()
         self.rul_estimate = None
+        self.rul_recent = array("d")

@@ -198,6 +198,7 @@ class RulModel:
         self.match_steps, self.neighbours, self.max_library = match_steps, neighbours, max_library
         self.band, self.clip_z = band, clip_z
         self.failures = 0
+        self.revision = 0  # bumped whenever the learned weights change
         self._pending: list[tuple[list[Vector], F64]] = []  # failures before the scalers are fixed
         self._names: list[str] = []
         self._library: list[tuple[F32, F32]] = []  # per failure: standardised vectors, hours to failure
@@ -286,6 +287,7 @@ class RulModel:
             self._lib_hi = [self._indicator(z.astype(np.float64)) for z, _ in self._library]
             self._absorbed_since_refresh = 0
         self._concat = None
+        self.revision += 1  # indicators computed before this are stale
 
     def _score_before_learning(self, z: F64, hours: F64, stride: int = 5) -> None:
         """Prequential errors of the full estimate along the failed asset's life feed the band."""
@@ -338,6 +340,14 @@ class RulModel:
         estimate = own if matched is None else 0.5 * (own + matched)
         return min(max(estimate, 0.0), self.cap)
 
+    @property
+    def trained(self) -> bool:
+        return self._weights is not None
+
+    def indicators(self, vectors: Sequence[Vector]) -> F64:
+        """The learned health indicator (in hours) of each vector, for ``predict_recent``."""
+        return self._indicator(self._matrix_of(vectors, self._names))
+
     def predict(self, x: Vector, history: History | None = None) -> tuple[float, float, float] | None:
         """(rul, low, high) in hours for the asset whose latest vector is ``x``; None while untrained.
 
@@ -349,8 +359,17 @@ class RulModel:
             return None
         vectors: list[Vector] = [v for _, v in history[-self.match_steps :]] if history else [x]
         vectors[-1] = x
-        recent = self._indicator(self._matrix_of(vectors, self._names))
-        rul = self._estimate(recent)
+        return self.predict_recent(self.indicators(vectors))
+
+    def predict_recent(self, recent: F64) -> tuple[float, float, float] | None:
+        """``predict`` from the asset's recent indicators (oldest first, the latest last).
+
+        Lets a caller keep the trajectory and add one indicator a step instead of rebuilding
+        ``match_steps`` vectors each time; ``revision`` tells when the kept values are stale.
+        """
+        if self._weights is None or not len(recent):
+            return None
+        rul = self._estimate(np.asarray(recent[-self.match_steps :], dtype=np.float64))
         quantiles = self._residuals[int(self._bin(np.array([rul]))[0])]
         if len(quantiles.values) < 20:  # too few own errors yet: a wide, proportional band
             low, high = 0.5 * rul, min(1.5 * rul + 0.1 * self.cap, self.cap)
