@@ -81,13 +81,18 @@ def train(predictor: Predictor, engines: list[Engine]) -> float:
     return end
 
 
-def predict(predictor: Predictor, engines: list[Engine], start: float) -> dict[int, float]:
-    """Stream the test engines; the time to failure at each one's last cycle, in cycles (uncapped)."""
-    predictions: dict[int, float] = {}
+def predict(
+    predictor: Predictor, engines: list[Engine], start: float
+) -> dict[int, tuple[float, float, float]]:
+    """Stream the test engines; time to failure and its band at each one's last cycle, in cycles."""
+    predictions: dict[int, tuple[float, float, float]] = {}
     for ts, engine, c in _cycles(engines, start):
         health = predictor.observe(TENANT, f"test-{engine.unit}", ASSET_TYPE, ts, engine.rows[c])
         if c == len(engine.rows) - 1:
-            predictions[engine.unit] = health.ttf_hours if health.ttf_hours is not None else MAX_TTF_HOURS
+            ttf = health.ttf_hours if health.ttf_hours is not None else MAX_TTF_HOURS
+            low = health.ttf_low_hours if health.ttf_low_hours is not None else ttf
+            high = health.ttf_high_hours if health.ttf_high_hours is not None else ttf
+            predictions[engine.unit] = (ttf, low, high)
     return predictions
 
 
@@ -108,10 +113,13 @@ def backtest_cmapss(
         with predictions_path.open("w") as fh:
             fh.write("unit,predicted_rul\n")
             for unit in sorted(predicted):
-                fh.write(f"{unit},{predicted[unit]:.3f}\n")
+                fh.write(f"{unit},{predicted[unit][0]:.3f}\n")
     units = [e.unit for e in test_engines]
     capped_truth = [min(t, RUL_CAP) for t in truth]
-    raw = [predicted[u] for u in units]
+    raw = [predicted[u][0] for u in units]
+    # The band is the model's own: trained on RUL capped at 125, so its bounds are capped too.
+    bands = [predicted[u][1:] for u in units]
+    covered = sum(1 for (lo, hi), t in zip(bands, capped_truth, strict=True) if lo - 0.5 <= t <= hi + 0.5)
     return {
         "backtest": "cmapss",
         "train_engines": len(train_engines),
@@ -120,6 +128,7 @@ def backtest_cmapss(
             rmse([min(p, RUL_CAP) - t for p, t in zip(raw, capped_truth, strict=True)]), 3
         ),
         "rmse_uncapped_prediction": round(rmse([p - t for p, t in zip(raw, capped_truth, strict=True)]), 3),
+        "band_coverage": round(covered / len(units), 3),
         "model_version": predictor.version,
         "note": "truth capped at 125 cycles; prediction at the last test cycle; 1 cycle = 1 h of event time",
     }

@@ -83,3 +83,21 @@ def test_sim_backtest_reports_forestall_and_both_baselines() -> None:
     calendar = result["baselines"][names[0]]
     assert calendar["visits_completed"] > 0
     assert 0.0 <= (result["false_visit_share"] or 0.0) <= 1.0
+
+
+def test_cmapss_backtest_learns_remaining_life_from_the_training_failures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once enough training engines have failed, the learned RUL beats a constant guess by far."""
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(r for u in range(1, 9) for r in engine_rows(u, 100 + 10 * u)) + "\n")
+    test = tmp_path / "test.txt"
+    cuts = {1: 60, 2: 80, 3: 100}  # of 120-cycle lives: true RUL 60, 40, 20
+    test.write_text("\n".join(r for u, cut in cuts.items() for r in engine_rows(u, 120)[:cut]) + "\n")
+    rul = tmp_path / "rul.txt"
+    rul.write_text("60\n40\n20\n")
+    assert main(["backtest", "cmapss", "--train", str(train), "--test", str(test), "--rul", str(rul)]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    constant_guess = math.sqrt(((60 - 40) ** 2 + 0 + (20 - 40) ** 2) / 3)  # the mean truth for all: 16.3
+    assert metrics["rmse_capped_125"] < 0.3 * constant_guess
+    assert 0.0 <= metrics["band_coverage"] <= 1.0
