@@ -170,3 +170,38 @@ def test_estimate_without_history_and_after_a_pickle_round_trip(
     history = feats.history()
     assert restored.predict(x, history) == model.predict(x, history)
     assert restored.failures == model.failures
+
+
+def test_the_live_model_keeps_the_trajectory_and_agrees_with_a_full_rebuild() -> None:
+    """The asset's kept indicator trajectory (one value added an hour) gives what the full
+    history would; a new failure learned by the fleet makes the asset rebuild it."""
+    from predictor.engine import Predictor
+
+    rng = np.random.default_rng(3)
+    predictor = Predictor()
+    end = 0.0
+    for unit in range(6):
+        rows = _engine(rng, int(rng.integers(150, 200)))
+        for c, row in enumerate(rows):
+            predictor.observe("acme", f"u{unit}", "turbofan", c * HOUR, row)
+        end = max(end, (len(rows) - 1) * HOUR)
+        predictor.label("acme", f"u{unit}", "turbofan", "failure", (len(rows) - 1) * HOUR)
+    rul = predictor.types[("acme", "turbofan")].rul
+    assert rul.trained
+    model = predictor.model("acme", "live", "turbofan")
+    for c, row in enumerate(_engine(rng, 160)[:120]):
+        health = predictor.observe("acme", "live", "turbofan", end + (c + 1) * HOUR, row)
+    assert model.rul_revision == rul.revision and len(model.rul_recent) == rul.match_steps
+    history = model.rul_features.history(rul.match_steps)
+    rebuilt = rul.predict(history[-1][1], history)
+    assert rebuilt is not None and model.rul_estimate is not None
+    assert model.rul_estimate[1][0] == pytest.approx(rebuilt[0], rel=1e-3, abs=0.5)
+    assert health.ttf_hours == pytest.approx(max(rebuilt[0], 0.5), rel=1e-3, abs=0.5)
+    revision = rul.revision
+    rows = _engine(rng, 170)
+    for c, row in enumerate(rows):
+        predictor.observe("acme", "u9", "turbofan", end + c * HOUR, row)
+    predictor.label("acme", "u9", "turbofan", "failure", end + (len(rows) - 1) * HOUR)
+    assert rul.revision > revision
+    predictor.observe("acme", "live", "turbofan", end + 200 * HOUR, _engine(rng, 160)[125])
+    assert model.rul_revision == rul.revision  # rebuilt against the new weights
