@@ -198,7 +198,8 @@ def phase(
     target = counter(before, "forestall_ingest_samples_total") + published["messages"] * batch
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and counter(metrics(mport), "forestall_ingest_samples_total") < target:
-        time.sleep(0.2)
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started  # publish start to the last sample counted
     # Samples are counted before the commit and lag is observed after it: let the last chunk land,
     # so its (backlogged) lag is not charged to the next phase.
     settled = -1.0
@@ -208,7 +209,6 @@ def phase(
             break
         settled = observed
         time.sleep(1.0)
-    elapsed = time.monotonic() - started
     after = metrics(mport)
     worker_cpu = cpu_seconds(worker_pid) - worker_cpu
     stored = counter(after, "forestall_ingest_samples_total") - counter(
