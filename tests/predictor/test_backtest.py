@@ -40,15 +40,24 @@ def test_reader_accepts_gzip_and_plain_and_names_bad_lines(tmp_path: Path) -> No
     assert rmse([3.0, -4.0]) == pytest.approx(math.sqrt(12.5))
 
 
+def write_data(
+    tmp_path: Path, lives: dict[int, int], cuts: dict[int, tuple[int, int]], rul: str
+) -> tuple[Path, Path, Path]:
+    """Train engines ``unit: cycles``, test engines ``unit: (life, cut)`` and a RUL file."""
+    train, test, rul_path = tmp_path / "train.txt", tmp_path / "test.txt", tmp_path / "rul.txt"
+    train.write_text("\n".join(r for u, life in lives.items() for r in engine_rows(u, life)) + "\n")
+    rows = (r for u, (life, cut) in cuts.items() for r in engine_rows(u, life)[:cut])
+    test.write_text("\n".join(rows) + "\n")
+    rul_path.write_text(rul)
+    return train, test, rul_path
+
+
 def test_cmapss_backtest_writes_predictions_and_prints_metrics(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    train = tmp_path / "train.txt"
-    train.write_text("\n".join(r for u in range(1, 7) for r in engine_rows(u, 60 + 10 * u)) + "\n")
-    test = tmp_path / "test.txt"
-    test.write_text("\n".join(r for u in range(1, 4) for r in engine_rows(u, 80)[: 50 + 10 * u]) + "\n")
-    rul = tmp_path / "rul.txt"
-    rul.write_text("30\n20\n10\n")
+    lives = {u: 60 + 10 * u for u in range(1, 7)}
+    cuts = {u: (80, 50 + 10 * u) for u in range(1, 4)}
+    train, test, rul = write_data(tmp_path, lives, cuts, "30\n20\n10\n")
     out = tmp_path / "pred.csv"
     argv = [
         "backtest",
@@ -89,13 +98,9 @@ def test_cmapss_backtest_learns_remaining_life_from_the_training_failures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Once enough training engines have failed, the learned RUL beats a constant guess by far."""
-    train = tmp_path / "train.txt"
-    train.write_text("\n".join(r for u in range(1, 9) for r in engine_rows(u, 100 + 10 * u)) + "\n")
-    test = tmp_path / "test.txt"
-    cuts = {1: 60, 2: 80, 3: 100}  # of 120-cycle lives: true RUL 60, 40, 20
-    test.write_text("\n".join(r for u, cut in cuts.items() for r in engine_rows(u, 120)[:cut]) + "\n")
-    rul = tmp_path / "rul.txt"
-    rul.write_text("60\n40\n20\n")
+    lives = {u: 100 + 10 * u for u in range(1, 9)}
+    cuts = {1: (120, 60), 2: (120, 80), 3: (120, 100)}  # true RUL 60, 40, 20
+    train, test, rul = write_data(tmp_path, lives, cuts, "60\n40\n20\n")
     assert main(["backtest", "cmapss", "--train", str(train), "--test", str(test), "--rul", str(rul)]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     constant_guess = math.sqrt(((60 - 40) ** 2 + 0 + (20 - 40) ** 2) / 3)  # the mean truth for all: 16.3
