@@ -147,7 +147,9 @@ def test_failure_goes_out_and_a_visit_is_performed_and_reported(
     try:
         run(fleet, clock, hours=6)
         wait_for(lambda: fsm.stats.failures == 1)
-        wait_for(lambda: fleet.pending_visits == 1)
+        # The technician's visit reaches the world: pending, or already done if it arrived while
+        # the clock was still running past its time (the FSM answers over MQTT and HTTP).
+        wait_for(lambda: fleet.pending_visits == 1 or fleet.metrics.corrective_visits == 1)
         run(fleet, clock, hours=2)
         wait_for(lambda: len(fake_api.find("POST", "/v1/incidents")) >= 2)
     finally:
