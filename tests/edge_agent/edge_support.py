@@ -325,3 +325,8 @@ def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+T0 = 1_795_456_800.0  # the tests' event-time start
+BASE = "forestall/v1/acme/pump-0042"  # topic prefix of the tests' asset
+MakeCollector = Callable[[str, list[str]], Collector]

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,10 @@ from edge_agent.drivers.simulated import SimulatedDriver
 from forestall.broker import free_port
 from forestall.contract import parse_status
 from tests.edge_agent.edge_support import (
+    BASE,
+    T0,
     Collector,
+    MakeCollector,
     RampSource,
     agent_config,
     flush,
@@ -32,10 +35,6 @@ from tests.edge_agent.edge_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-T0 = 1_795_456_800.0
-BASE = "forestall/v1/acme/pump-0042"
-MakeCollector = Callable[[str, list[str]], Collector]
 
 
 def wait_port(port: int, timeout: float) -> bool:

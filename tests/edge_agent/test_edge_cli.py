@@ -13,12 +13,16 @@ from typing import Any
 import pytest
 
 from forestall.contract import parse_telemetry
-from tests.edge_agent.edge_support import Collector, unique_by_seq, wait_until
+from tests.edge_agent.edge_support import (
+    BASE,
+    T0,
+    Collector,
+    unique_by_seq,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
-T0 = 1_795_456_800.0
-BASE = "forestall/v1/acme/pump-0042"
 ROWS = 600
 HEAVY = {
     "pydantic",

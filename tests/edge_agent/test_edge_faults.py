@@ -8,7 +8,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,9 @@ from edge_agent.config import AgentConfig, SensorSettings
 from edge_agent.windows import FeatureSpec
 from forestall.broker import free_port
 from tests.edge_agent.edge_support import (
-    Collector,
+    BASE,
+    T0,
+    MakeCollector,
     TcpProxy,
     agent_config,
     flush,
@@ -31,9 +33,6 @@ from tests.edge_agent.edge_support import (
 
 pytestmark = pytest.mark.integration
 
-T0 = 1_795_456_800.0
-BASE = "forestall/v1/acme/pump-0042"
-MakeCollector = Callable[[str, list[str]], Collector]
 CONNECT = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"  # MQTT 3.1.1 CONNECT, empty client id
 
 
