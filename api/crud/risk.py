@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forestall.state.models import Customer, CustomerRisk, RiskWeights
+from forestall.state.repo import event_now_or_wall
 
 
 def refresh_risk(session: Session, tenant: str, customer_id: str, now: float) -> CustomerRisk | None:
@@ -13,6 +14,11 @@ def refresh_risk(session: Session, tenant: str, customer_id: str, now: float) ->
     from predictor.riskstate import refresh_customer_risk
 
     return refresh_customer_risk(session, tenant, customer_id, now)
+
+
+def refresh_risk_now(session: Session, tenant: str, customer_id: str) -> CustomerRisk | None:
+    """``refresh_risk`` at the tenant's event clock (the wall clock before its first sample)."""
+    return refresh_risk(session, tenant, customer_id, event_now_or_wall(session, tenant))
 
 
 def current_risk(session: Session, tenant: str, customer_id: str, now: float) -> CustomerRisk | None:

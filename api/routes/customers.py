@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response, status
 
 from api.crud import customers as crud
-from api.crud.risk import current_risk, refresh_risk, risks_of
+from api.crud.risk import current_risk, refresh_risk_now, risks_of
 from api.deps import Admin, AnyRole, NewId, PageDep, Reader, SessionDep, next_cursor
 from api.schemas.common import Page
 from api.schemas.customers import CustomerCreate, CustomerPublic, CustomerReplace, CustomerUpdate, RiskPublic
@@ -34,7 +34,7 @@ def create_customer(session: SessionDep, principal: Admin, body: CustomerCreate)
     if crud.get_customer(session, principal.tenant, body.id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"customer {body.id!r} already exists")
     customer = crud.create_customer(session, principal.tenant, body)
-    risk = refresh_risk(session, principal.tenant, customer.id, event_now_or_wall(session, principal.tenant))
+    risk = refresh_risk_now(session, principal.tenant, customer.id)
     session.commit()
     return customer_public(customer, risk)
 
@@ -51,7 +51,7 @@ def replace_customer(
 ) -> CustomerPublic:
     """Create the customer with this id, or replace all its fields."""
     customer = crud.replace_customer(session, principal.tenant, customer_id, body)
-    risk = refresh_risk(session, principal.tenant, customer.id, event_now_or_wall(session, principal.tenant))
+    risk = refresh_risk_now(session, principal.tenant, customer.id)
     session.commit()
     return customer_public(customer, risk)
 
@@ -62,7 +62,7 @@ def update_customer(
 ) -> CustomerPublic:
     customer = _found(crud.get_customer(session, principal.tenant, customer_id), customer_id)
     crud.update_customer(session, customer, body.changes())
-    risk = refresh_risk(session, principal.tenant, customer.id, event_now_or_wall(session, principal.tenant))
+    risk = refresh_risk_now(session, principal.tenant, customer.id)
     session.commit()
     return customer_public(customer, risk)
 

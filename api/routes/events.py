@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from api.crud import events as crud
 from api.crud.assets import get_asset
 from api.crud.customers import get_customer
-from api.crud.risk import refresh_risk
+from api.crud.risk import refresh_risk_now
 from api.deps import FieldOps, PageDep, Principal, SessionDep, Technician, TimeRangeDep, next_cursor
 from api.schemas.common import Page
 from api.schemas.events import (
@@ -29,7 +29,6 @@ from api.schemas.events import (
     MaintenancePublic,
 )
 from api.views import feedback_public, incident_public, maintenance_public
-from forestall.state.repo import event_now_or_wall
 
 router = APIRouter(tags=["field events"])
 
@@ -49,9 +48,7 @@ def add_maintenance(session: SessionDep, principal: Technician, body: Maintenanc
     event = crud.add_maintenance(session, asset, body)
     if asset.customer_id is not None:
         # Repeat faults weigh into the customer's risk.
-        refresh_risk(
-            session, principal.tenant, asset.customer_id, event_now_or_wall(session, principal.tenant)
-        )
+        refresh_risk_now(session, principal.tenant, asset.customer_id)
     session.commit()
     return maintenance_public(event)
 
@@ -76,7 +73,7 @@ def list_maintenance(
 def add_incident(session: SessionDep, principal: FieldOps, body: IncidentCreate) -> IncidentPublic:
     _require_customer(session, principal, body.customer_id)
     event = crud.add_incident(session, principal.tenant, body)
-    refresh_risk(session, principal.tenant, body.customer_id, event_now_or_wall(session, principal.tenant))
+    refresh_risk_now(session, principal.tenant, body.customer_id)
     session.commit()
     return incident_public(event)
 
@@ -100,7 +97,7 @@ def list_incidents(
 def add_feedback(session: SessionDep, principal: FieldOps, body: FeedbackCreate) -> FeedbackPublic:
     _require_customer(session, principal, body.customer_id)
     event = crud.add_feedback(session, principal.tenant, body)
-    refresh_risk(session, principal.tenant, body.customer_id, event_now_or_wall(session, principal.tenant))
+    refresh_risk_now(session, principal.tenant, body.customer_id)
     session.commit()
     return feedback_public(event)
 
