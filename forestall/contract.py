@@ -155,6 +155,14 @@ def _decode(payload: bytes) -> Any:
 
 
 @lru_cache(maxsize=4096)  # a fleet has few sensor names; this runs for every value received
+def _document(payload: bytes, schema: str) -> dict[str, Any]:
+    """The decoded JSON object of a message of ``schema``, or a ``schema`` rejection."""
+    doc = _decode(payload)
+    if not isinstance(doc, dict) or doc.get("schema") != schema:
+        raise ContractError("schema", f"schema must be {schema!r}")
+    return doc
+
+
 def _sensor_name_ok(name: str) -> bool:
     return SENSOR_RE.fullmatch(name) is not None
 
@@ -200,9 +208,7 @@ def parse_telemetry(payload: bytes, *, asset: str) -> TelemetryBatch:
     non-finite value is dropped alone and listed in ``rejected`` (reason ``invalid_value``);
     any other broken sample breaks the batch's schema.
     """
-    doc = _decode(payload)
-    if not isinstance(doc, dict) or doc.get("schema") != TELEMETRY_SCHEMA:
-        raise ContractError("schema", f"schema must be {TELEMETRY_SCHEMA!r}")
+    doc = _document(payload, TELEMETRY_SCHEMA)
     seq, samples = doc.get("seq"), doc.get("samples")
     if not isinstance(doc.get("asset"), str):
         raise ContractError("schema", "'asset' must be a string")
@@ -256,9 +262,7 @@ def status_payload(status: Status) -> bytes:
 
 
 def parse_status(payload: bytes) -> Status:
-    doc = _decode(payload)
-    if not isinstance(doc, dict) or doc.get("schema") != STATUS_SCHEMA:
-        raise ContractError("schema", f"schema must be {STATUS_SCHEMA!r}")
+    doc = _document(payload, STATUS_SCHEMA)
     state = doc.get("state")
     if state not in ("online", "offline"):
         raise ContractError("schema", "'state' must be 'online' or 'offline'")
@@ -296,9 +300,7 @@ def command_payload(command: Command) -> bytes:
 
 
 def parse_command(payload: bytes) -> Command:
-    doc = _decode(payload)
-    if not isinstance(doc, dict) or doc.get("schema") != CMD_SCHEMA:
-        raise ContractError("schema", f"schema must be {CMD_SCHEMA!r}")
+    doc = _document(payload, CMD_SCHEMA)
     cmd_id, op, args = doc.get("id"), doc.get("op"), doc.get("args", {})
     if not isinstance(cmd_id, str) or not cmd_id:
         raise ContractError("schema", "'id' must be a non-empty string")
@@ -324,9 +326,7 @@ def ack_payload(ack: Ack) -> bytes:
 
 
 def parse_ack(payload: bytes) -> Ack:
-    doc = _decode(payload)
-    if not isinstance(doc, dict) or doc.get("schema") != ACK_SCHEMA:
-        raise ContractError("schema", f"schema must be {ACK_SCHEMA!r}")
+    doc = _document(payload, ACK_SCHEMA)
     if not isinstance(doc.get("id"), str) or not isinstance(doc.get("ok"), bool):
         raise ContractError("schema", "'id' must be a string and 'ok' a boolean")
     error = doc.get("error")
