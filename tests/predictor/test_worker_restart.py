@@ -96,7 +96,9 @@ def test_sigkill_loses_no_learning_before_the_last_checkpoint_and_no_recommendat
             return row.high_water if row else 0
 
     first = readings(60, 0)
-    second = readings(6, len(first))
+    # Shorter than the expiry grace (6 h): a new recommendation after this can only be a duplicate,
+    # not the successor of one whose window lapsed while the pump kept degrading.
+    second = readings(3, len(first))
     worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # Until the worker has subscribed, messages for it are dropped: repeat the first
