@@ -19,7 +19,7 @@ from forestall.settings import Settings
 if TYPE_CHECKING:
     from api.commands import CommandPublisher
     from api.webhooks.dispatcher import WebhookDispatcher
-    from ingest.store import TelemetryStore
+    from forestall.series import TelemetryStore
 
 
 @dataclass

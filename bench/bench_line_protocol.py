@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from influxdb_client.client.write.point import Point
 
 from forestall.contract import Sample
-from ingest.store.base import SeriesTags
+from forestall.series import SeriesTags
 from ingest.store.influxdb.lineproto import encode_samples
 
 TAGS = SeriesTags("acme", "pump-0042", "centrifugal pump", "customer-17", "north site")

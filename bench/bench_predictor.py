@@ -10,9 +10,10 @@ so the cost per raw reading depends on how often a device reports: ``--interval`
 2. Timed: ``--assets`` assets for ``--hours`` at one reading every ``--interval`` seconds.
    Readings are generated beforehand and not timed; to keep the run short the simulator is
    read once a simulated minute per asset and that reading is fed at every tick of the minute.
-3. State: one more asset runs for 9 days (every buffer full: the 24 h trend, 7 days of
-   labelling rows, 200 h of RUL history) and is pickled alone, without the fleet models it
-   shares with its type; and the whole checkpoint is divided by the number of assets.
+3. State: one more asset runs for 9 days (every buffer full: the 24 h trend, the labelling
+   rows of the horizon and its grace, 200 h of RUL history) and is pickled alone, without the
+   fleet models it shares with its type; and the whole checkpoint is divided by the number of
+   assets.
 
     python bench/bench_predictor.py --assets 10000 --hours 3 --interval 10
 """
@@ -54,6 +55,7 @@ def teach(predictor: Predictor, per_type: int) -> float:
                 predictor.observe(TENANT, asset, kind, t, machine.read(t))
                 t += 600.0
             predictor.label(TENANT, asset, kind, "failure", failure_at)
+            predictor.advance(TENANT, failure_at + 2 * HOUR)  # no more data will come: apply it
             end = max(end, t)
     return end
 
@@ -108,10 +110,8 @@ def main() -> None:
         if step % max(steps // 10, 1) == 0:
             rate = timed / samples * 1e6
             print(f"  {step}/{steps} readings per asset, {rate:.1f} µs/reading", file=sys.stderr)
-    model_steps = sum(predictor.assets[(TENANT, f"a{i:05d}")].since_reset for i in range(args.assets))
-    estimates = sum(
-        1 for i in range(args.assets) if predictor.assets[(TENANT, f"a{i:05d}")].rul_estimate is not None
-    )
+    model_steps = sum(predictor.assets[(TENANT, f"a{i:05d}")].steps for i in range(args.assets))
+    estimates = sum(1 for i in range(args.assets) if "rul" in predictor.assets[(TENANT, f"a{i:05d}")].hourly)
     checkpoint = len(pickle.dumps(predictor, protocol=pickle.HIGHEST_PROTOCOL))
     alone = state_of_one_full_asset(predictor, t0)
     print(

@@ -7,21 +7,16 @@ import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from forestall.contract import Sample, Status, Topic, format_ts
+from forestall.series import SeriesTags, TelemetryStore
 from forestall.state.models import Asset, Command, Rejection
 from forestall.state.repo import advance_clock, emit_webhook
 from ingest.metrics import WorkerMetrics
 from ingest.pipeline import Outcome, Pipeline, Rejected
-from ingest.store import TelemetryStore
-from ingest.store.base import SeriesTags
-
-if TYPE_CHECKING:  # the predictor is optional at run time (ingest-only workers)
-    from predictor.service import PredictorService
 
 log = logging.getLogger(__name__)
 # The same statement on SQLite and PostgreSQL, run on the driver with rows as tuples: with 1-sample
@@ -36,12 +31,9 @@ PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # sqlite3; psyc
 
 
 class Applier:
-    def __init__(
-        self, metrics: WorkerMetrics, store: TelemetryStore, predictor: PredictorService | None
-    ) -> None:
+    def __init__(self, metrics: WorkerMetrics, store: TelemetryStore) -> None:
         self.metrics = metrics
         self.store = store
-        self.predictor = predictor
         self._assets: dict[tuple[str, str], Asset] = {}
         self._tags: dict[tuple[str, str], SeriesTags] = {}
         self._kinds: Counter[str] = Counter()  # messages per kind, counted once per chunk
@@ -92,10 +84,12 @@ class Applier:
                 command.status = "acked" if outcome.ack.ok else "failed"
                 command.acked_at, command.error = time.time(), outcome.ack.error
 
-    def finish(self, session: Session, pipeline: Pipeline) -> dict[str, float]:
-        """Store the chunk's samples, feed the predictor, save dedupe marks and move event clocks.
+    def finish(
+        self, session: Session, pipeline: Pipeline
+    ) -> tuple[dict[str, float], list[tuple[Asset, list[Sample]]]]:
+        """Store the chunk's samples, save dedupe marks and move event clocks.
 
-        Returns each touched tenant's event clock.
+        Returns each touched tenant's event clock and the stored samples by asset.
         """
         clocks: dict[str, float] = {}
         self.newest = []
@@ -116,11 +110,9 @@ class Applier:
         for kind, count in self._kinds.items():
             self.metrics.messages.labels(kind=kind).inc(count)
         self._kinds.clear()
-        if self.predictor is not None:
-            for tags, batch in batch_items:
-                self.predictor.observe(self._assets[(tags.tenant, tags.asset)], batch)
         self._save_sequences(session, pipeline)
-        return {tenant: advance_clock(session, tenant, ts) for tenant, ts in clocks.items()}
+        stored_by_asset = [(self._assets[(tags.tenant, tags.asset)], batch) for tags, batch in batch_items]
+        return {tenant: advance_clock(session, tenant, ts) for tenant, ts in clocks.items()}, stored_by_asset
 
     def _save_sequences(self, session: Session, pipeline: Pipeline) -> None:
         """Upsert the dedupe marks of the assets this chunk touched, as one executemany."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -30,13 +30,28 @@ class Inbox(Generic[T]):
             if len(self._items) == 1:  # the taker waits only on an empty inbox
                 self._changed.notify_all()
 
-    def take(self, limit: int, timeout: float = 0.0) -> list[T]:
-        """Up to ``limit`` items, oldest first; waits up to ``timeout`` seconds for the first."""
+    def take(
+        self, limit: int, timeout: float = 0.0, size: Callable[[T], int] | None = None, budget: int = 0
+    ) -> list[T]:
+        """Up to ``limit`` items, oldest first; waits up to ``timeout`` seconds for the first.
+
+        With ``size``, the chunk also stops before its items' total size passes ``budget``
+        (it always holds at least one item).
+        """
         with self._changed:
             if not self._items and timeout > 0:
                 self._changed.wait(timeout)
             items = self._items
-            chunk = [items.popleft() for _ in range(min(limit, len(items)))]
+            count = min(limit, len(items))
+            if size is not None:
+                total, fits = 0, 0
+                while fits < count:
+                    total += size(items[fits])
+                    if total > budget and fits:
+                        break
+                    fits += 1
+                count = fits
+            chunk = [items.popleft() for _ in range(count)]
             if chunk:
                 self._changed.notify_all()  # room for a waiting producer
             return chunk

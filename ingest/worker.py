@@ -17,30 +17,35 @@ from typing import TYPE_CHECKING, NamedTuple
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import start_http_server
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forestall.mqtturl import parse_mqtt_url
+from forestall.series import TelemetryStore
 from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker
-from forestall.state.models import Asset, Event, EventClock, IngestSequence
+from forestall.state.models import Asset, Event, IngestSequence
 from ingest.apply import Applier
 from ingest.client import IngestClient
 from ingest.inbox import Inbox
 from ingest.metrics import WorkerMetrics
 from ingest.pipeline import Pipeline
 from ingest.sequence import SeqWindow
-from ingest.store import TelemetryStore, open_store
+from ingest.store import open_store
 
 if TYPE_CHECKING:
     from predictor.service import PredictorService
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
+# Bytes of payload per chunk, as well: a chunk is one state DB transaction, and a transaction
+# of large batches (hours of a backlog, each reading a model step) would keep the API waiting.
+CHUNK_BYTES = 1 << 20
 # Messages received but not yet processed; when full, paho's thread waits and the broker
 # holds the rest (unacknowledged QoS 1), which bounds memory under a backlog.
 INBOX_MESSAGES = 10_000
 SWEEP_EVERY_S = 2.0
+KINDS = ("telemetry", "status", "ack")
 
 
 class Received(NamedTuple):  # a tuple: one is made per message on paho's thread
@@ -64,12 +69,14 @@ class Worker:
         self.metrics = WorkerMetrics()
         self._marks: dict[tuple[str, str], tuple[int, float | None]] | None = None
         self.pipeline = Pipeline(self.partition, self.partitions, resume=self._resume_window)
-        self.checkpoint_path = Path(settings.worker.checkpoint_dir) / f"{self.name}.pkl"
-        self.event_cursor = 0
+        self.checkpoint_path = checkpoint_path(settings)
         self.predictor = self._load_predictor() if predictor_enabled else None
-        self.applier = Applier(self.metrics, self.store, self.predictor)
+        self.applier = Applier(self.metrics, self.store)
+        self._registry_cursor: int | None = None  # events read for registry changes (asset_assigned)
         self._inbox: Inbox[Received] = Inbox(INBOX_MESSAGES)
         self._stop = threading.Event()
+        self.subscribed = threading.Event()  # set once the broker has acknowledged every subscription
+        self._subscriptions = 0
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
         self._last_sweep = 0.0
@@ -82,9 +89,15 @@ class Worker:
         from predictor.service import PredictorService
 
         predictor = Predictor.load(self.checkpoint_path)
-        if predictor is not None:
-            self.event_cursor = getattr(predictor, "event_cursor", 0)
-        return PredictorService(predictor or Predictor(), self.store)
+        if predictor is None and (old := Predictor.version_of(self.checkpoint_path)) is not None:
+            from predictor.rebuild import rebuild
+
+            # A checkpoint of other models: teach the new ones what the old had learnt, from the
+            # stored telemetry and the labels, rather than start every fleet from nothing.
+            log.warning("checkpoint holds model version %s, not %s: rebuilding", old, Predictor().version)
+            predictor = rebuild(self.sessions, self.store, self.pipeline.owns, progress=log.warning)
+            predictor.save(self.checkpoint_path)
+        return PredictorService(predictor or Predictor(), self.store, owns=self.pipeline.owns)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -118,9 +131,7 @@ class Worker:
     def checkpoint(self) -> None:
         if self.predictor is None:
             return
-        predictor = self.predictor.predictor
-        predictor.event_cursor = self.event_cursor  # type: ignore[attr-defined]
-        predictor.save(self.checkpoint_path)
+        self.predictor.predictor.save(self.checkpoint_path)
         self._last_checkpoint = time.monotonic()
 
     # -- MQTT -------------------------------------------------------------------------------
@@ -146,6 +157,7 @@ class Worker:
             )
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -156,10 +168,18 @@ class Worker:
             log.warning("MQTT connect refused: %s", reason)
             return
         share = self.settings.mqtt.share_group
-        for kind in ("telemetry", "status", "ack"):
+        self._subscriptions = 0
+        for kind in KINDS:
             topic = f"forestall/v1/+/+/{kind}"
             client.subscribe(f"$share/{share}/{topic}" if share else topic, qos=1)
         log.info("worker %s subscribed", self.name)
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: object, _mid: int, _reasons: object, _props: object = None
+    ) -> None:
+        self._subscriptions += 1
+        if self._subscriptions >= len(KINDS):
+            self.subscribed.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put(Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time()))
@@ -183,7 +203,7 @@ class Worker:
             self._process(self._take_chunk(wait=False))
 
     def _take_chunk(self, wait: bool = True) -> list[Received]:
-        chunk = self._inbox.take(CHUNK, timeout=0.2 if wait else 0.0)
+        chunk = self._inbox.take(CHUNK, 0.2 if wait else 0.0, size=_payload_size, budget=CHUNK_BYTES)
         self.metrics.queue.set(len(self._inbox))
         return chunk
 
@@ -205,14 +225,11 @@ class Worker:
                 if outcome.topic is not None and not outcome.not_owned:
                     self._heard[(outcome.topic.tenant, outcome.topic.asset)] = item.received_at
                 self.applier.apply(session, item.topic, outcome)
-            clocks = self.applier.finish(session, self.pipeline)
+            clocks, stored = self.applier.finish(session, self.pipeline)
+            self._read_registry_changes(session)
             if self.predictor is not None:
-                self._read_events(session)
-                self.predictor.flush(session, clocks)
+                self.metrics.recommendations.inc(self.predictor.process(session, stored, clocks))
             self._sweep(session)
-            if self.predictor is not None:
-                self.metrics.recommendations.inc(self.predictor.visits.recommendations_opened)
-                self.predictor.visits.recommendations_opened = 0
         committed = time.time()
         for newest in self.applier.newest:
             self.metrics.lag.observe(max(committed - newest, 0.0))
@@ -222,26 +239,25 @@ class Worker:
         ):
             self.checkpoint()
 
-    def _read_events(self, session: Session) -> None:
-        assert self.predictor is not None
+    def _read_registry_changes(self, session: Session) -> None:
+        """Registry rows cached by ingest are read again when an asset's customer or type changed."""
+        if self._registry_cursor is None:
+            self._registry_cursor = session.scalar(select(func.max(Event.id))) or 0
+            return
         events = session.scalars(
-            select(Event).where(Event.id > self.event_cursor).order_by(Event.id).limit(1000)
+            select(Event)
+            .where(Event.id > self._registry_cursor, Event.kind == "asset_assigned")
+            .order_by(Event.id)
         )
         for event in events:
-            self.event_cursor = event.id
-            if event.kind == "asset_assigned":
-                self.applier.forget_asset(event.tenant, event.asset_id)
-            elif event.asset_id is not None and self.pipeline.owns(event.tenant, event.asset_id):
-                self.predictor.apply_event(session, event)
+            self.applier.forget_asset(event.tenant, event.asset_id)
+        self._registry_cursor = session.scalar(select(func.max(Event.id))) or self._registry_cursor
 
     def _sweep(self, session: Session) -> None:
         if time.monotonic() - self._last_sweep < SWEEP_EVERY_S:
             return
         self._last_sweep = time.monotonic()
         self._sweep_liveness(session)
-        if self.predictor is not None:
-            for clock in session.scalars(select(EventClock)):
-                self.predictor.sweep(session, clock.tenant, clock.now)
 
     def _sweep_liveness(self, session: Session) -> None:
         """Set offline the owned assets not heard from for ``worker.offline_after_s`` (wall clock).
@@ -274,3 +290,13 @@ class Worker:
                 }
         mark = self._marks.pop((tenant, asset), None)
         return SeqWindow.resume(*mark) if mark else SeqWindow()
+
+
+def _payload_size(item: Received) -> int:
+    return len(item.payload)
+
+
+def checkpoint_path(settings: Settings) -> Path:
+    """Where the worker of this partition keeps its predictor checkpoint."""
+    worker = settings.worker
+    return Path(worker.checkpoint_dir) / f"worker-{worker.partition}-of-{worker.partitions}.pkl"

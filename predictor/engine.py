@@ -18,6 +18,8 @@ class Predictor:
         self.types: dict[tuple[str, str], TypeModels] = {}
         self.assets: dict[tuple[str, str], AssetModel] = {}
         self.version = MODEL_VERSION
+        self._labelled: set[tuple[str, str]] = set()  # assets with labels waiting for their data
+        self.event_cursor = 0  # the last event (state DB) whose label has been taken
 
     def model(self, tenant: str, asset: str, asset_type: str) -> AssetModel:
         key = (tenant, asset)
@@ -32,20 +34,33 @@ class Predictor:
     ) -> Health:
         return self.model(tenant, asset, asset_type).update(ts, values)
 
-    def label(self, tenant: str, asset: str, asset_type: str, kind: str, at: float) -> None:
-        """Apply a label from the field: ``fault``, ``failure``, ``no_fault`` or ``repair``."""
+    def label(
+        self, tenant: str, asset: str, asset_type: str, kind: str, at: float, received: float = 0.0
+    ) -> None:
+        """A label from the field (``fault``, ``failure``, ``no_fault``, ``repair``) at event time ``at``.
+
+        It applies when the asset's data reaches ``at`` (or ``advance`` decides it never will).
+        """
         model = self.model(tenant, asset, asset_type)
-        if kind == "fault":
-            model.confirm_fault(at, failed=False)
-            model.repaired(at)
-        elif kind == "failure":
-            model.confirm_fault(at, failed=True)
-        elif kind == "no_fault":
-            model.confirm_no_fault(at)
-        elif kind == "repair":
-            model.repaired(at)
-        else:
-            raise ValueError(f"unknown label kind {kind!r}")
+        model.label(kind, at, received)
+        if model.labels:
+            self._labelled.add((tenant, asset))
+
+    def advance(self, tenant: str, clock: float, wall: float = 0.0) -> list[tuple[str, str]]:
+        """The tenant's event clock reached ``clock``: apply labels its assets' data will not reach.
+
+        Returns the assets whose labels were applied.
+        """
+        applied = []
+        for key in [k for k in self._labelled if k[0] == tenant]:
+            model = self.assets[key]
+            waiting = len(model.labels)
+            model.advance(clock, wall)
+            if len(model.labels) < waiting:
+                applied.append(key)
+            if not model.labels:
+                self._labelled.discard(key)
+        return applied
 
     def save(self, path: Path) -> None:
         """Write a checkpoint atomically (temp file + rename), so a crash never leaves half a file."""
@@ -65,6 +80,15 @@ class Predictor:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+    @staticmethod
+    def version_of(path: Path) -> str | None:
+        """The model version a checkpoint holds (None: no checkpoint there)."""
+        if not path.is_file():
+            return None
+        with path.open("rb") as fh:
+            doc = pickle.load(fh)
+        return str(doc.get("version")) if isinstance(doc, dict) else "unknown"
 
     @staticmethod
     def load(path: Path) -> Predictor | None:

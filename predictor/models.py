@@ -1,73 +1,86 @@
-"""Per-asset online models in event time: anomaly, failure probability, time to failure.
+"""Per-asset online models in event time: deviation, failure probability, time to failure.
 
-Pure logic (River estimators and plain Python); no broker, DB or HTTP. Each asset has an
-``AssetModel``; assets of one equipment type share ``TypeModels`` (fleet baseline, the
-failure classifier and the learned failure level), so a new asset starts from its fleet
-(cold start) and then adapts. Labels arrive late, from the field: samples inside the
-horizon before a confirmed fault become positives, others negatives once the horizon has
-passed without a fault.
+Pure logic (River estimators, NumPy and plain Python); no broker, DB or HTTP. Each asset has
+an ``AssetModel``; assets of one equipment type share ``TypeModels``: its operating regimes,
+its fleet normal, its failure library, its learned RUL model and its calibrator. Nothing here
+knows a sensor name or an equipment type: all of it is learned from the data and the labels.
+
+Per reading, in event time:
+
+1. readings are folded into ``STEP_S`` means; each step is put in fleet units for its regime
+   and compared with the asset's own normal: ``z`` per sensor, in healthy spreads, smoothed
+   over ``SMOOTHING_S``. The *deviation* is the mean of its two largest ``|z|``;
+2. once an hour the evidence is weighed (``calibration``): the anomaly (deviation and its
+   trend), the crossing times of the type's failed lives (``failures``) and the learned RUL
+   (``rul``), into the probability of failure within ``HORIZON_S``;
+3. labels from the field arrive through ``label`` and wait until the asset's data has reached
+   the time they happened (``advance`` lets them through once the tenant's clock is past it),
+   so a label that overtakes its data still teaches the right history.
 """
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import math
 from array import array
-from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
-from river import compose, drift, linear_model, optim, preprocessing, stats
+from river import drift
 
-from predictor.detectors import BaselineDetector
+from predictor.calibration import EVIDENCE, Calibrator, evidence, sigmoid
+from predictor.failures import FailureLibrary
+from predictor.normal import AssetNormal, DailyCycles, FleetNormal
+from predictor.regimes import RegimeModel
 from predictor.rul import RulFeatures, RulModel
 from predictor.trend import SlidingTrend
 
-MODEL_VERSION = "profile-rul-4"
+MODEL_VERSION = "fleet-5"
 HOUR = 3600.0
-LABEL_HORIZON_S = 7 * 24 * HOUR  # a step this close before a confirmed fault is a positive
-LABEL_EVERY_S = HOUR  # steps kept for labelling: one an hour (the P-F interval is days)
-MIN_FAULT_EVENTS = 3  # confirmed faults of a type before its learned classifier gets a say
+STEP_S = 600.0  # models step on 10-minute event-time means, whatever the raw sample rate
+HORIZON_S = 48 * HOUR  # failure_probability is the probability of failure within this horizon
+SMOOTHING_S = 3 * HOUR  # time constant of the smoothed deviations
+YOUNG_S = 24 * HOUR  # after installation or a repair, an asset teaches the fleet's level this long
+WARMUP_S = 24 * HOUR  # a new asset raises no alarm before it has seen this much
+SETTLE_S = 2 * HOUR  # after a repair, alarms resume after this
+LEARN_GATE = 2.5  # above this deviation a step no longer teaches what normal is
+YOUNG_GATE = 6.0  # while young only gross deviations are kept out
+LABEL_EVERY_S = HOUR  # evidence kept for labelling: one row an hour
+LABEL_GRACE_S = 24 * HOUR  # a row is a negative once its asset ran this long past the horizon
+LABEL_HOLD_S = HOUR  # a label waits for its asset's data until the tenant's clock is this far past
+LABEL_WAIT_WALL_S = 3600.0  # … or this long on the wall clock (an asset that never reports again)
 TREND_WINDOW_S = 24 * HOUR
 MIN_TREND_SPAN_S = 4 * HOUR
-SMOOTHING = 0.15  # EW factor of the health indicator
-LEARN_GATE = 2.0  # above this deviation a sample no longer teaches the healthy baseline
-WARMUP_GATE = 6.0  # while warming up only gross deviations are kept out of the baseline
-WARMUP_S = 24 * HOUR  # a new asset sees a full daily cycle before it may raise an alarm
-SETTLE_S = 2 * HOUR  # after a repair, the indicator settles before alarms resume
-DRIFT_VISIBLE_S = 24 * HOUR  # how long a detected drift stays flagged in the health output
-PRIOR_MIDPOINT = 3.0  # indicator at which the prior failure probability is 0.5
-PRIOR_GAIN = 2.0  # how sharply the prior probability rises with the indicator
-PRIOR_FAILURE_LEVEL = 9.0  # indicator at failure before any failure has been observed
+ANOMALY_MIDPOINT = 3.5  # deviation at which the anomaly alone means an even chance of failing soon
+ANOMALY_GAIN = 2.0
+ANOMALY_SLOPE = 0.5  # per unit of deviation per day
+DRIFT_VISIBLE_S = 24 * HOUR
+RUL_STALE_S = 2 * HOUR
 MAX_TTF_HOURS = 30 * 24.0
-RUL_STALE_S = 2 * HOUR  # a learned RUL estimate older than this gives way to the trend
-STEP_S = 600.0  # models step on 10-minute event-time means, whatever the raw sample rate
-FLEET_EVERY = 6  # an asset teaches the fleet baseline every this many steps
-BASELINE_MEMORY_S = 14 * 24 * HOUR  # slow: a baseline that followed the signal would absorb wear
+FLEET_EVERY = 3  # an asset teaches the fleet normal every this many steps
+MATURE = 100  # young readings of a sensor (per regime) before the fleet's normal is trusted for alarms
 
 
 @dataclass(frozen=True, slots=True)
 class Health:
     at: float
     anomaly_score: float  # 0..1
-    indicator: float  # smoothed deviation from the healthy baseline, in sigmas
-    failure_probability: float
+    indicator: float  # deviation from the asset's own normal, in healthy spreads
+    failure_probability: float  # of failing within the horizon
     ttf_hours: float | None
     ttf_low_hours: float | None
     ttf_high_hours: float | None
     top_sensors: tuple[str, ...]
     warming_up: bool
     drift: bool = False  # the asset's behaviour changed recently (Page-Hinkley on its deviation)
-
-
-FEATURES = ("indicator", "slope_per_day", "max_z")
+    evidence: Mapping[str, float] = field(default_factory=dict)  # what the probability rests on
 
 
 class Pending:
-    """Steps awaiting a label, packed as floats (ts and ``FEATURES``) to keep checkpoints small."""
+    """Hourly evidence rows awaiting a label, packed as floats (ts, then ``EVIDENCE``, NaN = absent)."""
 
-    WIDTH = 1 + len(FEATURES)
+    WIDTH = 1 + len(EVIDENCE)
 
     def __init__(self) -> None:
         self.rows = array("d")
@@ -75,40 +88,34 @@ class Pending:
     def __len__(self) -> int:
         return len(self.rows) // self.WIDTH
 
-    def __bool__(self) -> bool:
-        return bool(self.rows)
-
     def last_ts(self) -> float | None:
         return self.rows[-self.WIDTH] if self.rows else None
 
-    def append(self, ts: float, features: dict[str, float]) -> None:
+    def append(self, ts: float, x: Mapping[str, float]) -> None:
         self.rows.append(ts)
-        self.rows.extend(features[name] for name in FEATURES)
+        self.rows.extend(x.get(name, math.nan) for name in EVIDENCE)
 
     def __iter__(self) -> Iterator[tuple[float, dict[str, float]]]:
         rows, width = self.rows, self.WIDTH
         for i in range(0, len(rows), width):
-            yield rows[i], dict(zip(FEATURES, rows[i + 1 : i + width], strict=True))
+            values = rows[i + 1 : i + width]
+            yield rows[i], {n: v for n, v in zip(EVIDENCE, values, strict=True) if not math.isnan(v)}
 
-    def pop_older(self, cutoff: float) -> list[dict[str, float]]:
-        """Remove and return the steps before ``cutoff`` (oldest first)."""
-        rows, width = self.rows, self.WIDTH
+    def take(self, before: float) -> list[tuple[float, dict[str, float]]]:
+        """Remove and return the rows stamped at or before ``before`` (oldest first)."""
+        width = self.WIDTH
         count = 0
-        while count * width < len(rows) and rows[count * width] < cutoff:
+        while count * width < len(self.rows) and self.rows[count * width] <= before:
             count += 1
-        if not count:
-            return []
-        old = [features for _, features in itertools.islice(self, count)]
-        del rows[: count * width]
-        return old
+        taken = list(self._first(count))
+        del self.rows[: count * width]
+        return taken
 
-    def keep_after(self, at: float) -> None:
-        kept = array("d")
-        for ts, features in self:
-            if ts > at:
-                kept.append(ts)
-                kept.extend(features[name] for name in FEATURES)
-        self.rows = kept
+    def _first(self, count: int) -> Iterator[tuple[float, dict[str, float]]]:
+        for i, row in enumerate(self):
+            if i >= count:
+                return
+            yield row
 
     def clear(self) -> None:
         self.rows = array("d")
@@ -119,76 +126,87 @@ def _drift_detector() -> drift.PageHinkley:
     return drift.PageHinkley(min_instances=30, threshold=50.0, mode="up")
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
+def anomaly_probability(deviation: float, slope_per_day: float) -> float:
+    """The prior: failure within the horizon is as likely as not at ``ANOMALY_MIDPOINT`` spreads.
+
+    >>> anomaly_probability(1.0, 0.0) < 0.05 < 0.5 < anomaly_probability(5.0, 0.0)
+    True
+    """
+    slope = max(min(slope_per_day, 4.0), -4.0)
+    return sigmoid(ANOMALY_GAIN * (deviation - ANOMALY_MIDPOINT) + ANOMALY_SLOPE * slope)
+
+
+def _probability_from_band(rul: float, low: float, high: float, horizon_h: float) -> float:
+    """P(failure within the horizon) from a RUL estimate and its 5-95 % band (a split normal)."""
+    side = (rul - low) if horizon_h < rul else (high - rul)
+    spread = max(side / 1.645, 0.1 * rul + 1.0)
+    return 0.5 * math.erfc((rul - horizon_h) / (spread * math.sqrt(2.0)))
 
 
 class TypeModels:
     """What assets of one equipment type learn together."""
 
     def __init__(self) -> None:
-        self.baseline = BaselineDetector(warmup=200, memory_s=BASELINE_MEMORY_S)
-        self.classifier = compose.Pipeline(
-            preprocessing.StandardScaler(),
-            linear_model.LogisticRegression(optimizer=optim.SGD(0.05), l2=1e-4),
-        )
-        self.positives = 0
-        self.negatives = 0
+        self.regimes = RegimeModel()
+        self.generation = 0  # bumped when the regimes are found: normals learnt before are void
+        self.normal = FleetNormal()
+        self.cycles = DailyCycles()
+        self.library = FailureLibrary()
+        self.rul = RulModel()
+        self.calibrator = Calibrator()
         self.fault_events = 0
-        self.failure_level = stats.Mean()
-        self.rul = RulModel()  # learns from run-to-failure histories of this type
 
-    def probability(self, features: dict[str, float]) -> float:
-        # The trend only nudges the prior: a rising but still small deviation is no alarm.
-        slope = max(min(features["slope_per_day"], 2.0), -2.0)
-        prior = _sigmoid(PRIOR_GAIN * (features["indicator"] - PRIOR_MIDPOINT) + 0.6 * slope)
-        # Trust the learned model by independent fault events, not by (correlated) samples.
-        if self.fault_events < MIN_FAULT_EVENTS or self.negatives == 0:
-            return prior
-        learned = float(self.classifier.predict_proba_one(features).get(True, 0.0))
-        weight = self.fault_events / (self.fault_events + 20.0)
-        return (1 - weight) * prior + weight * learned
-
-    def learn(self, features: dict[str, float], positive: bool) -> None:
-        self.classifier.learn_one(features, positive)
-        if positive:
-            self.positives += 1
-        else:
-            self.negatives += 1
-
-    def level_at_failure(self) -> float:
-        return float(self.failure_level.get()) if self.failure_level.n else PRIOR_FAILURE_LEVEL
+    def regime(self, reading: Mapping[str, float], source: object) -> int:
+        fitted = self.regimes.fitted
+        regime = self.regimes.assign(reading, source)
+        if not fitted and self.regimes.fitted and self.regimes.count > 1:
+            self.normal.reset()
+            self.cycles = DailyCycles()
+            self.generation += 1
+        return regime
 
 
 class AssetModel:
-    def __init__(self, fleet: TypeModels, warmup: int = 36) -> None:
+    def __init__(self, fleet: TypeModels) -> None:
         self.fleet = fleet
-        self.detector = BaselineDetector(warmup=warmup, memory_s=BASELINE_MEMORY_S, prior=fleet.baseline)
-        self.warmup = warmup
-        self.indicator = 0.0
+        self.generation = fleet.generation
+        self.normal = AssetNormal()
+        self.smoothed: dict[str, float] = {}
+        self.smoothed_at: float | None = None
+        self.steps = 0
         self.trend = SlidingTrend(TREND_WINDOW_S, min_points=6, min_span_s=MIN_TREND_SPAN_S)
         self.drift_detector = _drift_detector()
         self.drift_at: float | None = None
-        self.pending = Pending()  # steps awaiting a label
-        self.since_reset = 0
-        self.warm_until: float | None = None  # event time when alarms may start
+        self.pending = Pending()
+        self.born: float | None = None  # start of the current life (first reading or repair)
+        self.warm_until: float | None = None
         self.down = False
+        self.failed_at: float | None = None  # the latest failure
         self.last: Health | None = None
-        self.rul_features = RulFeatures()  # hourly vectors and their history, for the RUL model
-        self.rul_estimate: tuple[float, tuple[float, float, float]] | None = None  # (at, (rul, low, high))
+        self.latest: float | None = None  # the latest reading's time
+        self.rul_features = RulFeatures()
         self.rul_recent = array("d")  # learned indicators of the last hours, for trajectory matching
         self.rul_revision = -1
-        self.step_sums: dict[str, float] = {}  # raw readings of the step under way
+        self.hourly: dict[str, float] = {}  # evidence of the last hour: crossing, rul
+        self.ttf: tuple[float, float, float, float] | None = None  # at, ttf, low, high
+        self.index = 0.0  # health index against the type's failure signature
+        self.labels: list[tuple[float, str, float]] = []  # (occurred at, kind, received wall time)
+        self.step_sums: dict[str, float] = {}
         self.step_count = 0
         self.step_end: float | None = None
 
-    def update(self, ts: float, reading: dict[str, float]) -> Health:
+    # -- readings ---------------------------------------------------------------------------
+
+    def update(self, ts: float, reading: Mapping[str, float]) -> Health:
         """Take one raw reading; the models step when it closes a ``STEP_S`` event-time step.
 
-        A step closes with the first reading at or past its end and steps on the mean of its
-        readings, so the cost and the state do not grow with the sample rate. A late reading
-        (before the step under way) joins the step under way.
+        Labels that happened before this reading are applied first (with the readings before them).
         """
+        if self.labels and self.labels[0][0] < ts:
+            self._close_step()
+            self._apply_labels(lambda at: at < ts)
+        if self.latest is None or ts > self.latest:
+            self.latest = ts
         sums = self.step_sums
         for name, value in reading.items():
             sums[name] = sums.get(name, 0.0) + value
@@ -197,150 +215,258 @@ class AssetModel:
             self.step_end = (math.floor(ts / STEP_S) + 1) * STEP_S
         if ts < self.step_end and self.last is not None:
             return self.last
+        health = self._close_step(ts)
+        assert health is not None  # the step holds this reading
+        return health
+
+    def _close_step(self, ts: float | None = None) -> Health | None:
+        if not self.step_count:
+            return self.last
+        at = self.latest if ts is None else ts
+        assert at is not None
         count = self.step_count
-        means = {name: total / count for name, total in sums.items()}
+        means = {name: total / count for name, total in self.step_sums.items()}
         self.step_sums, self.step_count = {}, 0
-        self.step_end = (math.floor(ts / STEP_S) + 1) * STEP_S
-        return self._step(ts, means)
+        self.step_end = (math.floor(at / STEP_S) + 1) * STEP_S
+        return self._step(at, means)
 
     def _step(self, ts: float, reading: dict[str, float]) -> Health:
-        values: dict[Hashable, Any] = {name: value for name, value in reading.items()}
-        if self.warm_until is None:
+        fleet = self.fleet
+        regime = fleet.regime(reading, id(self))
+        if self.generation != fleet.generation:  # the regimes were just found: learn normal again
+            self.generation = fleet.generation
+            self.normal = AssetNormal()
+            self.rul_features.reset()
+            self.born = ts
+        if self.born is None:
+            self.born = ts
             self.warm_until = ts + WARMUP_S
-        warming = ts < self.warm_until
-        # Scored against the baseline as it was before this sample (prequential).
-        z = self.detector.zscores(values, ts)
-        raw = self.detector.deviation(z)
-        gate = WARMUP_GATE if warming else LEARN_GATE
-        if (self.since_reset < self.warmup or raw < gate) and not self.down:
-            self.detector.learn_one(values, ts)
-            if self.since_reset % FLEET_EVERY == 0:  # the fleet prior needs a sample, not every step
-                self.fleet.baseline.learn_one(values, ts)
-        self.since_reset += 1
+        young = ts - self.born < YOUNG_S
+        units = fleet.normal.units(regime, reading)
+        warming = (self.warm_until is not None and ts < self.warm_until) or not fleet.normal.mature(
+            regime, units, MATURE
+        )
+        z = self.normal.deviation(fleet.normal, regime, units, ts)
+        smoothed = self._smooth(ts, z)
+        deviation = _top_mean(smoothed)
+        if young:  # gross outliers aside, a young asset shows what new looks like
+            healthy = deviation < YOUNG_GATE or not fleet.normal.mature(regime, reading)
+        else:
+            healthy = deviation < LEARN_GATE
+        if healthy and not self.down and ts - self.born >= SETTLE_S:  # start-up transients aside
+            self._learn_normal(ts, regime, reading, units, young)
+        self.steps += 1
         if not warming and not self.down:
-            self.drift_detector.update(raw)  # type: ignore[no-untyped-call]  # river leaves it unannotated
+            self.drift_detector.update(deviation)  # type: ignore[no-untyped-call]  # river is untyped
             if self.drift_detector.drift_detected:
                 self.drift_at = ts
-        self.indicator = raw if not self.trend.points else SMOOTHING * raw + (1 - SMOOTHING) * self.indicator
-        self.trend.add(ts, self.indicator)
-        slope, slope_se = self.trend.fit()
-        features = {
-            "indicator": self.indicator,
-            "slope_per_day": slope * 24.0,
-            "max_z": max((abs(v) for v in z.values()), default=0.0),
-        }
+        self.trend.add(ts, deviation)
+        slope, _se = self.trend.fit()
+        # The RUL model and the failure library see the readings themselves where the type has one
+        # regime (stable units, whatever the fleet's statistics do), fleet units without the daily
+        # cycle where it has several.
+        stable = reading if fleet.regimes.count == 1 else self.normal.seasonal(units, ts)
+        hourly = self.rul_features.add(ts, stable)
+        if hourly is not None and not self.down:
+            self._hourly(ts, hourly)
+        anomaly = anomaly_probability(deviation, slope * 24.0)
+        x = evidence(anomaly, self.hourly.get("crossing"), self.hourly.get("rul"), fleet.library.failures)
+        probability = 0.0 if warming or self.down else fleet.calibrator.predict_proba_one(x)[True]
         self._age_labels(ts)
-        last = self.pending.last_ts()
-        if last is None or ts - last >= LABEL_EVERY_S:
-            self.pending.append(ts, features)
-        probability = 0.0 if warming or self.down else self.fleet.probability(features)
-        self._estimate_rul(ts, reading)
-        ttf = self._ttf(ts, slope, slope_se)
-        top = tuple(name for name, _ in sorted(z.items(), key=lambda kv: -abs(kv[1]))[:3])
+        last_row = self.pending.last_ts()
+        if not warming and not self.down and (last_row is None or ts - last_row >= LABEL_EVERY_S):
+            self.pending.append(ts, x)
+        ttf = self._ttf(ts)
+        top = tuple(name for name, _ in sorted(smoothed.items(), key=lambda kv: -abs(kv[1]))[:3])
         self.last = Health(
             ts,
-            1.0 - math.exp(-max(self.indicator - 1.0, 0.0) / 4.0),
-            self.indicator,
+            1.0 - math.exp(-max(deviation - 1.0, 0.0) / 4.0),
+            deviation,
             probability,
             *ttf,
             top,
             warming,
             self.drift_at is not None and ts - self.drift_at < DRIFT_VISIBLE_S,
+            {"anomaly": round(anomaly, 4), **{k: round(v, 4) for k, v in self.hourly.items()}},
         )
         return self.last
 
-    def _estimate_rul(self, ts: float, reading: dict[str, float]) -> None:
-        """Once an hour, the fleet's learned RUL for this asset's recent trajectory.
+    def _smooth(self, ts: float, z: Mapping[str, float]) -> dict[str, float]:
+        previous = self.smoothed_at
+        rate = 1.0 if previous is None else 1.0 - math.exp(-max(ts - previous, 0.0) / SMOOTHING_S)
+        self.smoothed_at = ts
+        smoothed = self.smoothed
+        for name, value in z.items():
+            old = smoothed.get(name)
+            smoothed[name] = value if old is None else old + rate * (value - old)
+        return smoothed
 
-        The trajectory of learned indicators is kept and grows by one value an hour; it is
-        rebuilt from the feature history only when the fleet model has learned since.
+    def _learn_normal(
+        self, ts: float, regime: int, reading: Mapping[str, float], units: Mapping[str, float], young: bool
+    ) -> None:
+        fleet = self.fleet
+        if fleet.normal.mature(regime, units):  # fleet units mean little before that
+            self.normal.learn(units, ts, young, fleet.cycles)
+        if young or self.steps % FLEET_EVERY == 0:  # the fleet needs a sample, not every step
+            fleet.normal.learn(regime, reading, self.normal.expected(ts), young)
+            if units:
+                fleet.cycles.learn(self.normal.residual(units), ts)
+
+    def _hourly(self, ts: float, vector: Mapping[str, float]) -> None:
+        """Once an hour: the health index, and the evidence of the failure library and the RUL model."""
+        fleet = self.fleet
+        horizon_h = HORIZON_S / HOUR
+        self.index, mode = fleet.library.index(self._from_normal(vector))
+        crossing = fleet.library.probability_within(self.index, mode, horizon_h)
+        self.hourly = {}
+        if crossing is not None:
+            self.hourly["crossing"] = crossing
+            median = fleet.library.median_time_to_failure(self.index, mode)
+            if median is not None and not fleet.rul.trained:
+                spread = 0.5 * median + 2.0
+                self.ttf = (ts, median, max(median - spread, 0.0), median + spread)
+        if fleet.rul.trained:
+            estimate = self._rul(vector)
+            if estimate is not None:
+                rul, low, high = estimate
+                self.hourly["rul"] = _probability_from_band(rul, low, high, horizon_h)
+                self.ttf = (ts, rul, low, high)
+
+    def _from_normal(self, vector: Mapping[str, float]) -> dict[str, float]:
+        """The 5-hour means of a ``RulFeatures`` vector less the asset's offsets: how far, in fleet
+        units, it stood from its own normal that hour (what the failure library compares)."""
+        offsets = self.normal.offsets_now()
+        cut = len(SMOOTHED)
+        means = {name[:-cut]: value for name, value in vector.items() if name.endswith(SMOOTHED)}
+        if self.fleet.regimes.count == 1:  # readings: into fleet units first
+            means = self.fleet.normal.units(0, means)
+        return {name: value - offsets.get(name, 0.0) for name, value in means.items()}
+
+    def _rul(self, vector: Mapping[str, float]) -> tuple[float, float, float] | None:
+        """The fleet's learned RUL for this asset's recent trajectory of learned indicators.
+
+        The trajectory is kept and grows by one value an hour; it is rebuilt from the feature
+        history only when the fleet model has learned since.
         """
-        x = self.rul_features.add(ts, reading)
         rul = self.fleet.rul
-        if x is None or self.down or not rul.trained:
-            return
         if self.rul_revision != rul.revision or not self.rul_recent:
             history = self.rul_features.history(rul.match_steps)
-            vectors = [v for _, v in history[:-1]] + [x]
+            vectors = [v for _, v in history[:-1]] + [vector]
             self.rul_recent = array("d", rul.indicators(vectors).tolist())
             self.rul_revision = rul.revision
         else:
-            self.rul_recent.append(float(rul.indicators([x])[0]))
+            self.rul_recent.append(float(rul.indicators([vector])[0]))
             del self.rul_recent[: -rul.match_steps]
-        estimate = rul.predict_recent(np.frombuffer(self.rul_recent, dtype=np.float64))
-        self.rul_estimate = None if estimate is None else (ts, estimate)
+        return rul.predict_recent(np.frombuffer(self.rul_recent, dtype=np.float64))
 
-    def _ttf(self, ts: float, slope: float, se: float) -> tuple[float | None, float | None, float | None]:
-        """Time to failure: the learned RUL once the type has run-to-failure history, else the trend."""
-        if not self.down and self.rul_estimate is not None and ts - self.rul_estimate[0] <= RUL_STALE_S:
-            elapsed = (ts - self.rul_estimate[0]) / HOUR
-            rul, low, high = (max(v - elapsed, 0.0) for v in self.rul_estimate[1])
-            return max(rul, 0.5), max(low, 0.25), max(high, rul, 0.5)
-        gap = self.fleet.level_at_failure() - self.indicator
-        if self.down or slope <= 0.01 or math.isinf(se):
+    def _ttf(self, ts: float) -> tuple[float | None, float | None, float | None]:
+        if self.down or self.ttf is None or ts - self.ttf[0] > RUL_STALE_S:
             return None, None, None
-        if gap <= 0:
-            return 0.5, 0.25, 2.0
-        ttf = min(gap / slope, MAX_TTF_HOURS)
-        low = min(gap / (slope + 2 * se), ttf)
-        high = gap / (slope - 2 * se) if slope > 2 * se else MAX_TTF_HOURS
-        return max(ttf, 0.5), max(low, 0.25), min(max(high, ttf), MAX_TTF_HOURS)
+        elapsed = (ts - self.ttf[0]) / HOUR
+        rul, low, high = (max(v - elapsed, 0.0) for v in self.ttf[1:])
+        rul = min(rul, MAX_TTF_HOURS)
+        return max(rul, 0.5), max(low, 0.25), min(max(high, rul, 0.5), MAX_TTF_HOURS)
+
+    # -- labels -----------------------------------------------------------------------------
+
+    def label(self, kind: str, at: float, received: float = 0.0) -> None:
+        """Queue a label from the field; it applies once the asset's data has reached ``at``."""
+        if kind not in ("fault", "failure", "no_fault", "repair"):
+            raise ValueError(f"unknown label kind {kind!r}")
+        bisect.insort(self.labels, (at, kind, received))
+        latest = self.latest
+        if latest is not None and latest >= at:  # its data is already here (a reading at ``at`` came first)
+            self._close_step()
+            self._apply_labels(lambda when: when <= latest)
+
+    def advance(self, clock: float, wall: float) -> None:
+        """Apply the labels the data will not reach: the tenant's clock is well past them, or they waited."""
+        if self.labels:
+            self._close_step()
+            self._apply_labels(lambda at: at <= clock - LABEL_HOLD_S, wall)
+
+    def _apply_labels(self, due: Callable[[float], bool], wall: float | None = None) -> None:
+        while self.labels:
+            at, kind, received = self.labels[0]
+            if not (due(at) or (wall is not None and wall - received > LABEL_WAIT_WALL_S)):
+                return
+            self.labels.pop(0)
+            if kind == "failure":
+                self.confirm_fault(at, failed=True)
+            elif kind == "fault":
+                self.confirm_fault(at, failed=False)
+                self.repaired(at)
+            elif kind == "no_fault":
+                self.confirm_no_fault(at)
+            else:
+                self.repaired(at)
 
     def _age_labels(self, now: float) -> None:
-        """Samples older than the horizon without a confirmed fault since are negatives."""
-        for features in self.pending.pop_older(now - LABEL_HORIZON_S):
-            if not self.down:
-                self.fleet.learn(features, positive=False)
+        """Rows whose asset ran past the horizon (and a grace for late labels) unfailed are negatives."""
+        if self.down:
+            return
+        for _, x in self.pending.take(now - HORIZON_S - LABEL_GRACE_S):
+            self.fleet.calibrator.learn_one(x, False)
+
+    def _label_rows(self, at: float, positive_within: float | None) -> None:
+        """Rows up to ``at`` get their label: positive within ``positive_within`` of ``at``, else negative."""
+        rows = self.pending.take(at)
+        labels = [positive_within is not None and at - ts <= positive_within for ts, _ in rows]
+        self.fleet.calibrator.learn_life([x for _, x in rows], labels)
 
     def confirm_fault(self, at: float, failed: bool) -> None:
-        """A technician found a fault (or the asset failed) at ``at``: label, then await repair."""
-        for ts, features in self.pending:
-            if at - LABEL_HORIZON_S <= ts <= at:
-                self.fleet.learn(features, positive=True)
-        self.fleet.fault_events += 1
-        if failed:
-            before = self.trend.values_before(at)
-            if before:
-                self.fleet.failure_level.update(max(before))
-            # Run to failure: the asset's whole recent history is labelled with its true RUL.
-            # Readings after the failure (a late label) are not part of its run-up.
-            history = [(ts, x) for ts, x in self.rul_features.history() if ts <= at]
-            self.fleet.rul.learn_failure(history, at)
+        """A technician found a fault (or the asset failed) at ``at``: label, learn, await repair."""
+        fleet = self.fleet
+        self._label_rows(at, HORIZON_S)
         self.pending.clear()
+        fleet.fault_events += 1
+        if failed:
+            history = [(ts, x) for ts, x in self.rul_features.history() if ts <= at]
+            if history:
+                fleet.library.learn([self._from_normal(x) for _, x in history])
+                fleet.rul.learn_failure(history, at)
         self.down = failed
+        if failed:
+            self.failed_at = at
 
     def confirm_no_fault(self, at: float) -> None:
-        for ts, features in self.pending:
-            if ts <= at:
-                self.fleet.learn(features, positive=False)
+        self._label_rows(at, None)
         if self.drift_at is not None and at - self.drift_at < DRIFT_VISIBLE_S:
             self._rebaseline(at)
-        self.pending.keep_after(at)
 
     def _rebaseline(self, at: float) -> None:
         """The behaviour changed and a technician found nothing wrong: learn the new normal."""
-        self.detector = BaselineDetector(
-            warmup=self.warmup, memory_s=BASELINE_MEMORY_S, prior=self.fleet.baseline
-        )
-        self.drift_detector = _drift_detector()
-        self.drift_at = None
-        self.indicator = 0.0
-        self.trend.clear()
-        self.since_reset = 0
-        self.warm_until = at + WARMUP_S
+        self.normal = AssetNormal()
+        self.born = at
+        self.warm_until = at + SETTLE_S
+        self._reset_life()
 
     def repaired(self, at: float) -> None:
-        """A repair resets the asset's degradation state (its healthy baseline is kept)."""
+        """A repair starts a new life: the asset is young again; its own normal is re-learnt quickly."""
         self.down = False
-        self.indicator = 0.0
+        self.born = at
+        self.warm_until = at + SETTLE_S
+        for name, n in self.normal.n.items():
+            self.normal.n[name] = min(n, 2)
+        self._reset_life()
+        self.last = Health(at, 0.0, 0.0, 0.0, None, None, None, (), True)  # as good as new
+
+    def _reset_life(self) -> None:
+        self.smoothed, self.smoothed_at = {}, None
         self.trend.clear()
         self.pending.clear()
-        self.since_reset = 0
-        self.warm_until = at + SETTLE_S
         self.drift_detector = _drift_detector()
         self.drift_at = None
         self.last = None
         self.step_sums, self.step_count, self.step_end = {}, 0, None
         self.rul_features.reset()
-        self.rul_estimate = None
         self.rul_recent = array("d")
+        self.hourly, self.ttf, self.index = {}, None, 0.0
+
+
+def _top_mean(values: Mapping[str, float], k: int = 2) -> float:
+    top = sorted((abs(v) for v in values.values()), reverse=True)[:k]
+    return sum(top) / len(top) if top else 0.0
+
+
+SMOOTHED = ":mean_5h"

@@ -1,6 +1,8 @@
 """Visit planning (ARCHITECTURE §6): when to recommend a visit, its window, SLA fit and priority.
 
-Pure functions of asset conditions, the customer and event time ``now``.
+Pure functions of asset conditions, the customer and event time ``now``. ``decide`` is the one
+visit policy: the worker applies its actions to the state DB (``visits``) and the backtests
+apply them to their simulated worlds, so every figure they print measures this code.
 
 >>> cond = AssetCondition("p1", "site-a", 0.8, 0.7, 30.0, 20.0, 4, False, 0, ("vibration_mm_s",))
 >>> plan = plan_visit([cond], Customer("c1", "key", "gold", 0.3), risk_index=55.0, now=0.0)
@@ -8,12 +10,14 @@ Pure functions of asset conditions, the customer and event time ``now``.
 True
 >>> plan.fits_sla, plan.priority
 (True, 'P2')
+>>> [type(a).__name__ for a in decide({"p1": cond}, [], [], Customer("c1", "key", "gold", 0.3), 55.0, 0.0)]
+['Open']
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,16 +29,18 @@ HOUR = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class PlannerPolicy:
-    open_probability: float = 0.6  # recommend when failure probability reaches this …
-    horizon_hours: float = 14 * 24.0  # … and failure is predicted within this horizon
-    cancel_probability: float = 0.2  # an untouched recommendation is cancelled below this
-    default_ttf_hours: float = 72.0  # when the trend gives no estimate yet
+    open_probability: float = 0.6  # recommend when failure within the models' horizon is this likely
+    cancel_probability: float = 0.1  # an untouched recommendation is cancelled below this
+    default_ttf_hours: float = (
+        48.0  # no time to failure yet: the models' horizon (failure is likely within it)
+    )
     margin: float = 0.8  # the window closes at this share of the time left before failure
     min_window_hours: float = 1.0
     dismiss_cooldown_hours: float = 72.0
     no_fault_cooldown_hours: float = 48.0
     repair_cooldown_hours: float = 12.0
     expiry_grace_hours: float = 6.0
+    fresh_hours: float = 1.0  # a new recommendation rests on health at most this old (event time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,10 @@ class AssetCondition:
     safety_critical: bool
     repeat_faults: int
     top_sensors: tuple[str, ...] = ()
+    evidence: Mapping[str, float] = field(default_factory=dict)
+    failed: bool = False  # the asset has failed and awaits its repair
+    failed_at: float | None = None  # its latest failure (a recommendation older than that is moot)
+    at: float | None = None  # event time of the health this rests on
 
 
 class _AssetLike(Protocol):
@@ -62,7 +72,13 @@ class _AssetLike(Protocol):
     def safety_critical(self) -> bool: ...
 
 
-def condition(asset: _AssetLike, health: Health, repeat_faults: int = 0) -> AssetCondition:
+def condition(
+    asset: _AssetLike,
+    health: Health,
+    repeat_faults: int = 0,
+    failed: bool = False,
+    failed_at: float | None = None,
+) -> AssetCondition:
     """What the planner needs to know of an asset, from its registry entry and latest health."""
     return AssetCondition(
         asset.id,
@@ -75,6 +91,10 @@ def condition(asset: _AssetLike, health: Health, repeat_faults: int = 0) -> Asse
         asset.safety_critical,
         repeat_faults,
         health.top_sensors,
+        health.evidence,
+        failed,
+        failed_at,
+        health.at,
     )
 
 
@@ -113,11 +133,17 @@ PRIORITY_WEIGHTS = {
 PRIORITY_CUTS = ((0.55, "P1"), (0.4, "P2"), (0.25, "P3"))
 
 
-def needs_visit(cond: AssetCondition, policy: PlannerPolicy = PlannerPolicy()) -> bool:
-    if cond.failure_probability < policy.open_probability:
+def needs_visit(
+    cond: AssetCondition, policy: PlannerPolicy = PlannerPolicy(), now: float | None = None
+) -> bool:
+    """A visit is due when failure within the models' horizon has become likely enough.
+
+    Only on fresh health: an asset that stopped reporting (it may have failed) keeps its last
+    health, which says nothing new.
+    """
+    if cond.failed or cond.failure_probability < policy.open_probability:
         return False
-    ttf = cond.ttf_hours if cond.ttf_hours is not None else policy.default_ttf_hours
-    return ttf <= policy.horizon_hours
+    return now is None or cond.at is None or now - cond.at <= policy.fresh_hours * HOUR
 
 
 def priority_of(score: float) -> str:
@@ -155,7 +181,9 @@ def plan_visit(
     ttf_low = min((c.ttf_low_hours for c in conds if c.ttf_low_hours is not None), default=ttf)
     ttf = max(ttf, 1e-3)
     predicted_failure_at = now + ttf * HOUR
-    safe_hours = max(min(ttf_low, ttf) * policy.margin, policy.min_window_hours)
+    # Before the band's low end, but not a sliver: a wide band would make windows lapse while
+    # the failure is still days away (and the recommendation be opened again and again).
+    safe_hours = max(min(max(ttf_low, 0.5 * ttf), ttf) * policy.margin, policy.min_window_hours)
     window_end = min(now + safe_hours * HOUR, now + ttf * HOUR * 0.95)
     sla_due_at = now + SLA_RESPONSE_HOURS.get(customer.sla_tier, 24.0) * HOUR
     score, parts = priority_score(conds, customer, ttf)
@@ -181,6 +209,7 @@ def plan_visit(
                     "failure_probability": round(c.failure_probability, 3),
                     "anomaly_score": round(c.anomaly_score, 3),
                     "ttf_hours": round(c.ttf_hours, 1) if c.ttf_hours is not None else None,
+                    "evidence": dict(c.evidence),
                 }
                 for c in conds
             },
@@ -200,5 +229,142 @@ def should_cancel(conds: Sequence[AssetCondition], policy: PlannerPolicy = Plann
     return all(c.failure_probability < policy.cancel_probability for c in conds)
 
 
+# -- the one visit policy --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenVisit:
+    """A recommendation that is still open (``open``, ``accepted`` or ``scheduled``)."""
+
+    id: str
+    asset_ids: tuple[str, ...]
+    status: str
+    priority: str
+    window_start: float
+    window_end: float
+    from_models: bool = True  # opened by the models (not by hand or by a Grafana alert)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedVisit:
+    """A recommendation that ended: the planner keeps away from its assets for a while."""
+
+    asset_ids: tuple[str, ...]
+    status: str  # dismissed, completed, expired, cancelled
+    closed_at: float
+    fault_found: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    plan: VisitPlan
+
+
+@dataclass(frozen=True, slots=True)
+class Revise:
+    """Escalate an open recommendation: a higher priority or a window that must close sooner."""
+
+    visit_id: str
+    plan: VisitPlan
+    priority: str
+    window_end: float
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Cancel an untouched recommendation: the risk is gone, or the asset failed before the visit."""
+
+    visit_id: str
+    reason: str  # risk_gone | asset_failed
+
+
+Action = Open | Revise | Close
+
+
+def cooling_down(
+    closed: Iterable[ClosedVisit], now: float, policy: PlannerPolicy = PlannerPolicy()
+) -> set[str]:
+    """Assets whose last recommendation closed recently enough that a new one would nag."""
+    cooling: set[str] = set()
+    for visit in closed:
+        if visit.status == "dismissed":
+            hours = policy.dismiss_cooldown_hours
+        elif visit.status == "completed":
+            hours = policy.repair_cooldown_hours if visit.fault_found else policy.no_fault_cooldown_hours
+        else:
+            continue
+        if visit.closed_at >= now - hours * HOUR:
+            cooling.update(visit.asset_ids)
+    return cooling
+
+
+def _last_closed(closed: Iterable[ClosedVisit]) -> dict[str, float]:
+    last: dict[str, float] = {}
+    for visit in closed:
+        for asset in visit.asset_ids:
+            last[asset] = max(last.get(asset, visit.closed_at), visit.closed_at)
+    return last
+
+
+def cooldown_hours(policy: PlannerPolicy = PlannerPolicy()) -> float:
+    """How far back closed recommendations can still cool an asset down."""
+    return max(policy.dismiss_cooldown_hours, policy.no_fault_cooldown_hours, policy.repair_cooldown_hours)
+
+
+def decide(
+    conditions: Mapping[str, AssetCondition],
+    open_visits: Sequence[OpenVisit],
+    closed_visits: Sequence[ClosedVisit],
+    customer: Customer,
+    risk_index: float,
+    now: float,
+    policy: PlannerPolicy = PlannerPolicy(),
+) -> list[Action]:
+    """What to do about one customer's assets now: open, revise or close recommendations.
+
+    One open recommendation per asset (updates escalate, never duplicate); the at-risk assets
+    of one site are bundled into one visit; assets cooling down after a dismissal or a visit
+    are left alone, and a recommendation that ended is only succeeded on health newer than its
+    end; an untouched recommendation is cancelled when its risk is gone or its assets failed
+    before anyone came. ``closed_visits``: the recommendations that ended recently.
+    """
+    cooling = cooling_down(closed_visits, now, policy)
+    ended = _last_closed(closed_visits)
+    actions: list[Action] = []
+    covered = {a for visit in open_visits for a in visit.asset_ids}
+    for visit in open_visits:
+        mine = [conditions[a] for a in visit.asset_ids if a in conditions]
+        if not visit.from_models or not mine:
+            continue
+        if visit.status == "open" and all(_failed_since(c, visit.window_start) for c in mine):
+            actions.append(Close(visit.id, "asset_failed"))
+            continue
+        alive = [c for c in mine if not c.failed]
+        if visit.status == "open" and should_cancel(alive, policy):
+            actions.append(Close(visit.id, "risk_gone"))
+            continue
+        plan = plan_visit(alive, customer, risk_index, now, policy)
+        if escalates(visit.priority, visit.window_end, plan):
+            window_end = max(min(visit.window_end, plan.window_end), visit.window_start)
+            actions.append(Revise(visit.id, plan, min(visit.priority, plan.priority), window_end))
+    at_risk = [
+        c
+        for a, c in conditions.items()
+        if a not in covered
+        and a not in cooling
+        and needs_visit(c, policy, now)
+        and (a not in ended or c.at is None or c.at > ended[a])
+    ]
+    by_site: dict[str | None, list[AssetCondition]] = {}
+    for cond in at_risk:
+        by_site.setdefault(cond.site, []).append(cond)
+    actions.extend(Open(plan_visit(conds, customer, risk_index, now, policy)) for conds in by_site.values())
+    return actions
+
+
 def expired(window_end: float, now: float, policy: PlannerPolicy = PlannerPolicy()) -> bool:
     return now > window_end + policy.expiry_grace_hours * HOUR
+
+
+def _failed_since(cond: AssetCondition, since: float) -> bool:
+    return cond.failed or (cond.failed_at is not None and cond.failed_at >= since)

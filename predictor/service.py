@@ -1,17 +1,24 @@
-"""The predictor's I/O edge: apply models to stored samples and field labels, persist health,
-plan recommendations (with their webhooks in the same transaction) and refresh customer risk."""
+"""The predictor's I/O edge: one call per chunk of stored telemetry (``process``).
+
+It reads the field's labels from the events table, feeds the chunk's samples to the models
+(labels wait for the data they label: ``models``), persists each changed asset's health,
+refreshes the affected customers' risk and applies the visit policy, writing webhooks to the
+outbox in the same transaction. The worker only stores telemetry and calls ``process``.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forestall.contract import Sample
-from forestall.state.models import Asset, AssetHealth, Event
-from ingest.store import Point, TelemetryStore
+from forestall.series import Point, TelemetryStore
+from forestall.state.models import Asset, AssetHealth, Event, EventClock
 from predictor import planner
 from predictor.engine import Predictor
 from predictor.models import Health
@@ -19,13 +26,10 @@ from predictor.riskstate import refresh_customer_risk
 from predictor.visits import Visits
 
 log = logging.getLogger(__name__)
-HOUR = 3600.0
-
-
-@dataclass(slots=True)
-class _Changed:
-    asset: Asset
-    health: Health
+EVENTS_PER_CHUNK = 1000
+SWEEP_EVERY_S = 2.0  # wall clock between expiry sweeps of the recommendations
+PLAN_EVERY_S = 600.0  # event time: health is recorded and visits planned at least this often
+Owns = Callable[[str, str], bool]
 
 
 class PredictorService:
@@ -34,34 +38,141 @@ class PredictorService:
         predictor: Predictor,
         store: TelemetryStore,
         policy: planner.PlannerPolicy | None = None,
+        owns: Owns | None = None,
     ) -> None:
         self.predictor = predictor
         self.store = store
         self.visits = Visits(predictor, policy or planner.PlannerPolicy())
-        self._changed: dict[tuple[str, str], _Changed] = {}
+        self.owns: Owns = owns or (lambda _tenant, _asset: True)
+        self._last_sweep = 0.0
+        self._planned: dict[tuple[str, str], float] = {}  # probability when last planned, per asset
 
-    def observe(self, asset: Asset, samples: Sequence[Sample]) -> None:
-        """Feed samples in event-time order; persisted by the next ``flush``."""
-        health = None
-        for sample in sorted(samples, key=lambda s: s.ts):
-            health = self.predictor.observe(
-                asset.tenant, asset.id, asset.asset_type, sample.ts, sample.values
+    def process(
+        self, session: Session, batches: Sequence[tuple[Asset, Sequence[Sample]]], clocks: Mapping[str, float]
+    ) -> int:
+        """Labels, then the chunk's samples, health, risk and visits; returns recommendations opened.
+
+        The samples are taken in event-time slices of ``PLAN_EVERY_S``; each slice's health is
+        recorded, and visits are planned after a slice in which an asset's probability crossed
+        a threshold of the policy or a label was applied (and for every changed asset at the end):
+        a chunk that holds hours of a backlog gets the decisions it would have got live, at the
+        event time they were due, without planning after every slice.
+        """
+        opened = self.visits.recommendations_opened
+        pending: dict[tuple[str, str], Asset] = {}
+        for key in self._read_labels(session):
+            if (asset := session.get(Asset, key)) is not None:
+                pending[key] = asset
+        changed: dict[tuple[str, str], Asset] = dict(pending)
+        points: list[Point] = []
+        for slice_, now in self._slices(batches, clocks):
+            for ts, asset, sample in slice_:
+                self.predictor.observe(asset.tenant, asset.id, asset.asset_type, ts, sample.values)
+                key = (asset.tenant, asset.id)
+                changed[key] = asset
+                if self._crossed(key):
+                    pending[key] = asset
+            for tenant, clock in now.items():
+                for key in self.predictor.advance(tenant, clock, time.time()):
+                    if (asset := pending.get(key) or session.get(Asset, key)) is not None:
+                        pending[key] = changed[key] = asset
+            points.extend(self._health_points({(a.tenant, a.id): a for _, a, _ in slice_}.values()))
+            if pending:
+                points.extend(self._plan(session, pending.values(), now))
+                pending = {}
+        points.extend(self._plan(session, changed.values(), dict(clocks)))
+        if points:
+            self.store.write_points(points)
+        self._sweep(session)
+        return self.visits.recommendations_opened - opened
+
+    @staticmethod
+    def _slices(
+        batches: Sequence[tuple[Asset, Sequence[Sample]]], clocks: Mapping[str, float]
+    ) -> Iterator[tuple[list[tuple[float, Asset, Sample]], dict[str, float]]]:
+        """The chunk's samples in event-time slices, with each tenant's clock at the slice's end."""
+        timeline = sorted(
+            (
+                (sample.ts, n, asset, sample)
+                for n, (asset, samples) in enumerate(batches)
+                for sample in samples
+            ),
+            key=lambda item: (item[0], item[1]),
+        )
+        start = 0
+        while start < len(timeline):
+            bucket = math.floor(timeline[start][0] / PLAN_EVERY_S)
+            end = start
+            while end < len(timeline) and math.floor(timeline[end][0] / PLAN_EVERY_S) == bucket:
+                end += 1
+            slice_ = [(ts, asset, sample) for ts, _, asset, sample in timeline[start:end]]
+            now = {asset.tenant: ts for ts, asset, _ in slice_}
+            if end == len(timeline):  # the last slice: the tenants' clocks as ingest moved them
+                now.update(clocks)
+            yield slice_, now
+            start = end
+        if not timeline:
+            yield [], dict(clocks)
+
+    def _crossed(self, key: tuple[str, str]) -> bool:
+        """Whether the probability crossed the open or the cancel threshold since it was last planned on."""
+        model = self.predictor.assets[key]
+        p = model.last.failure_probability if model.last is not None else 0.0
+        before = self._planned.get(key, 0.0)
+        policy = self.visits.policy
+        return (before < policy.open_probability <= p) or (p < policy.cancel_probability <= before)
+
+    # -- labels from the field -------------------------------------------------------------
+
+    def _read_labels(self, session: Session) -> list[tuple[str, str]]:
+        """Queue the labels of new events (for the assets this worker owns); the assets they touched."""
+        events = session.scalars(
+            select(Event)
+            .where(Event.id > self.predictor.event_cursor)
+            .order_by(Event.id)
+            .limit(EVENTS_PER_CHUNK)
+        )
+        touched: list[tuple[str, str]] = []
+        for event in events:
+            self.predictor.event_cursor = event.id
+            label = label_of(event)
+            if label is None or event.asset_id is None or not self.owns(event.tenant, event.asset_id):
+                continue
+            asset = session.get(Asset, (event.tenant, event.asset_id))
+            asset_type = asset.asset_type if asset else "unknown"
+            self.predictor.label(
+                event.tenant, event.asset_id, asset_type, label, event.occurred_at, time.time()
             )
-        if health is not None:
-            self._changed[(asset.tenant, asset.id)] = _Changed(asset, health)
+            touched.append((event.tenant, event.asset_id))
+        return touched
 
-    def flush(self, session: Session, now: dict[str, float]) -> None:
-        """Persist health of the assets that changed, plan visits, refresh affected customers."""
-        changed, self._changed = self._changed, {}
+    # -- health, risk, visits --------------------------------------------------------------
+
+    def _health_points(self, assets: Iterable[Asset]) -> list[Point]:
+        out = []
+        for asset in assets:
+            model = self.predictor.assets.get((asset.tenant, asset.id))
+            if model is not None and model.last is not None:
+                out.append(_health_point(asset, model.last, self.predictor.version))
+        return out
+
+    def _plan(self, session: Session, assets: Iterable[Asset], now: Mapping[str, float]) -> list[Point]:
+        """Store the assets' health, refresh their customers' risk and apply the visit policy."""
         points: list[Point] = []
         customers: set[tuple[str, str]] = set()
-        for (tenant, _asset), item in changed.items():
-            self._store_health(session, item.asset, item.health)
-            points.append(_health_point(item.asset, item.health, self.predictor.version))
-            if item.asset.customer_id:
-                customers.add((tenant, item.asset.customer_id))
+        for asset in assets:
+            model = self.predictor.assets.get((asset.tenant, asset.id))
+            if model is None or model.last is None:
+                continue
+            self._store_health(session, asset, model.last)
+            self._planned[(asset.tenant, asset.id)] = model.last.failure_probability
+            if asset.customer_id:
+                customers.add((asset.tenant, asset.customer_id))
         for tenant, customer_id in sorted(customers):
             clock = now.get(tenant)
+            if clock is None:
+                row = session.get(EventClock, tenant)
+                clock = row.now if row is not None else None
             if clock is None:
                 continue
             risk = refresh_customer_risk(session, tenant, customer_id, clock)
@@ -75,8 +186,7 @@ class PredictorService:
                     )
                 )
                 points.extend(self.visits.plan_customer(session, tenant, customer_id, clock, risk.risk_index))
-        if points:
-            self.store.write_points(points)
+        return points
 
     def _store_health(self, session: Session, asset: Asset, health: Health) -> None:
         row = session.get(AssetHealth, (asset.tenant, asset.id))
@@ -99,26 +209,17 @@ class PredictorService:
             health.drift,
         )
 
-    def sweep(self, session: Session, tenant: str, now: float) -> None:
-        self.visits.sweep(session, tenant, now)
-
-    # -- labels from the field -------------------------------------------------------------
-
-    def apply_event(self, session: Session, event: Event) -> None:
-        """Turn an outcome or maintenance event into labels for the asset's models.
-
-        The worker passes only events of the assets its partition owns.
-        """
-        if event.asset_id is None:
+    def _sweep(self, session: Session) -> None:
+        """Expire recommendations whose window passed, at each tenant's event clock (every few seconds)."""
+        if time.monotonic() - self._last_sweep < SWEEP_EVERY_S:
             return
-        asset = session.get(Asset, (event.tenant, event.asset_id))
-        asset_type = asset.asset_type if asset else "unknown"
-        label = _label_of(event)
-        if label is not None:
-            self.predictor.label(event.tenant, event.asset_id, asset_type, label, event.occurred_at)
+        self._last_sweep = time.monotonic()
+        for clock in session.scalars(select(EventClock)):
+            self.visits.sweep(session, clock.tenant, clock.now)
 
 
-def _label_of(event: Event) -> str | None:
+def label_of(event: Event) -> str | None:
+    """The model label an outcome or maintenance event amounts to (None: not a label)."""
     data = event.data
     if event.kind == "outcome":
         return "fault" if data.get("fault_found") else "no_fault"

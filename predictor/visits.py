@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forestall.series import Point
 from forestall.state.models import Asset, Customer, Recommendation
 from forestall.state.repo import emit_webhook
 from forestall.state.views import OPEN_STATUSES, recommendation_view
-from ingest.store import Point
 from predictor import planner
 from predictor.engine import Predictor
 from predictor.models import Health
@@ -27,6 +27,8 @@ HOUR = 3600.0
 
 
 class Visits:
+    """Applies ``planner.decide`` to one customer's recommendations in the state DB."""
+
     def __init__(self, predictor: Predictor, policy: planner.PlannerPolicy) -> None:
         self.predictor = predictor
         self.policy = policy
@@ -35,13 +37,16 @@ class Visits:
     def _conditions(
         self, session: Session, tenant: str, assets: Iterable[Asset], now: float
     ) -> dict[str, planner.AssetCondition]:
-        healthy: list[tuple[Asset, Health]] = []
+        known: list[tuple[Asset, Health, bool, float | None]] = []
         for asset in assets:
             model = self.predictor.assets.get((tenant, asset.id))
-            if model is not None and not model.down and model.last is not None:
-                healthy.append((asset, model.last))
-        faults = confirmed_faults(session, tenant, [a.id for a, _ in healthy], now)
-        return {a.id: planner.condition(a, h, repeats(faults[a.id])) for a, h in healthy}
+            if model is not None and model.last is not None:
+                known.append((asset, model.last, model.down, model.failed_at))
+        faults = confirmed_faults(session, tenant, [a.id for a, *_ in known], now)
+        return {
+            a.id: planner.condition(a, h, repeats(faults[a.id]), down, failed_at)
+            for a, h, down, failed_at in known
+        }
 
     def plan_customer(
         self, session: Session, tenant: str, customer_id: str, now: float, risk: float
@@ -54,51 +59,46 @@ class Visits:
         )
         conds = self._conditions(session, tenant, assets, now)
         ctx = planner.Customer(customer.id, customer.segment, customer.sla_tier, customer.visit_sensitivity)
-        open_recs = list(
-            session.scalars(
+        open_recs = {
+            rec.id: rec
+            for rec in session.scalars(
                 select(Recommendation).where(
                     Recommendation.tenant == tenant,
                     Recommendation.customer_id == customer_id,
                     Recommendation.status.in_(OPEN_STATUSES),
                 )
             )
-        )
-        covered = {a for rec in open_recs for a in rec.asset_ids}
-        points = [p for rec in open_recs if (p := self._revise(session, rec, conds, ctx, now, risk))]
-        cooling = self._cooling_down(session, tenant, customer_id, now)
-        at_risk = [
-            c
-            for a, c in conds.items()
-            if a not in covered and a not in cooling and planner.needs_visit(c, self.policy)
+        }
+        open_visits = [
+            planner.OpenVisit(
+                rec.id,
+                tuple(rec.asset_ids),
+                rec.status,
+                rec.priority,
+                rec.window_start,
+                rec.window_end,
+                rec.source == "predictor",
+            )
+            for rec in open_recs.values()
         ]
-        by_site: dict[str | None, list[planner.AssetCondition]] = {}
-        for cond in at_risk:
-            by_site.setdefault(cond.site, []).append(cond)
-        for site_conds in by_site.values():
-            points.append(self._open(session, tenant, customer_id, site_conds, ctx, now, risk))
+        closed = self._recently_closed(session, tenant, customer_id, now)
+        points: list[Point] = []
+        for action in planner.decide(conds, open_visits, closed, ctx, risk, now, self.policy):
+            if isinstance(action, planner.Open):
+                points.append(self._open(session, tenant, customer_id, action.plan, risk, now))
+            elif isinstance(action, planner.Revise):
+                self._revise(session, open_recs[action.visit_id], action, risk, now)
+            else:
+                self._close(session, open_recs[action.visit_id], "cancelled", action.reason, now)
         return points
 
+    @staticmethod
     def _revise(
-        self,
-        session: Session,
-        rec: Recommendation,
-        conds: dict[str, planner.AssetCondition],
-        ctx: planner.Customer,
-        now: float,
-        risk: float,
-    ) -> Point | None:
-        mine = [conds[a] for a in rec.asset_ids if a in conds]
-        if rec.source != "predictor" or not mine:
-            return None
-        if rec.status == "open" and planner.should_cancel(mine, self.policy):
-            self._close(session, rec, "cancelled", "risk_gone", now)
-            return None
-        plan = planner.plan_visit(mine, ctx, risk, now, self.policy)
-        if not planner.escalates(rec.priority, rec.window_end, plan):
-            return None
-        rec.priority = min(rec.priority, plan.priority)
+        session: Session, rec: Recommendation, action: planner.Revise, risk: float, now: float
+    ) -> None:
+        plan = action.plan
+        rec.priority, rec.window_end = action.priority, action.window_end
         rec.priority_score = max(rec.priority_score, plan.priority_score)
-        rec.window_end = max(min(rec.window_end, plan.window_end), rec.window_start)
         rec.predicted_failure_at, rec.confidence, rec.reason = (
             plan.predicted_failure_at,
             plan.confidence,
@@ -106,19 +106,16 @@ class Visits:
         )
         rec.fits_sla, rec.risk_index, rec.updated_at = rec.sla_due_at <= rec.window_end, risk, now
         emit_webhook(session, rec.tenant, "visit.updated", now, recommendation_view(rec))
-        return None
 
     def _open(
         self,
         session: Session,
         tenant: str,
         customer_id: str,
-        conds: list[planner.AssetCondition],
-        ctx: planner.Customer,
-        now: float,
+        plan: planner.VisitPlan,
         risk: float,
+        now: float,
     ) -> Point:
-        plan = planner.plan_visit(conds, ctx, risk, now, self.policy)
         rec = Recommendation(
             id=f"rec_{uuid.uuid4().hex[:20]}",
             tenant=tenant,
@@ -160,28 +157,26 @@ class Visits:
             now,
         )
 
-    def _cooling_down(self, session: Session, tenant: str, customer_id: str, now: float) -> set[str]:
-        """Assets whose last recommendation closed recently enough that a new one would nag."""
-        longest = max(self.policy.dismiss_cooldown_hours, self.policy.no_fault_cooldown_hours) * HOUR
-        closed = session.scalars(
+    def _recently_closed(
+        self, session: Session, tenant: str, customer_id: str, now: float
+    ) -> list[planner.ClosedVisit]:
+        since = now - planner.cooldown_hours(self.policy) * HOUR
+        rows = session.scalars(
             select(Recommendation).where(
                 Recommendation.tenant == tenant,
                 Recommendation.customer_id == customer_id,
-                Recommendation.closed_at >= now - longest,
+                Recommendation.closed_at >= since,
             )
         )
-        cooling: set[str] = set()
-        for rec in closed:
-            if rec.status == "dismissed":
-                hours = self.policy.dismiss_cooldown_hours
-            elif rec.status == "completed":
-                found = bool(rec.outcome and rec.outcome.get("fault_found"))
-                hours = self.policy.repair_cooldown_hours if found else self.policy.no_fault_cooldown_hours
-            else:
-                continue
-            if rec.closed_at is not None and rec.closed_at >= now - hours * HOUR:
-                cooling.update(rec.asset_ids)
-        return cooling
+        return [
+            planner.ClosedVisit(
+                tuple(rec.asset_ids),
+                rec.status,
+                rec.closed_at if rec.closed_at is not None else now,
+                bool(rec.outcome.get("fault_found")) if rec.outcome else None,
+            )
+            for rec in rows
+        ]
 
     @staticmethod
     def _close(session: Session, rec: Recommendation, status: str, reason: str, now: float) -> None:

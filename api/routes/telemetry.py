@@ -39,7 +39,7 @@ def get_telemetry(
     after = cursor_key(cursor, float) if cursor else None
     if cursor and after is None:
         raise HTTPException(422, "invalid cursor")
-    from ingest.store import StoreError
+    from forestall.series import StoreError
 
     try:
         rows = ctx.telemetry_store().query_telemetry(

@@ -1,9 +1,10 @@
-"""``forestall backtest {cmapss,sim}``: stream a data set through the live predictor code."""
+"""``forestall backtest {cmapss,sim,fleet}``: data sets through the live predictor and planner code."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from forestall.commands.common import add_config_argument
@@ -31,6 +32,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim.add_argument("--seed", type=int, default=7)
     add_config_argument(sim)
     sim.set_defaults(handler=_sim)
+    _register_fleet(sub)
+
+
+def _register_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fleet = sub.add_parser(
+        "fleet",
+        help="replay a run-to-failure history as a live fleet (MQTT, worker, API) and score the visits",
+        description=(
+            "DIR holds manifest.json = [{asset, asset_type, failures: [RFC 3339|epoch, ...], customer?, "
+            "site?}] (failures: [] = censored; a single failure_at is accepted) and <asset>.csv with "
+            "header ts,<sensor>,... (ts RFC 3339 or epoch seconds; an empty cell = no reading). "
+            "After each failure the asset is repaired before its next reading. Progress goes to "
+            "stderr; one JSON line of metrics is printed last."
+        ),
+    )
+    fleet.add_argument("folder", type=Path, nargs="?", metavar="DIR", help="a history in the layout above")
+    fleet.add_argument("--cmapss", type=Path, metavar="FILE", help="a C-MAPSS training file instead of DIR")
+    fleet.add_argument("--hours-per-cycle", type=float, default=1.0, help="C-MAPSS: event hours per cycle")
+    fleet.add_argument("--stagger-hours", type=float, default=240.0, help="C-MAPSS: engine starts spread")
+    fleet.add_argument("--seed", type=int, default=1, help="C-MAPSS: seed of the engines' starts")
+    fleet.add_argument("--lead-min-hours", type=float, default=2.0)
+    fleet.add_argument("--lead-max-hours", type=float, default=96.0)
+    fleet.add_argument(
+        "--labels-early",
+        action="store_true",
+        help="post each failure as soon as the replay reaches it, without waiting for the worker",
+    )
+    fleet.add_argument("--batch", type=int, default=12, help="readings per telemetry message (default 12)")
+    fleet.add_argument("--timeline", type=Path, metavar="FILE.csv", help="write health and visits over time")
+    fleet.add_argument("--data-dir", type=Path, help="keep the replay's state DB and store here")
+    fleet.add_argument("--mqtt-url", help="use this broker instead of the embedded one")
+    add_config_argument(fleet)
+    fleet.set_defaults(handler=_fleet)
 
 
 def _cmapss(args: argparse.Namespace) -> int:
@@ -48,4 +82,34 @@ def _sim(args: argparse.Namespace) -> int:
         raise ValueError("--assets must be at least 1 and --days positive")
     print(f"simulating {args.assets} assets for {args.days:g} days under three policies …", flush=True)
     print(json.dumps(backtest_sim(args.assets, args.days, args.seed)), flush=True)
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from forestall.history import from_cmapss, read_folder
+    from forestall.replay import FleetReplay, ReplayOptions, to_json
+
+    if (args.folder is None) == (args.cmapss is None):
+        raise ValueError("give either DIR or --cmapss FILE")
+    if args.cmapss is not None:
+        history = from_cmapss(args.cmapss, args.hours_per_cycle, args.stagger_hours, args.seed)
+    else:
+        history = read_folder(args.folder)
+    print(
+        f"replaying {len(history.assets)} assets, {history.readings:,} readings and "
+        f"{history.failures} failures as a live fleet …",
+        file=sys.stderr,
+        flush=True,
+    )
+    options = ReplayOptions(
+        lead_min_hours=args.lead_min_hours,
+        lead_max_hours=args.lead_max_hours,
+        labels_early=args.labels_early,
+        batch=args.batch,
+        timeline=args.timeline,
+        data_dir=args.data_dir,
+        mqtt_url=args.mqtt_url,
+        config=args.config,
+    )
+    print(to_json(FleetReplay(history, options).run()), flush=True)
     return 0

@@ -1,4 +1,4 @@
-"""``forestall simulate fleet`` and ``forestall simulate fsm``: the simulated world and FSM system."""
+"""``forestall simulate fleet|fsm|history``: the simulated world, the FSM system, run-to-failure histories."""
 
 from __future__ import annotations
 
@@ -31,6 +31,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim_sub = parser.add_subparsers(dest="simulate_command", metavar="WHAT", required=True)
     _register_fleet(sim_sub)
     _register_fsm(sim_sub)
+    _register_history(sim_sub)
+
+
+def _register_history(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    history = sim_sub.add_parser(
+        "history",
+        help="write a run-to-failure history of unknown equipment for `forestall backtest fleet`",
+        description="A fleet of one equipment type with random sensors that degrades from installation, "
+        "in the `backtest fleet` layout (manifest.json and one CSV per asset).",
+    )
+    history.add_argument("--out", type=Path, required=True, metavar="DIR")
+    history.add_argument("--assets", type=int, default=6)
+    history.add_argument(
+        "--two-lives", type=int, default=1, help="assets that fail, are repaired, fail again"
+    )
+    history.add_argument("--censored", type=int, default=1, help="assets whose record ends before a failure")
+    history.add_argument("--seed", type=int, default=1)
+    history.set_defaults(handler=_write_history)
+
+
+def _write_history(args: argparse.Namespace) -> int:
+    from simulators.histories import generate_fleet
+
+    fleet = generate_fleet(args.seed, assets=args.assets, two_lives=args.two_lives, censored=args.censored)
+    fleet.write(args.out)
+    failures = sum(len(a.failures) for a in fleet.assets)
+    readings = sum(len(a.rows) for a in fleet.assets)
+    print(f"{len(fleet.assets)} assets of {fleet.asset_type}: {readings} readings, {failures} failures")
+    return 0
 
 
 def _register_fleet(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,7 +1,7 @@
 """Time-series storage behind one small interface; adapters are chosen by ``store.kind``.
 
 Registry: ``STORES`` maps a kind to a factory taking the settings. Each adapter lives in
-its own folder with a README.
+its own folder with a README; the interface and the point model are ``forestall.series``.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ingest.store.base import Point, StoreError, TelemetryStore
+from forestall.series import TelemetryStore
 
 if TYPE_CHECKING:
     from forestall.settings import Settings
 
-__all__ = ["STORES", "Point", "StoreError", "TelemetryStore", "open_store"]
+__all__ = ["STORES", "open_store"]
 
 
 def _embedded(settings: Settings) -> TelemetryStore:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from forestall.contract import Sample
+from forestall.series import SeriesTags
 from forestall.settings import Settings
 from forestall.state.models import Asset, AssetHealth
 from ingest.store import open_store
-from ingest.store.base import SeriesTags
 from tests.api.conftest import EVENT_NOW, Tenant
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"

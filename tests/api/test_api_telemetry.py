@@ -9,8 +9,8 @@ from forestall.settings import Settings
 
 
 def _write(settings: Settings, tenant: str, asset: str, samples: list[Sample]) -> None:
+    from forestall.series import SeriesTags
     from ingest.store import open_store
-    from ingest.store.base import SeriesTags
 
     store = open_store(settings)
     try:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from forestall.contract import Sample
-from ingest.store import Point
-from ingest.store.base import SeriesTags
+from forestall.series import Point, SeriesTags
 from ingest.store.embedded import EmbeddedStore
 
 

@@ -22,10 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from forestall.broker import free_port
 from forestall.contract import Sample, telemetry_payload
+from forestall.series import Point, SeriesTags, StoreError
 from forestall.settings import InfluxSettings, Settings
 from forestall.state.db import upgrade
-from ingest.store import Point
-from ingest.store.base import SeriesTags, StoreError
 from ingest.store.influxdb import InfluxStore
 from ingest.store.influxdb.lineproto import encode_points, encode_samples
 from ingest.worker import Worker

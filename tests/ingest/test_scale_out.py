@@ -13,10 +13,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from forestall.contract import Sample
+from forestall.series import Point, SeriesTags
 from forestall.settings import Settings
 from forestall.state.db import upgrade
 from ingest.pipeline import owner
-from ingest.store.base import Point, SeriesTags
 from ingest.store.embedded import EmbeddedStore
 from ingest.worker import Worker
 from tests.conftest import Mosquitto

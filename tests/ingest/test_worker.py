@@ -13,10 +13,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from forestall.contract import Sample
+from forestall.series import SeriesTags, StoreError
 from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.models import Asset, Rejection
-from ingest.store.base import SeriesTags, StoreError
 from ingest.store.embedded import EmbeddedStore
 from ingest.worker import Worker
 from tests.support import wait_for

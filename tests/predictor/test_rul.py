@@ -194,8 +194,8 @@ def test_the_live_model_keeps_the_trajectory_and_agrees_with_a_full_rebuild() ->
     assert model.rul_revision == rul.revision and len(model.rul_recent) == rul.match_steps
     history = model.rul_features.history(rul.match_steps)
     rebuilt = rul.predict(history[-1][1], history)
-    assert rebuilt is not None and model.rul_estimate is not None
-    assert model.rul_estimate[1][0] == pytest.approx(rebuilt[0], rel=1e-3, abs=0.5)
+    assert rebuilt is not None and model.ttf is not None
+    assert model.ttf[1] == pytest.approx(rebuilt[0], rel=1e-3, abs=0.5)
     assert health.ttf_hours == pytest.approx(max(rebuilt[0], 0.5), rel=1e-3, abs=0.5)
     revision = rul.revision
     rows = _engine(rng, 170)

@@ -123,4 +123,4 @@ def test_sigkill_loses_no_learning_before_the_last_checkpoint_and_no_recommendat
     restored = Predictor.load(tmp_path / "checkpoints" / "worker-0-of-1.pkl")
     assert restored is not None
     model = restored.assets[("acme", "pump-1")]
-    assert model.since_reset == len(first) + len(second)  # nothing learnt twice, nothing lost
+    assert model.steps == len(first) + len(second)  # nothing learnt twice, nothing lost

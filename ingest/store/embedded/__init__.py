@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from forestall.contract import Sample
-from ingest.store.base import Point, SeriesTags, StoreError
+from forestall.series import Point, SeriesTags, StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS telemetry (

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 
 from forestall.contract import Sample
+from forestall.series import Point, SeriesTags, StoreError
 from forestall.settings import InfluxSettings
-from ingest.store.base import Point, SeriesTags, StoreError
 from ingest.store.influxdb.lineproto import encode_points, encode_samples
 from ingest.store.influxdb.query import InfluxQL
 from ingest.store.influxdb.spool import Batch, Spool

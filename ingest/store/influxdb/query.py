@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from forestall.series import Point, StoreError
 from forestall.settings import InfluxSettings
-from ingest.store.base import Point, StoreError
 from ingest.store.influxdb.lineproto import ns
 from ingest.store.influxdb.transport import auth_headers, v1_params
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.store.base import StoreError
+from forestall.series import StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (

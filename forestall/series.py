@@ -1,4 +1,5 @@
-"""The TelemetryStore interface and the point model of ARCHITECTURE §3."""
+"""The time-series contract shared by ingest, predictor and API: the TelemetryStore interface
+and the point model of ARCHITECTURE §3. The adapters live in ``ingest.store``."""
 
 from __future__ import annotations
 

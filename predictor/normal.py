@@ -1,0 +1,281 @@
+"""What normal looks like: fleet levels per operating regime, and each asset's own normal.
+
+A reading is judged in two steps, both learned online and in event time:
+
+1. ``FleetNormal`` (one per equipment type) puts it in *fleet units*: per regime and sensor,
+   ``u = (x - level) / scale``, where ``level`` and ``scale`` are the mean and scatter of
+   young (just installed or repaired) assets of the type. Sensors, units and scales of a type
+   never seen before all become comparable numbers, and operating regimes drop out.
+2. ``AssetNormal`` (one per asset) learns the asset's own normal in those units: its offset
+   from the fleet (unit-to-unit variation) and, for sensors whose type follows a daily duty
+   cycle, its profile over the hours of the day. What is left, scaled by the fleet's *healthy
+   spread* (the scatter of a reading around its own asset's normal), is ``z``: the deviation
+   from the asset's own normal in healthy spreads.
+
+Whether a sensor follows the time of day is learned per type (``DailyCycles``): the share of
+the healthy scatter that the hour of the day explains. Equipment cycling hourly or
+irregularly shows none, and its sensors keep a flat normal.
+
+>>> fleet, asset = FleetNormal(), AssetNormal()
+>>> for i in range(300):
+...     reading = {"temp_c": 50.0 + (i % 3) * 0.1}
+...     u = fleet.units(0, reading)
+...     if fleet.mature(0, u):  # fleet units mean little before that
+...         asset.learn(u, i * 600.0, young=True)
+...     fleet.learn(0, reading, asset.expected(i * 600.0), young=True)
+>>> def z(value):
+...     return asset.deviation(fleet, 0, fleet.units(0, {"temp_c": value}), 300 * 600.0)["temp_c"]
+>>> abs(z(50.1)) < 1.5, z(53.0)  # a deviation is clipped at 10 spreads
+(True, 10.0)
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Mapping
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+BINS = 24
+MIN_SCALE_FRACTION = 1e-6  # of the level: a sensor that never moved still gets a (tiny) scale
+MIN_SCALE_ABS = 1e-9
+FLEET_MEMORY = 5000.0  # readings: the fleet's statistics follow slow changes of the whole fleet
+ASSET_MEMORY_S = 90 * DAY  # slow: an asset's normal that followed its signal would absorb its wear
+OWN_PRIOR = 6.0  # readings before an asset's own normal counts as much as the fleet's
+CYCLE_SHARE = 0.25  # share of the healthy scatter the hour of day must explain for a daily profile
+CYCLE_MIN_DAYS = 2.0  # of a type's data before a daily cycle is believed
+CYCLE_CHECK_EVERY = 500  # readings between re-checks of the daily cycles
+MAX_STEP_S = HOUR  # a gap in the data counts as at most this much forgetting
+Z_CLIP = 10.0  # a spike (a quantised sensor flipping one step) counts little once smoothed
+
+
+class _Moments:
+    """A running mean and mean square (about a reference), plain while young, then exponential."""
+
+    __slots__ = ("mean", "n", "square")
+
+    def __init__(self) -> None:
+        self.mean = 0.0
+        self.square = 0.0
+        self.n = 0
+
+    def add(self, value: float, square: float, memory: float) -> None:
+        self.n += 1
+        rate = max(1.0 / self.n, 1.0 / memory)
+        self.mean += rate * (value - self.mean)
+        self.square += rate * (square - self.square)
+
+
+def _floor(level: float) -> float:
+    return max(abs(level) * MIN_SCALE_FRACTION, MIN_SCALE_ABS)
+
+
+class FleetNormal:
+    """Per regime and sensor: level and scatter of young assets; healthy spread around an asset's normal."""
+
+    def __init__(self) -> None:
+        self.young: dict[tuple[int, str], _Moments] = {}  # mean: level; square: scatter about it
+        self.healthy: dict[tuple[int, str], _Moments] = {}  # square: spread about the asset's normal
+
+    def reset(self) -> None:
+        """Forget everything (the type's regimes were just found: what was learnt mixed them)."""
+        self.young.clear()
+        self.healthy.clear()
+
+    def _level_scale(self, regime: int, name: str) -> tuple[float, float] | None:
+        young = self.young.get((regime, name))
+        if young is None:
+            return None
+        return young.mean, max(math.sqrt(max(young.square, 0.0)), _floor(young.mean))
+
+    def units(self, regime: int, reading: Mapping[str, float]) -> dict[str, float]:
+        """The reading in fleet units (a sensor the type has no level for yet is left out)."""
+        out: dict[str, float] = {}
+        young = self.young
+        for name, value in reading.items():
+            moments = young.get((regime, name))
+            if moments is not None:
+                scale = max(math.sqrt(max(moments.square, 0.0)), _floor(moments.mean))
+                out[name] = (value - moments.mean) / scale
+        return out
+
+    def mature(self, regime: int, names: Iterable[str], count: int = 30) -> bool:
+        """Whether the fleet has seen ``count`` young readings of each sensor in this regime."""
+        for name in names:
+            young = self.young.get((regime, name))
+            if young is None or young.n < count:
+                return False
+        return True
+
+    def gain(self, regime: int, name: str) -> float:
+        """Fleet units → healthy spreads (the young scatter includes unit offsets; the spread does not)."""
+        level_scale = self._level_scale(regime, name)
+        healthy = self.healthy.get((regime, name))
+        if level_scale is None or healthy is None or healthy.n < 2:
+            return 1.0
+        spread = max(math.sqrt(max(healthy.square, 0.0)), _floor(level_scale[0]))
+        return level_scale[1] / spread
+
+    def learn(
+        self, regime: int, reading: Mapping[str, float], expected: Mapping[str, float], young: bool
+    ) -> None:
+        """Learn from a healthy reading; ``expected`` is its asset's normal in fleet units."""
+        for name, value in reading.items():
+            key = (regime, name)
+            level_scale = self._level_scale(regime, name)
+            if young or level_scale is None:
+                moments = self.young.get(key)
+                if moments is None:
+                    moments = self.young[key] = _Moments()
+                reference = moments.mean if moments.n else value
+                moments.add(value, (value - reference) ** 2, FLEET_MEMORY)
+            # The healthy spread is measured on young assets only: an asset that degrades from
+            # installation would otherwise teach its wear as scatter.
+            if level_scale is None or name not in expected or not young:
+                continue
+            healthy = self.healthy.get(key)
+            if healthy is None:
+                healthy = self.healthy[key] = _Moments()
+            residual = value - (level_scale[0] + expected[name] * level_scale[1])
+            healthy.add(residual, residual * residual, FLEET_MEMORY)
+
+
+class DailyCycles:
+    """Per sensor of a type: does the hour of the day explain much of the healthy scatter?"""
+
+    def __init__(self) -> None:
+        self.bins: dict[str, array[float]] = {}  # per sensor: 24 sums, then 24 counts
+        self.total: dict[str, array[float]] = {}  # per sensor: n, sum, sum of squares
+        self.first: float | None = None
+        self.last: float | None = None
+        self.on: frozenset[str] = frozenset()
+        self._since_check = 0
+
+    def learn(self, residual: Mapping[str, float], ts: float) -> None:
+        """``residual``: a healthy reading minus its asset's flat normal, in fleet units."""
+        self.first = ts if self.first is None else min(self.first, ts)
+        self.last = ts if self.last is None else max(self.last, ts)
+        b = int((ts % DAY) // HOUR)
+        for name, value in residual.items():
+            bins = self.bins.get(name)
+            if bins is None:
+                bins = self.bins[name] = array("d", [0.0] * (2 * BINS))
+                self.total[name] = array("d", [0.0, 0.0, 0.0])
+            bins[b] += value
+            bins[BINS + b] += 1.0
+            total = self.total[name]
+            total[0] += 1.0
+            total[1] += value
+            total[2] += value * value
+        self._since_check += 1
+        if self._since_check >= CYCLE_CHECK_EVERY:
+            self._since_check = 0
+            self.on = frozenset(name for name in self.bins if self.explained(name) >= CYCLE_SHARE)
+
+    def shape(self, name: str) -> array[float]:
+        """The fleet's mean residual by hour of the day (a start for an asset's own profile)."""
+        bins, total = self.bins[name], self.total[name]
+        mean = total[1] / total[0] if total[0] else 0.0
+        return array("d", [bins[b] / bins[BINS + b] - mean if bins[BINS + b] else 0.0 for b in range(BINS)])
+
+    def explained(self, name: str) -> float:
+        """Share of the sensor's scatter explained by the hour of the day (0 until there is enough data)."""
+        if self.first is None or self.last is None or self.last - self.first < CYCLE_MIN_DAYS * DAY:
+            return 0.0
+        bins, (n, total, squares) = self.bins[name], self.total[name]
+        if min(bins[BINS:]) < 3 or n < 2:
+            return 0.0
+        mean = total / n
+        variance = squares / n - mean * mean
+        if variance <= 0:
+            return 0.0
+        between = sum(bins[BINS + b] * (bins[b] / bins[BINS + b] - mean) ** 2 for b in range(BINS)) / n
+        return between / variance
+
+
+class AssetNormal:
+    """One asset's normal in fleet units: an offset per sensor, and daily profiles where they matter."""
+
+    __slots__ = ("_last", "n", "offsets", "profiles")
+
+    def __init__(self) -> None:
+        self.offsets: dict[str, float] = {}
+        self.n: dict[str, int] = {}
+        self.profiles: dict[str, array[float]] = {}  # sensor -> 24 hourly levels about the offset
+        self._last: float | None = None
+
+    def expected(self, ts: float) -> dict[str, float]:
+        """The asset's normal in fleet units at ``ts``, shrunk towards the fleet's (0) while young."""
+        out = {}
+        for name, offset in self.offsets.items():
+            n = self.n[name]
+            value = offset * n / (n + OWN_PRIOR)
+            profile = self.profiles.get(name)
+            if profile is not None:
+                value += _interpolate(profile, ts)
+            out[name] = value
+        return out
+
+    def offsets_now(self) -> dict[str, float]:
+        """The flat part of the normal in fleet units (shrunk towards the fleet's while young)."""
+        return {
+            name: offset * self.n[name] / (self.n[name] + OWN_PRIOR) for name, offset in self.offsets.items()
+        }
+
+    def seasonal(self, units: Mapping[str, float], ts: float) -> dict[str, float]:
+        """Fleet units with the daily profile taken out (the asset's offset left in)."""
+        profiles = self.profiles
+        if not profiles:
+            return dict(units)
+        return {
+            name: value - (_interpolate(profiles[name], ts) if name in profiles else 0.0)
+            for name, value in units.items()
+        }
+
+    def residual(self, units: Mapping[str, float]) -> dict[str, float]:
+        """Fleet units minus the flat part of the normal (what a daily cycle would have to explain)."""
+        return {name: value - self.offsets.get(name, value) for name, value in units.items()}
+
+    def deviation(
+        self, fleet: FleetNormal, regime: int, units: Mapping[str, float], ts: float
+    ) -> dict[str, float]:
+        """``z``: the reading's deviation from the asset's normal, in healthy spreads."""
+        expected = self.expected(ts)
+        out = {}
+        for name, value in units.items():
+            z = (value - expected.get(name, 0.0)) * fleet.gain(regime, name)
+            out[name] = max(-Z_CLIP, min(Z_CLIP, z))
+        return out
+
+    def learn(
+        self, units: Mapping[str, float], ts: float, young: bool, cycles: DailyCycles | None = None
+    ) -> None:
+        last = self._last
+        step = MAX_STEP_S if last is None else min(max(ts - last, 0.0), MAX_STEP_S)
+        if last is None or ts > last:
+            self._last = ts
+        # Young: a plain mean of what it sees. Later: slow forgetting in event time.
+        memory = math.inf if young or step <= 0 else ASSET_MEMORY_S / step
+        for name, value in units.items():
+            n = self.n.get(name, 0) + 1
+            self.n[name] = n
+            profile = self.profiles.get(name)
+            if profile is None and cycles is not None and name in cycles.on:
+                profile = self.profiles[name] = cycles.shape(name)  # the fleet's cycle, until its own
+            seasonal = _interpolate(profile, ts) if profile is not None else 0.0
+            offset = self.offsets.get(name, value - seasonal)
+            offset += max(1.0 / n, 1.0 / memory) * (value - seasonal - offset)
+            self.offsets[name] = offset
+            if profile is not None:
+                b = int((ts % DAY) // HOUR)
+                visits = max(1, n // BINS)  # each bin sees about one reading in 24
+                rate = max(1.0 / visits, min(BINS * step / ASSET_MEMORY_S, 1.0))
+                profile[b] += rate * (value - offset - profile[b])
+
+
+def _interpolate(profile: array[float], ts: float) -> float:
+    hours = (ts % DAY) / HOUR - 0.5  # bin i is centred on i + 0.5 h
+    first = math.floor(hours)
+    w = hours - first
+    return profile[first % BINS] * (1 - w) + profile[(first + 1) % BINS] * w
