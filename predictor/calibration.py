@@ -165,7 +165,8 @@ def _posterior_mode(
     """Projected Newton on the weighted log loss plus the Gaussian prior; weights ≥ 0, bias free."""
     x = np.hstack([x, np.ones((len(x), 1))])
     precision = np.full(len(prior), 1.0 / PRIOR_SD**2)
-    precision[-1] = 1.0 / (4.0 * PRIOR_SD) ** 2  # the bias is freer than the weights
+    # The bias is held as tightly as the weights: the first labels of a stage are mostly the
+    # positives of lives that failed soon after it began (negatives only come as rows age out).
     beta = start.copy()
     for _ in range(NEWTON_STEPS):
         p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -50.0, 50.0)))

@@ -26,7 +26,7 @@ class Predictor:
         model = self.assets.get(key)
         if model is None:
             fleet = self.types.setdefault((tenant, asset_type), TypeModels())
-            model = self.assets[key] = AssetModel(fleet)
+            model = self.assets[key] = AssetModel(fleet, asset)
         return model
 
     def observe(

@@ -31,7 +31,7 @@ from river import drift
 
 from predictor.calibration import EVIDENCE, Calibrator, evidence, sigmoid
 from predictor.failures import FailureLibrary
-from predictor.normal import AssetNormal, DailyCycles, FleetNormal
+from predictor.normal import AssetNormal, DailyCycles, FleetNormal, Peers
 from predictor.regimes import RegimeModel
 from predictor.rul import RulFeatures, RulModel
 from predictor.trend import SlidingTrend
@@ -126,14 +126,14 @@ def _drift_detector() -> drift.PageHinkley:
     return drift.PageHinkley(min_instances=30, threshold=50.0, mode="up")
 
 
-def anomaly_probability(deviation: float, slope_per_day: float) -> float:
-    """The prior: failure within the horizon is as likely as not at ``ANOMALY_MIDPOINT`` spreads.
+def anomaly_probability(deviation: float, slope_per_day: float, midpoint: float = ANOMALY_MIDPOINT) -> float:
+    """The prior: failure within the horizon is as likely as not at ``midpoint`` spreads.
 
     >>> anomaly_probability(1.0, 0.0) < 0.05 < 0.5 < anomaly_probability(5.0, 0.0)
     True
     """
     slope = max(min(slope_per_day, 4.0), -4.0)
-    return sigmoid(ANOMALY_GAIN * (deviation - ANOMALY_MIDPOINT) + ANOMALY_SLOPE * slope)
+    return sigmoid(ANOMALY_GAIN * (deviation - midpoint) + ANOMALY_SLOPE * slope)
 
 
 def _probability_from_band(rul: float, low: float, high: float, horizon_h: float) -> float:
@@ -154,6 +154,7 @@ class TypeModels:
         self.library = FailureLibrary()
         self.rul = RulModel()
         self.calibrator = Calibrator()
+        self.peers = Peers()
         self.fault_events = 0
 
     def regime(self, reading: Mapping[str, float], source: object) -> int:
@@ -167,8 +168,9 @@ class TypeModels:
 
 
 class AssetModel:
-    def __init__(self, fleet: TypeModels) -> None:
+    def __init__(self, fleet: TypeModels, name: str = "") -> None:
         self.fleet = fleet
+        self.name = name
         self.generation = fleet.generation
         self.normal = AssetNormal()
         self.smoothed: dict[str, float] = {}
@@ -232,7 +234,7 @@ class AssetModel:
 
     def _step(self, ts: float, reading: dict[str, float]) -> Health:
         fleet = self.fleet
-        regime = fleet.regime(reading, id(self))
+        regime = fleet.regime(reading, self.name)
         if self.generation != fleet.generation:  # the regimes were just found: learn normal again
             self.generation = fleet.generation
             self.normal = AssetNormal()
@@ -269,7 +271,9 @@ class AssetModel:
         hourly = self.rul_features.add(ts, stable)
         if hourly is not None and not self.down:
             self._hourly(ts, hourly)
-        anomaly = anomaly_probability(deviation, slope * 24.0)
+        if not warming and not self.down:
+            fleet.peers.update(self.name, ts, deviation)
+        anomaly = anomaly_probability(deviation, slope * 24.0, fleet.peers.threshold(ANOMALY_MIDPOINT))
         x = evidence(anomaly, self.hourly.get("crossing"), self.hourly.get("rul"), fleet.library.failures)
         probability = 0.0 if warming or self.down else fleet.calibrator.predict_proba_one(x)[True]
         self._age_labels(ts)
@@ -428,6 +432,7 @@ class AssetModel:
         self.down = failed
         if failed:
             self.failed_at = at
+            fleet.peers.forget(self.name)
 
     def confirm_no_fault(self, at: float) -> None:
         self._label_rows(at, None)

@@ -48,6 +48,10 @@ CYCLE_MIN_DAYS = 2.0  # of a type's data before a daily cycle is believed
 CYCLE_CHECK_EVERY = 500  # readings between re-checks of the daily cycles
 MAX_STEP_S = HOUR  # a gap in the data counts as at most this much forgetting
 Z_CLIP = 10.0  # a spike (a quantised sensor flipping one step) counts little once smoothed
+PEER_K = 3.0  # robust spreads above the fleet's median deviation at which an asset stands out
+PEER_MIN = 5  # assets reporting before the fleet's deviations say anything
+PEER_RECENT_S = 6 * HOUR
+PEER_REFRESH = 20  # updates between refreshes of the fleet's median and spread, at least
 
 
 class _Moments:
@@ -279,3 +283,50 @@ def _interpolate(profile: array[float], ts: float) -> float:
     first = math.floor(hours)
     w = hours - first
     return profile[first % BINS] * (1 - w) + profile[(first + 1) % BINS] * w
+
+
+class Peers:
+    """Where an asset's deviation stands among its peers' right now.
+
+    An asset that deviates more than the rest of its fleet stands out before anyone has seen
+    the type fail; a whole fleet that drifts together (a heatwave, wear every unit shares) does
+    not make each of its assets an alarm.
+
+    >>> peers = Peers()
+    >>> for i in range(20):
+    ...     peers.update(f"a{i}", 0.0, 1.0 + (i % 5) * 0.5)
+    >>> 3.5 < peers.threshold(floor=3.5) < 8.0
+    True
+    """
+
+    def __init__(self) -> None:
+        self.latest: dict[str, tuple[float, float]] = {}  # asset -> (ts, deviation)
+        self.median = 0.0
+        self.spread = 0.0
+        self.count = 0
+        self._updates = 0
+        self._newest = -math.inf
+
+    def update(self, asset: str, ts: float, deviation: float) -> None:
+        self.latest[asset] = (ts, deviation)
+        self._newest = max(self._newest, ts)
+        self._updates += 1
+        # Refreshed once per round of the fleet: a sort of n deviations every n updates costs
+        # O(log n) per update.
+        if self._updates >= max(PEER_REFRESH, len(self.latest)) or self.count < PEER_MIN:
+            self._updates = 0
+            recent = sorted(d for t, d in self.latest.values() if t >= self._newest - PEER_RECENT_S)
+            self.count = len(recent)
+            if recent:
+                self.median = recent[len(recent) // 2]
+                deviations = sorted(abs(d - self.median) for d in recent)
+                self.spread = 1.4826 * deviations[len(deviations) // 2]
+
+    def forget(self, asset: str) -> None:
+        self.latest.pop(asset, None)
+
+    def threshold(self, floor: float) -> float:
+        """The deviation at which an asset stands out: ``floor``, or higher when the fleet drifts."""
+        if self.count < PEER_MIN:
+            return floor
+        return max(floor, self.median + PEER_K * self.spread)
