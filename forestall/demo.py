@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from forestall.broker import EmbeddedBroker, free_port
 from forestall.clock import SimClock
 from forestall.contract import format_ts
-from forestall.settings import Settings, load_settings
+from forestall.settings import Settings, in_one_process, load_settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import create_key
 from forestall.state.models import Recommendation, WebhookDelivery
@@ -68,24 +68,8 @@ class Demo:
 
     def settings(self, mqtt_url: str) -> Settings:
         """The demo's own broker, state DB and store; everything else from ``--config``/defaults."""
-        base = load_settings(self.options.config)
-        return base.model_copy(
-            update={
-                "database_url": f"sqlite:///{self.data_dir / 'state.db'}",
-                "mqtt": base.mqtt.model_copy(update={"url": mqtt_url, "share_group": None}),
-                "store": base.store.model_copy(
-                    update={"kind": "embedded", "path": self.data_dir / "tsdb.sqlite"}
-                ),
-                "api": base.api.model_copy(update={"host": "127.0.0.1", "port": self.options.api_port}),
-                "worker": base.worker.model_copy(
-                    update={
-                        "checkpoint_dir": self.data_dir / "checkpoints",
-                        "metrics_port": None,
-                        "partition": 0,
-                        "partitions": 1,
-                    }
-                ),
-            }
+        return in_one_process(
+            load_settings(self.options.config), self.data_dir, mqtt_url, self.options.api_port
         )
 
     def run(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from forestall.broker import EmbeddedBroker, free_port
 from forestall.contract import format_ts
 from forestall.history import FleetHistory
-from forestall.settings import Settings, load_settings
+from forestall.settings import Settings, in_one_process, load_settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import create_key
 from forestall.state.models import Event, Recommendation
@@ -77,30 +77,11 @@ class FleetReplay:
     # -- wiring -----------------------------------------------------------------------------
 
     def settings(self, mqtt_url: str) -> Settings:
-        base = load_settings(self.options.config)
-        return base.model_copy(
-            update={
-                "database_url": f"sqlite:///{self.data_dir / 'state.db'}",
-                "mqtt": base.mqtt.model_copy(update={"url": mqtt_url, "share_group": None}),
-                "store": base.store.model_copy(
-                    update={
-                        "kind": "embedded",
-                        "path": self.data_dir / "tsdb.sqlite",
-                        "retention_days": 36500.0,
-                    }
-                ),
-                "api": base.api.model_copy(update={"host": "127.0.0.1", "port": free_port()}),
-                "worker": base.worker.model_copy(
-                    update={
-                        "checkpoint_dir": self.data_dir / "checkpoints",
-                        "metrics_port": None,
-                        "partition": 0,
-                        "partitions": 1,
-                        "offline_after_s": None,
-                    }
-                ),
-            }
+        """Everything in ``data_dir``; history is kept (no retention) and nobody goes offline."""
+        base = in_one_process(
+            load_settings(self.options.config), self.data_dir, mqtt_url, free_port(), keep_days=36500.0
         )
+        return base.model_copy(update={"worker": base.worker.model_copy(update={"offline_after_s": None})})
 
     def run(self) -> dict[str, Any]:
         from api.server import ApiServer

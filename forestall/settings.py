@@ -107,3 +107,30 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
         model_config = SettingsConfigDict(toml_file=config_file)
 
     return FileSettings(**overrides)  # type: ignore[arg-type]
+
+
+def in_one_process(
+    base: Settings, data_dir: Path, mqtt_url: str, api_port: int, *, keep_days: float | None = None
+) -> Settings:
+    """``base`` for a whole loop in one process (demo, fleet replay): its own broker, a SQLite
+    state DB and an embedded store in ``data_dir``, the API on loopback, one worker and no
+    metrics port; ``keep_days`` overrides the store's retention."""
+    store: dict[str, object] = {"kind": "embedded", "path": data_dir / "tsdb.sqlite"}
+    if keep_days is not None:
+        store["retention_days"] = keep_days
+    return base.model_copy(
+        update={
+            "database_url": f"sqlite:///{data_dir / 'state.db'}",
+            "mqtt": base.mqtt.model_copy(update={"url": mqtt_url, "share_group": None}),
+            "store": base.store.model_copy(update=store),
+            "api": base.api.model_copy(update={"host": "127.0.0.1", "port": api_port}),
+            "worker": base.worker.model_copy(
+                update={
+                    "checkpoint_dir": data_dir / "checkpoints",
+                    "metrics_port": None,
+                    "partition": 0,
+                    "partitions": 1,
+                }
+            ),
+        }
+    )

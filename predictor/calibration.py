@@ -40,6 +40,9 @@ from numpy.typing import NDArray
 from river import base
 
 P_FLOOR = 1e-3
+ANOMALY_MIDPOINT = 3.5  # deviation (healthy spreads) at which the anomaly alone means even odds
+ANOMALY_GAIN = 2.0
+ANOMALY_SLOPE = 0.5  # per unit of deviation per day
 EVIDENCE = ("anomaly", "crossing", "rul")
 # Prior weights per stage: with failures seen the crossing leads, with a learned RUL the RUL.
 STAGES: tuple[dict[str, float], ...] = (
@@ -63,6 +66,23 @@ def logit(p: float) -> float:
 
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
+
+
+def anomaly_probability(deviation: float, slope_per_day: float, midpoint: float = ANOMALY_MIDPOINT) -> float:
+    """The prior: failure within the horizon is as likely as not at ``midpoint`` spreads.
+
+    >>> anomaly_probability(1.0, 0.0) < 0.05 < 0.5 < anomaly_probability(5.0, 0.0)
+    True
+    """
+    slope = max(min(slope_per_day, 4.0), -4.0)
+    return sigmoid(ANOMALY_GAIN * (deviation - midpoint) + ANOMALY_SLOPE * slope)
+
+
+def probability_from_band(rul: float, low: float, high: float, horizon_h: float) -> float:
+    """P(failure within the horizon) from a RUL estimate and its 5-95 % band (a split normal)."""
+    side = (rul - low) if horizon_h < rul else (high - rul)
+    spread = max(side / 1.645, 0.1 * rul + 1.0)
+    return 0.5 * math.erfc((rul - horizon_h) / (spread * math.sqrt(2.0)))
 
 
 def evidence(

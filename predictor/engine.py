@@ -84,24 +84,22 @@ class Predictor:
     @staticmethod
     def version_of(path: Path) -> str | None:
         """The model version a checkpoint holds (None: no checkpoint there)."""
-        if not path.is_file():
-            return None
-        with path.open("rb") as fh:
-            doc = pickle.load(fh)
-        return str(doc.get("version")) if isinstance(doc, dict) else "unknown"
+        doc = _read(path)
+        return None if doc is None else str(doc.get("version"))
 
     @staticmethod
     def load(path: Path) -> Predictor | None:
         """The checkpointed predictor, or None when there is none or it is of another version."""
-        if not path.is_file():
-            return None
-        with path.open("rb") as fh:
-            doc = pickle.load(fh)
-        if (
-            not isinstance(doc, dict)
-            or doc.get("format") != CHECKPOINT_FORMAT
-            or doc.get("version") != MODEL_VERSION
-        ):
+        doc = _read(path)
+        if doc is None or doc.get("format") != CHECKPOINT_FORMAT or doc.get("version") != MODEL_VERSION:
             return None
         state = doc.get("state")
         return state if isinstance(state, Predictor) else None
+
+
+def _read(path: Path) -> dict[str, object] | None:
+    if not path.is_file():
+        return None
+    with path.open("rb") as fh:
+        doc = pickle.load(fh)
+    return doc if isinstance(doc, dict) else {"version": "unknown"}

@@ -23,14 +23,21 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from river import drift
 
-from predictor.calibration import EVIDENCE, Calibrator, evidence, sigmoid
+from predictor.calibration import (
+    ANOMALY_MIDPOINT,
+    Calibrator,
+    anomaly_probability,
+    evidence,
+    probability_from_band,
+)
 from predictor.failures import FailureLibrary
+from predictor.labels import Pending
 from predictor.normal import AssetNormal, DailyCycles, FleetNormal, Peers
 from predictor.regimes import RegimeModel
 from predictor.rul import RulFeatures, RulModel
@@ -52,9 +59,6 @@ LABEL_HOLD_S = HOUR  # a label waits for its asset's data until the tenant's clo
 LABEL_WAIT_WALL_S = 3600.0  # … or this long on the wall clock (an asset that never reports again)
 TREND_WINDOW_S = 24 * HOUR
 MIN_TREND_SPAN_S = 4 * HOUR
-ANOMALY_MIDPOINT = 3.5  # deviation at which the anomaly alone means an even chance of failing soon
-ANOMALY_GAIN = 2.0
-ANOMALY_SLOPE = 0.5  # per unit of deviation per day
 DRIFT_VISIBLE_S = 24 * HOUR
 RUL_STALE_S = 2 * HOUR
 MAX_TTF_HOURS = 30 * 24.0
@@ -77,70 +81,9 @@ class Health:
     evidence: Mapping[str, float] = field(default_factory=dict)  # what the probability rests on
 
 
-class Pending:
-    """Hourly evidence rows awaiting a label, packed as floats (ts, then ``EVIDENCE``, NaN = absent)."""
-
-    WIDTH = 1 + len(EVIDENCE)
-
-    def __init__(self) -> None:
-        self.rows = array("d")
-
-    def __len__(self) -> int:
-        return len(self.rows) // self.WIDTH
-
-    def last_ts(self) -> float | None:
-        return self.rows[-self.WIDTH] if self.rows else None
-
-    def append(self, ts: float, x: Mapping[str, float]) -> None:
-        self.rows.append(ts)
-        self.rows.extend(x.get(name, math.nan) for name in EVIDENCE)
-
-    def __iter__(self) -> Iterator[tuple[float, dict[str, float]]]:
-        rows, width = self.rows, self.WIDTH
-        for i in range(0, len(rows), width):
-            values = rows[i + 1 : i + width]
-            yield rows[i], {n: v for n, v in zip(EVIDENCE, values, strict=True) if not math.isnan(v)}
-
-    def take(self, before: float) -> list[tuple[float, dict[str, float]]]:
-        """Remove and return the rows stamped at or before ``before`` (oldest first)."""
-        width = self.WIDTH
-        count = 0
-        while count * width < len(self.rows) and self.rows[count * width] <= before:
-            count += 1
-        taken = list(self._first(count))
-        del self.rows[: count * width]
-        return taken
-
-    def _first(self, count: int) -> Iterator[tuple[float, dict[str, float]]]:
-        for i, row in enumerate(self):
-            if i >= count:
-                return
-            yield row
-
-    def clear(self) -> None:
-        self.rows = array("d")
-
-
 def _drift_detector() -> drift.PageHinkley:
     """Page-Hinkley on an asset's deviation: flags a lasting rise, not a single spike."""
     return drift.PageHinkley(min_instances=30, threshold=50.0, mode="up")
-
-
-def anomaly_probability(deviation: float, slope_per_day: float, midpoint: float = ANOMALY_MIDPOINT) -> float:
-    """The prior: failure within the horizon is as likely as not at ``midpoint`` spreads.
-
-    >>> anomaly_probability(1.0, 0.0) < 0.05 < 0.5 < anomaly_probability(5.0, 0.0)
-    True
-    """
-    slope = max(min(slope_per_day, 4.0), -4.0)
-    return sigmoid(ANOMALY_GAIN * (deviation - midpoint) + ANOMALY_SLOPE * slope)
-
-
-def _probability_from_band(rul: float, low: float, high: float, horizon_h: float) -> float:
-    """P(failure within the horizon) from a RUL estimate and its 5-95 % band (a split normal)."""
-    side = (rul - low) if horizon_h < rul else (high - rul)
-    spread = max(side / 1.645, 0.1 * rul + 1.0)
-    return 0.5 * math.erfc((rul - horizon_h) / (spread * math.sqrt(2.0)))
 
 
 class TypeModels:
@@ -333,7 +276,7 @@ class AssetModel:
             estimate = self._rul(vector)
             if estimate is not None:
                 rul, low, high = estimate
-                self.hourly["rul"] = _probability_from_band(rul, low, high, horizon_h)
+                self.hourly["rul"] = probability_from_band(rul, low, high, horizon_h)
                 self.ttf = (ts, rul, low, high)
 
     def _from_normal(self, vector: Mapping[str, float]) -> dict[str, float]:
