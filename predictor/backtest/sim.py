@@ -73,6 +73,7 @@ class Run:
         self.visits: list[tuple[float, str, str, str | None]] = []  # (at, asset, kind, recommendation)
         self.busy: set[str] = set()
         self.counted_onsets: set[tuple[str, float]] = set()
+        self.useful: dict[tuple[str, float], float] = {}  # episode -> lead time of its first recommendation
 
     def recommend(self, asset: str, t: float, recommendation: str | None = None) -> None:
         """A recommendation for ``asset`` at ``t``: a technician arrives ``TRAVEL_S`` later."""
@@ -86,8 +87,11 @@ class Run:
         self.counted_onsets.add((asset, onset))
         lead = failure_at - t
         if lead >= USEFUL_MIN_S:
-            self.result.caught += 1
-            self.result.lead_hours.append(lead / HOUR)
+            self.useful[(asset, onset)] = lead / HOUR
+
+    def _ended(self, asset: str, onset: float) -> bool:
+        equipment = self.world.equipment[asset]
+        return equipment.onset_at != onset or equipment.failed
 
     def step(self, t: float, on_label: Label | None = None) -> list[tuple[str, str | None, bool]]:
         """Advance the world to ``t``; the preventive visits done: (asset, recommendation, fault found)."""
@@ -111,6 +115,11 @@ class Run:
     def finish(self) -> PolicyResult:
         m = self.world.metrics
         r = self.result
+        # An episode still open at the end (its technician not there yet) is no episode of the
+        # world's metrics yet, so its recommendation is not counted either.
+        waiting = {asset for _, asset, kind, _ in self.visits if kind == "preventive"}
+        ended = {k: v for k, v in self.useful.items() if k[0] not in waiting or self._ended(*k)}
+        r.caught, r.lead_hours = len(ended), list(ended.values())
         r.failures_occurred, r.failures_prevented = m.failures_occurred, m.failures_prevented
         r.false_visits, r.visits_completed = m.false_visits, m.visits_completed
         r.episodes = r.failures_occurred + r.failures_prevented
