@@ -37,6 +37,8 @@ F64 = NDArray[np.float64]
 AT_FAILURE_HOURS = 3  # the signature is the mean over the last hours before a failure
 RELATIVE_SPREAD = 0.25  # one failed life's time to failure, as a guide for another's, is this uncertain
 ABSOLUTE_SPREAD_H = 4.0
+MIN_LIVES_FOR_SPREAD = 3  # lives of a mode before their scatter at failure weighs its sensors
+SPREAD_FLOOR = 0.1  # of the mean square failure level: the least scatter a sensor's failure level is given
 
 
 class FailureLibrary:
@@ -98,9 +100,8 @@ class FailureLibrary:
         self._modes = [renumber[m] for m in self._modes]
         self._signatures = []
         for mode in range(len(renumber)):
-            signature = np.mean([e for e, m in zip(ends, self._modes, strict=True) if m == mode], axis=0)
-            norm = float(signature @ signature)
-            self._signatures.append(signature / norm if norm > 1e-9 else np.zeros_like(signature))
+            members = np.array([e for e, m in zip(ends, self._modes, strict=True) if m == mode])
+            self._signatures.append(_weights(members))
         self._indices = [life @ self._signatures[m] for life, m in zip(self._lives, self._modes, strict=True)]
 
     def signature(self, mode: int = 0) -> dict[str, float]:
@@ -144,6 +145,23 @@ class FailureLibrary:
     def median_time_to_failure(self, index: float, mode: int) -> float | None:
         samples = self.times_to_failure(index, mode)
         return float(np.median(samples)) if samples else None
+
+
+def _weights(ends: F64) -> F64:
+    """The health index weights of one mode from where its lives stood at failure (lives × sensors).
+
+    Each sensor weighs its mean failure level over how much that level varied from life to life
+    (with a floor, so one or two lives do not make a sensor infinitely sure): a sensor that
+    always failed at the same level is a threshold worth watching; one that merely drifted a
+    long way in every life, whatever ended it, says less about when. Scaled so that the mean
+    failure level has index 1.
+    """
+    level = ends.mean(axis=0)
+    spread = ends.var(axis=0) if len(ends) >= MIN_LIVES_FOR_SPREAD else np.zeros_like(level)
+    floor = SPREAD_FLOOR * float(level @ level) / max(len(level), 1) + 1e-12
+    weights = level / (spread + floor)
+    scale = float(weights @ level)
+    return weights / scale if scale > 1e-12 else np.zeros_like(level)
 
 
 def _end(life: F32) -> F64:

@@ -29,7 +29,7 @@ HOUR = 3600.0
 
 @dataclass(frozen=True, slots=True)
 class PlannerPolicy:
-    open_probability: float = 0.6  # recommend when failure within the models' horizon is this likely
+    open_probability: float = 0.7  # recommend when failure within the models' horizon is this likely
     cancel_probability: float = 0.1  # an untouched recommendation is cancelled below this
     default_ttf_hours: float = (
         48.0  # no time to failure yet: the models' horizon (failure is likely within it)
