@@ -13,9 +13,9 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from forestall.contract import Command, command_payload, topic
+from forestall.mqttclient import make_client
 from forestall.mqtturl import parse_mqtt_url
 from forestall.settings import MqttSettings
 
@@ -76,14 +76,9 @@ class CommandPublisher:
 
     def _make_client(self) -> mqtt.Client:
         client_id = f"{self.settings.client_id or 'forestall'}-api-{time.time_ns():x}"
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
-        if self.endpoint.username:
-            client.username_pw_set(self.endpoint.username, self.endpoint.password)
-        if self.endpoint.tls:
-            client.tls_set(
-                ca_certs=str(self.settings.ca_file) if self.settings.ca_file else None,
-                certfile=str(self.settings.cert_file) if self.settings.cert_file else None,
-                keyfile=str(self.settings.key_file) if self.settings.key_file else None,
-            )
+        mq = self.settings
+        client = make_client(
+            mq.url, client_id, ca_file=mq.ca_file, cert_file=mq.cert_file, key_file=mq.key_file
+        )
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         return client

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,7 +41,7 @@ PUBLISHER = r"""
 import json, random, socket, struct, sys, threading, time
 import orjson
 port, assets, batch, seconds, rate, seq0 = (int(float(a)) for a in sys.argv[1:7])
-prefix = sys.argv[7]
+root, tenant = sys.argv[7], sys.argv[8]
 
 def packet(kind, body):
     head, n = bytearray([kind]), len(body)
@@ -70,7 +72,7 @@ def read_pubacks():  # the broker sends this client nothing but 4-byte PUBACKs
         window.release(count) if count else None
 
 threading.Thread(target=read_pubacks, daemon=True).start()
-topics = [utf8(f"{prefix}/v1/bench/a{a:05d}/telemetry") for a in range(assets)]
+topics = [utf8(f"{root}/v1/{tenant}/a{a:05d}/telemetry") for a in range(assets)]
 sensors = [f"s{i}" for i in range(8)]
 pending = []
 sent = 0; seq = seq0; start = time.time(); end = start + seconds
@@ -111,11 +113,16 @@ def counter(text: str, name: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def histogram(text: str, name: str) -> list[tuple[float, float]]:
-    buckets = []
-    for le, value in re.findall(rf'^{name}_bucket{{le="([^"]+)"}}\s+([0-9.e+]+)$', text, re.M):
-        buckets.append((float("inf") if le == "+Inf" else float(le), float(value)))
-    return sorted(buckets)
+def histogram(text: str, name: str, tenant: str | None = None) -> list[tuple[float, float]]:
+    """Cumulative buckets of a histogram, of one ``tenant`` label or summed over all."""
+    buckets: dict[float, float] = {}
+    for labels, value in re.findall(rf"^{name}_bucket{{([^}}]*)}}\s+([0-9.e+]+)$", text, re.M):
+        if tenant is not None and f'tenant="{tenant}"' not in labels:
+            continue
+        le = re.search(r'le="([^"]+)"', labels)
+        bound = float("inf") if le is None or le.group(1) == "+Inf" else float(le.group(1))
+        buckets[bound] = buckets.get(bound, 0.0) + float(value)
+    return sorted(buckets.items())
 
 
 def quantile(before: list[tuple[float, float]], after: list[tuple[float, float]], q: float) -> float:
@@ -149,13 +156,20 @@ def cpu_seconds(pid: int) -> float:
 
 
 def publish(
-    args: argparse.Namespace, broker_port: int, batch: int, rate: int, seq0: int, prefix: str
+    args: argparse.Namespace,
+    broker_port: int,
+    batch: int,
+    rate: int,
+    seq0: int,
+    root: str = "forestall",
+    tenant: str = "bench",
 ) -> tuple[dict[str, float], float]:
-    """Run the publisher process; what it reports and the CPU seconds it spent."""
+    """Run the publisher process (``args.assets`` assets of ``tenant``, ``rate`` samples/s, 0 = flat
+    out, for ``args.seconds``); what it reports and the CPU seconds it spent."""
     children_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     argv = [str(v) for v in (broker_port, args.assets, batch, args.seconds, rate, seq0)]
     result = subprocess.run(
-        [sys.executable, "-c", PUBLISHER, *argv, prefix],
+        [sys.executable, "-c", PUBLISHER, *argv, root, tenant],
         capture_output=True,
         text=True,
     )
@@ -210,7 +224,7 @@ def phase(
     before = metrics(mport)
     worker_cpu, load = cpu_seconds(worker_pid), os.getloadavg()[0]
     started = time.monotonic()
-    published, publisher_cpu = publish(args, broker_port, batch, rate, seq0, "forestall")
+    published, publisher_cpu = publish(args, broker_port, batch, rate, seq0)
     target = counter(before, "forestall_ingest_samples_total") + published["messages"] * batch
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and counter(metrics(mport), "forestall_ingest_samples_total") < target:
@@ -248,15 +262,12 @@ def phase(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--assets", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=20.0, help="publishing time per phase")
-    parser.add_argument("--batches", default="50,1", help="samples per message, comma-separated")
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="forestall-bench-ingest-"))
+@contextmanager
+def ingest_stack(prefix: str, **settings: str) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+    """A Mosquitto that queues without limit and a ``forestall worker --no-predictor`` on SQLite and
+    the embedded store in a fresh folder, ``settings`` as more environment variables: (worker, broker
+    port, metrics port), once it serves metrics."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     port, mport = free_port(), free_port()
     user = "user root\n" if os.geteuid() == 0 else ""
     (work / "m.conf").write_text(
@@ -275,6 +286,7 @@ def main() -> None:
         FORESTALL_STORE__PATH=str(work / "tsdb.sqlite"),
         FORESTALL_WORKER__METRICS_PORT=str(mport),
         FORESTALL_WORKER__CHECKPOINT_DIR=str(work / "ck"),
+        **settings,
     )
     forestall = Path(sys.executable).with_name("forestall")
     worker_log = (work / "worker.err").open("w")
@@ -290,6 +302,23 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         time.sleep(1.0)
+        yield worker, port, mport
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        worker_log.close()
+        broker.terminate()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--assets", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=20.0, help="publishing time per phase")
+    parser.add_argument("--batches", default="50,1", help="samples per message, comma-separated")
+    args = parser.parse_args()
+    with ingest_stack("forestall-bench-ingest-") as (worker, port, mport):
         print(
             f"command: python bench/bench_ingest.py --assets {args.assets} --seconds {args.seconds:g} "
             f"--batches {args.batches}"
@@ -310,11 +339,6 @@ def main() -> None:
                 f"µs, publisher {flat['publisher_cpu_us_per_msg']:.0f} µs; load average {flat['load']:.1f}"
             )
         print(f"worker peak memory: {peak_rss_mb(worker.pid):.0f} MB with {args.assets:,} assets")
-    finally:
-        worker.terminate()
-        worker.wait(30)
-        worker_log.close()
-        broker.terminate()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,11 +19,10 @@ from edge_agent.config import AgentConfig
 from edge_agent.drivers import DRIVERS
 from edge_agent.drivers.base import ConfigError, Driver, DriverContext, DriverError, SignalSource
 from edge_agent.windows import FeatureSpec, FeatureWindows
-from forestall.contract import SENSOR_RE, Sample
+from forestall.contract import MAX_TS, Sample, finite_number, sensor_name_ok
 
 log = logging.getLogger(__name__)
 
-MAX_TS = 32503680000.0  # year 3000, the contract's upper bound
 RETRY_MAX_S = 30.0
 LOGGED_INVALID = 20
 
@@ -57,16 +55,13 @@ def clean_samples(samples: Sequence[Sample]) -> tuple[list[Sample], int]:
     dropped = 0
     for sample in samples:
         ts = sample.ts
-        if isinstance(ts, bool) or not isinstance(ts, int | float) or not 0 <= ts <= MAX_TS:
+        if not finite_number(ts) or not 0 <= ts <= MAX_TS:
             dropped += max(1, len(sample.values))
             continue
         values = {
             name: float(value)
             for name, value in sample.values.items()
-            if SENSOR_RE.fullmatch(name)
-            and isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
+            if sensor_name_ok(name) and finite_number(value)
         }
         dropped += len(sample.values) - len(values)
         if values:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -29,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge_agent.config import AgentConfig
 from edge_agent.drivers.base import ConfigError
 from forestall.contract import topic
+from forestall.mqttclient import make_client
 from forestall.mqtturl import parse_mqtt_url
 
 log = logging.getLogger(__name__)
@@ -169,24 +169,21 @@ class Publisher:
     # ---- paho callbacks (network thread) -------------------------------------------------
 
     def _build_client(self) -> mqtt.Client:
-        settings, endpoint = self._config.mqtt, parse_mqtt_url(self._config.mqtt.url)
-        v5 = settings.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self._config.client_id,
-            clean_session=None if v5 else False,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        )
-        username = settings.username or endpoint.username
-        if username:
-            client.username_pw_set(username, settings.password or endpoint.password)
-        if endpoint.tls or settings.ca_file:
-            try:
-                client.tls_set(
-                    ca_certs=settings.ca_file, certfile=settings.cert_file, keyfile=settings.key_file
-                )
-            except (OSError, ValueError) as exc:
-                raise ConfigError(f"mqtt.ca_file/cert_file/key_file: cannot load: {exc}") from exc
+        settings = self._config.mqtt
+        try:
+            client = make_client(
+                settings.url,
+                self._config.client_id,
+                username=settings.username,
+                password=settings.password,
+                ca_file=settings.ca_file,
+                cert_file=settings.cert_file,
+                key_file=settings.key_file,
+                persistent=True,
+                protocol=settings.protocol,
+            )
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"mqtt.ca_file/cert_file/key_file: cannot load: {exc}") from exc
         client.will_set(self.topics["status"], self._will, qos=1, retain=True)
         jitter = random.uniform(0.5, 1.5)
         # paho treats the delays as plain seconds; floats give the jitter finer grain.

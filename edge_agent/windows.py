@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_agent.drivers.base import ConfigError, Options
-from forestall.contract import SENSOR_RE, Sample
+from forestall.contract import Sample, sensor_name_ok
 
 MAX_WINDOW = 1 << 20
 LONGEST_SUFFIX = "_kurtosis"
@@ -65,7 +65,7 @@ class FeatureSpec:
         names = [f"{self.channel}{LONGEST_SUFFIX}"] + [
             f"{self.channel}_{band_name(*b)}" for b in self.bands_hz
         ]
-        if not SENSOR_RE.fullmatch(self.channel) or not all(SENSOR_RE.fullmatch(n) for n in names):
+        if not sensor_name_ok(self.channel) or not all(sensor_name_ok(n) for n in names):
             raise ConfigError(
                 f"channel: {self.channel!r} must be a sensor name [a-z][a-z0-9_]{{0,63}} short enough "
                 f"for its feature names (e.g. {names[-1]!r})"

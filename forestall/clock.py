@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -37,3 +38,21 @@ class SimClock:
 
     def wall_seconds(self, event_seconds: float) -> float:
         return event_seconds / self.speed
+
+
+def clock_from(newest: Sequence[float], wall: float) -> float | None:
+    """The event clock that the newest sample times of a tenant's two most advanced assets give.
+
+    One device alone moves it no further than the wall clock: past it (a replay or the accelerated
+    demo) only as far as a second asset has come, so a device with a wrong clock cannot drag a
+    fleet's "now" into the future.
+
+    >>> clock_from([5000.0, 100.0], wall=1000.0), clock_from([5000.0, 3000.0], wall=1000.0)
+    (1000.0, 3000.0)
+    >>> clock_from([500.0], wall=1000.0), clock_from([5000.0], wall=1000.0), clock_from([], wall=1.0)
+    (500.0, 1000.0, None)
+    """
+    if not newest:
+        return None
+    second = newest[1] if len(newest) > 1 else float("-inf")
+    return min(newest[0], max(second, wall))

@@ -35,6 +35,10 @@ ACK_SCHEMA: Final = "forestall.ack/1"
 KINDS: Final = frozenset({"telemetry", "status", "cmd", "ack"})
 MAX_SAMPLES: Final = 1000
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
+MAX_TS: Final = 32503680000.0  # epoch seconds of 3000-01-01: no sample is stamped later
+MAX_SEQ: Final = 2**63 - 1  # seq and status counters are signed 64-bit integers
+MAX_TEXT: Final = 1000  # characters of a device's free text (agent, driver state, ack error)
+MAX_DRIVERS: Final = 256
 
 ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SENSOR_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -48,6 +52,9 @@ REJECTION_REASONS: Final = (
     "asset_mismatch",
     "too_many_samples",
     "invalid_value",
+    "future_ts",
+    "rate_limited",
+    "unstorable",
 )
 
 
@@ -130,7 +137,7 @@ def parse_ts(value: object) -> float:
         ts = dt.timestamp()
     else:
         raise ValueError("ts must be a number or an RFC 3339 string")
-    if not math.isfinite(ts) or ts < 0 or ts > 32503680000:  # year 3000
+    if not math.isfinite(ts) or ts < 0 or ts > MAX_TS:
         raise ValueError(f"ts out of range: {value!r}")
     return ts
 
@@ -154,7 +161,6 @@ def _decode(payload: bytes) -> Any:
         raise ContractError("malformed_json", str(exc)[:200]) from exc
 
 
-@lru_cache(maxsize=4096)  # a fleet has few sensor names; this runs for every value received
 def _document(payload: bytes, schema: str) -> dict[str, Any]:
     """The decoded JSON object of a message of ``schema``, or a ``schema`` rejection."""
     doc = _decode(payload)
@@ -163,8 +169,54 @@ def _document(payload: bytes, schema: str) -> dict[str, Any]:
     return doc
 
 
-def _sensor_name_ok(name: str) -> bool:
+@lru_cache(maxsize=4096)  # a fleet has few sensor names; this runs for every value received
+def sensor_name_ok(name: str) -> bool:
     return SENSOR_RE.fullmatch(name) is not None
+
+
+def finite_number(value: object) -> bool:
+    """A JSON number the contract accepts as a sensor value: finite, not a boolean."""
+    if type(value) is float:
+        return math.isfinite(value)
+    return not isinstance(value, bool) and isinstance(value, int | float) and _finite(value)
+
+
+def storable(text: str) -> bool:
+    """Whether a database can hold ``text``: no NUL, no lone surrogate (as ``"\\ud800"`` decodes to)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """``text`` with what a database cannot hold escaped, for excerpts and details of rejections."""
+    if storable(text):
+        return text
+    return text.encode(errors="backslashreplace").decode().replace("\x00", "\\x00")
+
+
+def _text(doc: dict[str, Any], key: str, default: str | None = None, limit: int = MAX_TEXT) -> str | None:
+    value = doc.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit or not storable(value):
+        raise ContractError("schema", f"{key!r} must be text of at most {limit} characters without NUL")
+    return value
+
+
+def _count(doc: dict[str, Any], key: str) -> int:
+    value = doc.get(key)
+    if value is None:
+        return 0
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        raise ContractError("schema", f"{key!r} must be an integer in [0, 2**63)")
+    return value
 
 
 def _sample(raw: object) -> Sample:
@@ -179,14 +231,10 @@ def _sample(raw: object) -> Sample:
         raise ContractError("schema", str(exc)) from exc
     all_float = True
     for name, value in values.items():
-        if not _sensor_name_ok(name):
+        if not sensor_name_ok(name):
             raise ContractError("schema", f"invalid sensor name {name[:80]!r}")
-        if type(value) is float:
-            finite = math.isfinite(value)
-        else:
-            all_float = False
-            finite = not isinstance(value, bool) and isinstance(value, int | float) and _finite(value)
-        if not finite:
+        all_float = all_float and type(value) is float
+        if not finite_number(value):
             raise ContractError("invalid_value", f"{name}={str(value)[:40]!r} is not a finite number")
     if not values:
         raise ContractError("schema", "a sample needs at least one value")
@@ -212,8 +260,8 @@ def parse_telemetry(payload: bytes, *, asset: str) -> TelemetryBatch:
     seq, samples = doc.get("seq"), doc.get("samples")
     if not isinstance(doc.get("asset"), str):
         raise ContractError("schema", "'asset' must be a string")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        raise ContractError("schema", "'seq' must be a non-negative integer")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
+        raise ContractError("schema", "'seq' must be an integer in [0, 2**63)")
     if not isinstance(samples, list):
         raise ContractError("schema", "'samples' must be a list")
     if doc["asset"] != asset:
@@ -272,16 +320,21 @@ def parse_status(payload: bytes) -> Status:
             ts = parse_ts(doc["ts"])
         except ValueError as exc:
             raise ContractError("schema", str(exc)) from exc
-    raw_buffer, raw_drivers = doc.get("buffer"), doc.get("drivers")
-    buffer: dict[str, Any] = raw_buffer if isinstance(raw_buffer, dict) else {}
-    drivers: dict[str, Any] = raw_drivers if isinstance(raw_drivers, dict) else {}
+    buffer, drivers = doc.get("buffer", {}), doc.get("drivers", {})
+    if not isinstance(buffer, dict) or not isinstance(drivers, dict):
+        raise ContractError("schema", "'buffer' and 'drivers' must be objects")
+    if len(drivers) > MAX_DRIVERS:
+        raise ContractError("schema", f"{len(drivers)} drivers > {MAX_DRIVERS}")
+    for name, driver_state in drivers.items():
+        if not isinstance(driver_state, str) or len(name) > 64 or not storable(name):
+            raise ContractError("schema", "'drivers' maps a name (at most 64 characters) to a text")
     return Status(
         state=state,
         ts=ts,
-        agent=str(doc.get("agent", "")),
-        buffer_pending=int(buffer.get("pending", 0) or 0),
-        buffer_dropped=int(buffer.get("dropped", 0) or 0),
-        drivers={str(k): str(v) for k, v in drivers.items()},
+        agent=_text(doc, "agent", "", limit=128) or "",
+        buffer_pending=_count(buffer, "pending"),
+        buffer_dropped=_count(buffer, "dropped"),
+        drivers={name: _text(drivers, name) or "" for name in drivers},
     )
 
 
@@ -327,7 +380,7 @@ def ack_payload(ack: Ack) -> bytes:
 
 def parse_ack(payload: bytes) -> Ack:
     doc = _document(payload, ACK_SCHEMA)
-    if not isinstance(doc.get("id"), str) or not isinstance(doc.get("ok"), bool):
-        raise ContractError("schema", "'id' must be a string and 'ok' a boolean")
-    error = doc.get("error")
-    return Ack(doc["id"], doc["ok"], str(error) if error is not None else None)
+    ack_id = doc.get("id")
+    if not isinstance(ack_id, str) or ID_RE.fullmatch(ack_id) is None or not isinstance(doc.get("ok"), bool):
+        raise ContractError("schema", "'id' must be a command id ([A-Za-z0-9_-]{1,64}) and 'ok' a boolean")
+    return Ack(ack_id, doc["ok"], _text(doc, "error"))

@@ -24,12 +24,12 @@ from typing import Any, TextIO
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from forestall.broker import EmbeddedBroker, free_port
 from forestall.contract import format_ts
 from forestall.history import FleetHistory
+from forestall.mqttclient import make_client
 from forestall.settings import Settings, in_one_process, load_settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import create_key
@@ -131,11 +131,7 @@ class FleetReplay:
         from forestall.mqtturl import parse_mqtt_url
 
         endpoint = parse_mqtt_url(url)
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"forestall-replay-{time.time_ns()}")
-        if endpoint.username:
-            client.username_pw_set(endpoint.username, endpoint.password)
-        if endpoint.tls:
-            client.tls_set()
+        client: mqtt.Client = make_client(url, f"forestall-replay-{time.time_ns()}")
         client.max_inflight_messages_set(INFLIGHT)
         client.max_queued_messages_set(0)
         client.connect(endpoint.host, endpoint.port)

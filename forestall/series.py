@@ -75,8 +75,9 @@ class TelemetryStore(Protocol):
 
     def count_samples(self, tenant: str | None = None) -> int: ...
 
-    def purge(self, now: float) -> int:
-        """Drop data older than the retention before event time ``now``; returns rows removed."""
+    def purge(self, tenant: str, now: float) -> int:
+        """Drop the tenant's data older than the retention before its event clock ``now``; returns
+        rows removed (where the store can tell)."""
         ...
 
     def close(self) -> None: ...

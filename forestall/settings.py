@@ -70,6 +70,12 @@ class WorkerSettings(BaseModel):
     commit_interval_s: float = 0.5
     # An online asset not heard from (status or telemetry, wall clock) for this long goes offline.
     offline_after_s: float | None = Field(default=180.0, gt=0)
+    # A sample stamped further ahead of max(tenant event clock, wall clock) is rejected (future_ts).
+    max_future_s: float = Field(default=86_400.0, gt=0)
+    # Messages a second one device may send once its burst is spent; the excess is rejected
+    # (rate_limited) before the inbox, so one device cannot delay the fleet.
+    device_rate_per_s: float = Field(default=200.0, gt=0)
+    device_burst: int = Field(default=2000, ge=1)
 
 
 class Settings(BaseSettings):
@@ -114,7 +120,9 @@ def in_one_process(
 ) -> Settings:
     """``base`` for a whole loop in one process (demo, fleet replay): its own broker, a SQLite
     state DB and an embedded store in ``data_dir``, the API on loopback, one worker and no
-    metrics port; ``keep_days`` overrides the store's retention."""
+    metrics port; ``keep_days`` overrides the store's retention. Its simulated devices may run
+    days of event time ahead of a worker that is catching up, so ``max_future_s`` is a year, and
+    a replay sends each asset's history as fast as it is stored: no device rate limit."""
     store: dict[str, object] = {"kind": "embedded", "path": data_dir / "tsdb.sqlite"}
     if keep_days is not None:
         store["retention_days"] = keep_days
@@ -130,6 +138,8 @@ def in_one_process(
                     "metrics_port": None,
                     "partition": 0,
                     "partitions": 1,
+                    "max_future_s": 365 * 86_400.0,
+                    "device_rate_per_s": 1e9,  # a replay sends an asset's history as fast as it is stored
                 }
             ),
         }

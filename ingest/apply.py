@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from forestall.contract import Sample, Status, Topic, format_ts
+from forestall.contract import Sample, Status, Topic, format_ts, printable
 from forestall.series import SeriesTags, TelemetryStore
 from forestall.state.models import Asset, Command, Rejection
-from forestall.state.repo import advance_clock, emit_webhook
+from forestall.state.repo import advance_tenant_clock, emit_webhook
 from ingest.metrics import WorkerMetrics
 from ingest.pipeline import Outcome, Pipeline, Rejected
 
@@ -36,11 +36,14 @@ class Applier:
         self.store = store
         self._assets: dict[tuple[str, str], Asset] = {}
         self._tags: dict[tuple[str, str], SeriesTags] = {}
-        self._kinds: Counter[str] = Counter()  # messages per kind, counted once per chunk
+        # What the chunk in progress adds to the metrics, published once its transaction commits.
+        self._kinds: Counter[str] = Counter()
+        self._reasons: Counter[str] = Counter()
+        self._duplicates = self._seq_resets = self._stored = 0
         self._samples: dict[tuple[str, str], list[Sample]] = defaultdict(list)
         self._touched: set[tuple[str, str]] = set()
         self.samples_stored = 0
-        self.newest: list[float] = []  # newest sample time of each batch stored by the last finish()
+        self.newest: list[tuple[str, float]] = []  # tenant, newest sample time of each batch last stored
 
     def reset(self) -> None:
         """Forget what a rolled-back chunk left: pending samples and counts, cached registry rows."""
@@ -48,7 +51,24 @@ class Applier:
         self._tags.clear()
         self._samples.clear()
         self._touched.clear()
+        self._forget_counts()
+
+    def _forget_counts(self) -> None:
         self._kinds.clear()
+        self._reasons.clear()
+        self._duplicates = self._seq_resets = self._stored = 0
+
+    def committed(self) -> None:
+        """The chunk's transaction committed: count what it stored and rejected."""
+        for kind, count in self._kinds.items():
+            self.metrics.messages.labels(kind=kind).inc(count)
+        for reason, count in self._reasons.items():
+            self.metrics.rejected.labels(reason=reason).inc(count)
+        self.metrics.duplicates.inc(self._duplicates)
+        self.metrics.seq_resets.inc(self._seq_resets)
+        self.metrics.samples.inc(self._stored)
+        self.samples_stored += self._stored
+        self._forget_counts()
 
     def forget_asset(self, tenant: str, asset_id: str | None) -> None:
         """Re-read an asset's registry row next time (its customer or type changed)."""
@@ -64,10 +84,10 @@ class Applier:
             return
         self._kinds[topic.kind] += 1
         if outcome.duplicate:
-            self.metrics.duplicates.inc()
+            self._duplicates += 1
             return
         if outcome.seq_reset:
-            self.metrics.seq_resets.inc()
+            self._seq_resets += 1
             log.warning(
                 "%s/%s restarted its telemetry sequence at %s", topic.tenant, topic.asset, outcome.seq
             )
@@ -87,11 +107,13 @@ class Applier:
     def finish(
         self, session: Session, pipeline: Pipeline
     ) -> tuple[dict[str, float], list[tuple[Asset, list[Sample]]]]:
-        """Store the chunk's samples, save dedupe marks and move event clocks.
+        """Save dedupe marks, move event clocks and store the chunk's samples.
 
-        Returns each touched tenant's event clock and the stored samples by asset.
+        The state DB is flushed first: a message whose rows it refuses fails the chunk before its
+        samples reach the store. Returns each touched tenant's event clock and the stored samples
+        by asset.
         """
-        clocks: dict[str, float] = {}
+        tenants: set[str] = set()
         self.newest = []
         samples, self._samples = self._samples, defaultdict(list)
         batch_items = []
@@ -99,20 +121,17 @@ class Applier:
             tags = self._tags.get(key) or self._series_tags(session, key)
             batch_items.append((tags, batch))
             newest = batch[0].ts if len(batch) == 1 else max(s.ts for s in batch)
-            self.newest.append(newest)
-            if newest > clocks.get(key[0], float("-inf")):
-                clocks[key[0]] = newest
+            self.newest.append((key[0], newest))
+            tenants.add(key[0])
+        self._save_sequences(session, pipeline)
+        wall = time.time()
+        clocks = {tenant: advance_tenant_clock(session, tenant, wall) for tenant in sorted(tenants)}
+        session.flush()
         if batch_items:
             self.store.write_batch(batch_items)
-        stored = sum(len(batch) for _, batch in batch_items)
-        self.metrics.samples.inc(stored)
-        self.samples_stored += stored
-        for kind, count in self._kinds.items():
-            self.metrics.messages.labels(kind=kind).inc(count)
-        self._kinds.clear()
-        self._save_sequences(session, pipeline)
+        self._stored += sum(len(batch) for _, batch in batch_items)
         stored_by_asset = [(self._assets[(tags.tenant, tags.asset)], batch) for tags, batch in batch_items]
-        return {tenant: advance_clock(session, tenant, ts) for tenant, ts in clocks.items()}, stored_by_asset
+        return {tenant: clock for tenant, clock in clocks.items() if clock is not None}, stored_by_asset
 
     def _save_sequences(self, session: Session, pipeline: Pipeline) -> None:
         """Upsert the dedupe marks of the assets this chunk touched, as one executemany."""
@@ -206,15 +225,18 @@ class Applier:
         )
 
     def _reject(self, session: Session, rejected: Rejected) -> None:
-        self.metrics.rejected.labels(reason=rejected.reason).inc()
-        session.add(
-            Rejection(
-                tenant=rejected.tenant,
-                asset_id=rejected.asset,
-                topic=rejected.topic[:1000],
-                reason=rejected.reason,
-                detail=rejected.detail[:1000],
-                received_at=time.time(),
-                excerpt=rejected.excerpt,
-            )
-        )
+        self._reasons[rejected.reason] += 1
+        session.add(rejection_row(rejected))
+
+
+def rejection_row(rejected: Rejected) -> Rejection:
+    """The kept copy of a rejection, with what a database cannot hold escaped."""
+    return Rejection(
+        tenant=rejected.tenant,
+        asset_id=rejected.asset,
+        topic=printable(rejected.topic[:1000]),
+        reason=rejected.reason,
+        detail=printable(rejected.detail[:1000]),
+        received_at=time.time(),
+        excerpt=printable(rejected.excerpt),
+    )

@@ -49,6 +49,7 @@ class WorkerMetrics:
         self.lag = Histogram(
             "forestall_ingest_lag_seconds",
             "Wall time from a batch's newest sample time to its commit in the store (live: latency)",
+            ["tenant"],
             registry=self.registry,
             buckets=(
                 0.005,

@@ -5,16 +5,20 @@ Pure logic apart from the per-asset dedupe windows it keeps; the worker does the
 
 from __future__ import annotations
 
+import math
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from forestall.clock import clock_from
 from forestall.contract import (
     Ack,
     ContractError,
     Sample,
     Status,
     Topic,
+    format_ts,
     parse_ack,
     parse_status,
     parse_telemetry,
@@ -65,13 +69,19 @@ class Pipeline:
         partition: int = 0,
         partitions: int = 1,
         resume: Callable[[str, str], SeqWindow] | None = None,
+        horizon: Callable[[str, float], float] | None = None,
     ) -> None:
+        """``horizon(tenant, running)``: the newest sample time accepted from the tenant's devices
+        (later samples are rejected alone as ``future_ts``), given the tenant's clock as the
+        messages handled so far move it (``running``, ahead of what is committed in a backlog)."""
         if not 0 <= partition < partitions:
             raise ValueError(f"worker.partition must be in [0, {partitions}), got {partition}")
         self.partition = partition
         self.partitions = partitions
         self.windows: dict[tuple[str, str], SeqWindow] = {}
         self._resume = resume or (lambda _tenant, _asset: SeqWindow())
+        self._horizon = horizon or (lambda _tenant, _running: math.inf)
+        self._leaders: dict[str, list[tuple[float, str]]] = {}  # per tenant, its two newest assets
 
     def owns(self, tenant: str, asset: str) -> bool:
         return self.partitions == 1 or owner(tenant, asset, self.partitions) == self.partition
@@ -110,7 +120,17 @@ class Pipeline:
         for bad in batch.rejected:
             detail = f"sample {bad.index}: {bad.detail}"
             outcome.rejections.append(self._rejected("invalid_value", detail, _name(topic), topic, payload))
-        stamps = [s.ts for s in batch.samples]
+        samples = batch.samples
+        limit = self._horizon(topic.tenant, self.running_clock(topic.tenant))
+        if any(s.ts > limit for s in samples):
+            kept = [s for s in samples if s.ts <= limit]
+            detail = (
+                f"{len(samples) - len(kept)} of {len(samples)} samples stamped after {format_ts(limit)}, "
+                "further ahead of the event clock and the wall clock than worker.max_future_s"
+            )
+            outcome.rejections.append(self._rejected("future_ts", detail, _name(topic), topic, payload))
+            samples = kept
+        stamps = [s.ts for s in samples]
         window = self.window(topic.tenant, topic.asset)
         verdict = window.check(batch.seq, min(stamps) if stamps else None)
         outcome.seq = batch.seq
@@ -120,7 +140,19 @@ class Pipeline:
         outcome.seq_reset = verdict == "seq_reset"
         if stamps:
             window.observe_ts(max(stamps))
-        outcome.samples = batch.samples
+            self._lead(topic.tenant, topic.asset, window.max_ts)
+        outcome.samples = samples
+
+    def _lead(self, tenant: str, asset: str, ts: float) -> None:
+        leaders = [(t, a) for t, a in self._leaders.get(tenant, []) if a != asset]
+        leaders.append((ts, asset))
+        self._leaders[tenant] = sorted(leaders, reverse=True)[:2]
+
+    def running_clock(self, tenant: str) -> float:
+        """The tenant's clock as the messages handled so far say (``forestall.clock.clock_from``)."""
+        newest = [ts for ts, _ in self._leaders.get(tenant, []) if math.isfinite(ts)]
+        clock = clock_from(newest, time.time())
+        return clock if clock is not None else -math.inf
 
     @staticmethod
     def _rejected(reason: str, detail: str, topic_name: str, topic: Topic, payload: bytes) -> Rejected:

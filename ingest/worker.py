@@ -11,25 +11,38 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import start_http_server
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    before_sleep_log,
+    retry_if_exception,
+    wait_exponential,
+    wait_random,
+)
 
+from forestall.contract import ContractError, Topic, parse_topic
+from forestall.mqttclient import make_client
 from forestall.mqtturl import parse_mqtt_url
 from forestall.series import TelemetryStore
 from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker
-from forestall.state.models import Asset, Event, IngestSequence
-from ingest.apply import Applier
+from forestall.state.models import Asset, Event, EventClock, IngestSequence
+from ingest.apply import Applier, rejection_row
 from ingest.client import IngestClient
+from ingest.errors import is_retryable
 from ingest.inbox import Inbox
 from ingest.metrics import WorkerMetrics
-from ingest.pipeline import Pipeline
+from ingest.pipeline import Outcome, Pipeline, Rejected, excerpt
+from ingest.ratelimit import DeviceLimiter
+from ingest.retention import run_retention
 from ingest.sequence import SeqWindow
 from ingest.store import open_store
 
@@ -44,7 +57,9 @@ CHUNK_BYTES = 1 << 20
 # Messages received but not yet processed; when full, paho's thread waits and the broker
 # holds the rest (unacknowledged QoS 1), which bounds memory under a backlog.
 INBOX_MESSAGES = 10_000
+INBOX_BYTES = 32 << 20  # and payload bytes: 128 of the largest messages the contract allows
 SWEEP_EVERY_S = 2.0
+RETENTION_EVERY_S = 600.0  # wall clock between retention passes
 KINDS = ("telemetry", "status", "ack")
 
 
@@ -68,20 +83,43 @@ class Worker:
         self.store = store or open_store(settings)
         self.metrics = WorkerMetrics()
         self._marks: dict[tuple[str, str], tuple[int, float | None]] | None = None
-        self.pipeline = Pipeline(self.partition, self.partitions, resume=self._resume_window)
+        self._clocks = self._read_clocks()  # each tenant's event clock, as this worker last saw it
+        self.pipeline = Pipeline(
+            self.partition, self.partitions, resume=self._resume_window, horizon=self._horizon
+        )
+        self._retrying = Retrying(
+            retry=retry_if_exception(is_retryable),
+            wait=wait_exponential(multiplier=0.2, max=5.0) + wait_random(0, 0.2),
+            sleep=self._wait,
+            stop=self._stopping,
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        )
         self.checkpoint_path = checkpoint_path(settings)
         self.predictor = self._load_predictor() if predictor_enabled else None
         self.applier = Applier(self.metrics, self.store)
         self._registry_cursor: int | None = None  # events read for registry changes (asset_assigned)
-        self._inbox: Inbox[Received] = Inbox(INBOX_MESSAGES)
+        self._inbox: Inbox[Received] = Inbox(INBOX_MESSAGES, INBOX_BYTES, size=_payload_size, key=_tenant_of)
+        self._limiter = DeviceLimiter(settings.worker.device_rate_per_s, settings.worker.device_burst)
         self._stop = threading.Event()
         self.subscribed = threading.Event()  # set once the broker has acknowledged every subscription
         self._subscriptions = 0
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
         self._last_sweep = 0.0
+        self._last_retention = float("-inf")  # the first sweep purges
         self._heard: dict[tuple[str, str], float] = {}  # wall clock of the last message per asset
         self._last_checkpoint = time.monotonic()
+
+    def _read_clocks(self) -> dict[str, float]:
+        with self.sessions() as session:
+            return {row.tenant: row.now for row in session.scalars(select(EventClock))}
+
+    def _wait(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+    def _stopping(self, _state: RetryCallState) -> bool:
+        return self._stop.is_set()
 
     def _load_predictor(self) -> PredictorService:
         # Imported here: an ingest-only worker need not load River and SciPy (~100 MB).
@@ -137,24 +175,18 @@ class Worker:
     # -- MQTT -------------------------------------------------------------------------------
 
     def _make_client(self) -> IngestClient:
-        endpoint = parse_mqtt_url(self.settings.mqtt.url)
-        client_id = self.settings.mqtt.client_id or f"forestall-{self.name}"
-        client = IngestClient(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
+        mq = self.settings.mqtt
+        client = make_client(
+            mq.url,
+            mq.client_id or f"forestall-{self.name}",
+            ca_file=mq.ca_file,
+            cert_file=mq.cert_file,
+            key_file=mq.key_file,
+            persistent=True,
+            client_class=IngestClient,
             manual_ack=True,
         )
-        if endpoint.username:
-            client.username_pw_set(endpoint.username, endpoint.password)
-        if endpoint.tls:
-            mq = self.settings.mqtt
-            client.tls_set(
-                ca_certs=str(mq.ca_file) if mq.ca_file else None,
-                certfile=str(mq.cert_file) if mq.cert_file else None,
-                keyfile=str(mq.key_file) if mq.key_file else None,
-            )
+        assert isinstance(client, IngestClient)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
@@ -182,30 +214,86 @@ class Worker:
             self.subscribed.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time()))
+        received = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time())
+        parts = received.topic.split("/")
+        if len(parts) == 5 and not self._limiter.allow((parts[2], parts[3]), received.received_at):
+            self.metrics.rejected.labels(reason="rate_limited").inc()
+            if received.qos == 1:
+                self._client.ack_many([received.mid])
+            return
+        self._inbox.put(received)
 
     # -- processing -------------------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            chunk = self._take_chunk()
-            try:
-                self._process(chunk)
-            except Exception:
-                log.exception("worker %s failed to process %d messages; will retry", self.name, len(chunk))
-                self._forget_uncommitted()
-                self._requeue(chunk)
-                self._stop.wait(1.0)
-                continue
-            # The subscriptions are QoS 1, so nothing arrives at QoS 2.
-            self._client.ack_many([item.mid for item in chunk if item.qos == 1])
+            self._commit(self._take_chunk())
         if len(self._inbox):
-            self._process(self._take_chunk(wait=False))
+            self._commit(self._take_chunk(wait=False))
 
     def _take_chunk(self, wait: bool = True) -> list[Received]:
-        chunk = self._inbox.take(CHUNK, 0.2 if wait else 0.0, size=_payload_size, budget=CHUNK_BYTES)
+        chunk = self._inbox.take(CHUNK, 0.2 if wait else 0.0, budget=CHUNK_BYTES)
         self.metrics.queue.set(len(self._inbox))
         return chunk
+
+    def _commit(self, chunk: list[Received]) -> None:
+        """Process and commit a chunk, then acknowledge it; no message can hold it up for good.
+
+        A retryable failure (state DB or store unreachable, busy, locked) is retried in order with
+        backoff. A permanent one is a property of some message: the chunk is split in halves, each
+        tried alone, until the message that fails by itself is found and set aside as ``unstorable``.
+        """
+        parts: deque[list[Received]] = deque([chunk])  # an empty one still lets the predictor plan
+        while parts:
+            part = parts.popleft()
+            try:
+                self._retrying(self._attempt, part)
+            except Exception as exc:
+                if is_retryable(exc):  # only while stopping: the broker redelivers what is unacknowledged
+                    return
+                if not part:
+                    log.exception("worker %s failed to plan", self.name)
+                    continue
+                if len(part) > 1:
+                    parts.extendleft([part[len(part) // 2 :], part[: len(part) // 2]])
+                    continue
+                log.warning("worker %s sets aside a message on %s: %r", self.name, part[0].topic, exc)
+                try:
+                    self._retrying(self._set_aside, part[0], exc)
+                except Exception as again:
+                    if is_retryable(again):
+                        return
+                    log.exception("worker %s dropped a message it could not even set aside", self.name)
+            # The subscriptions are QoS 1, so nothing arrives at QoS 2.
+            self._client.ack_many([item.mid for item in part if item.qos == 1])
+        self._sweep()
+
+    def _attempt(self, chunk: list[Received]) -> None:
+        try:
+            self._process(chunk)
+        except Exception:
+            self._forget_uncommitted()
+            raise
+        self.applier.committed()
+
+    def _set_aside(self, item: Received, exc: BaseException) -> None:
+        """Keep a message that cannot be stored as an ``unstorable`` rejection, in a transaction alone."""
+        try:
+            topic: Topic | None = parse_topic(item.topic)
+        except ContractError:
+            topic = None
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        rejected = Rejected(
+            "unstorable",
+            detail,
+            item.topic,
+            topic.tenant if topic else None,
+            topic.asset if topic else None,
+            excerpt(item.payload),
+        )
+        with self.sessions.begin() as session:
+            self.applier.apply(session, item.topic, Outcome(rejections=[rejected]))
+        self.applier.committed()
 
     def _forget_uncommitted(self) -> None:
         """After a rolled-back chunk: the dedupe windows (else its retry counts as duplicates) and
@@ -213,9 +301,6 @@ class Worker:
         self.pipeline.windows.clear()
         self._marks = None
         self.applier.reset()
-
-    def _requeue(self, chunk: list[Received]) -> None:
-        self._inbox.put_back(chunk)
 
     def _process(self, chunk: list[Received]) -> None:
         with self.sessions.begin() as session:
@@ -226,18 +311,33 @@ class Worker:
                     self._heard[(outcome.topic.tenant, outcome.topic.asset)] = item.received_at
                 self.applier.apply(session, item.topic, outcome)
             clocks, stored = self.applier.finish(session, self.pipeline)
+            self._report_rate_limited(session)
             self._read_registry_changes(session)
+            session.flush()  # what the messages wrote fails here, before the models learn from them
             if self.predictor is not None:
                 self.metrics.recommendations.inc(self.predictor.process(session, stored, clocks))
-            self._sweep(session)
+        self._clocks.update(clocks)
         committed = time.time()
-        for newest in self.applier.newest:
-            self.metrics.lag.observe(max(committed - newest, 0.0))
+        for tenant, newest in self.applier.newest:
+            self.metrics.lag.labels(tenant=tenant).observe(max(committed - newest, 0.0))
         if (
             self.predictor is not None
             and time.monotonic() - self._last_checkpoint > self.settings.worker.checkpoint_interval_s
         ):
             self.checkpoint()
+
+    def _report_rate_limited(self, session: Session) -> None:
+        """One kept rejection per limited device and chunk (each message was counted when refused)."""
+        rate, burst = self._limiter.rate_per_s, self._limiter.burst
+        for (tenant, asset), count in self._limiter.take_excess().items():
+            detail = f"{count} messages over the device limit of {rate:g}/s (burst {burst:g})"
+            topic_name = f"forestall/v1/{tenant}/{asset}/telemetry"
+            session.add(rejection_row(Rejected("rate_limited", detail, topic_name, tenant, asset, "")))
+
+    def _horizon(self, tenant: str, running: float) -> float:
+        """The newest sample time accepted from a tenant's devices (``worker.max_future_s``)."""
+        clock = max(self._clocks.get(tenant, float("-inf")), running)
+        return max(clock, time.time()) + self.settings.worker.max_future_s
 
     def _read_registry_changes(self, session: Session) -> None:
         """Registry rows cached by ingest are read again when an asset's customer or type changed."""
@@ -253,11 +353,24 @@ class Worker:
             self.applier.forget_asset(event.tenant, event.asset_id)
         self._registry_cursor = session.scalar(select(func.max(Event.id))) or self._registry_cursor
 
-    def _sweep(self, session: Session) -> None:
+    def _sweep(self) -> None:
+        """Liveness and retention, in a transaction of their own: no message waits on them."""
         if time.monotonic() - self._last_sweep < SWEEP_EVERY_S:
             return
         self._last_sweep = time.monotonic()
-        self._sweep_liveness(session)
+        try:
+            with self.sessions.begin() as session:
+                self._sweep_liveness(session)
+                # Every partition sees every tenant's clock; one of them is enough to purge.
+                if self.partition == 0 and time.monotonic() - self._last_retention > RETENTION_EVERY_S:
+                    self._last_retention = time.monotonic()
+                    retention_s = self.settings.store.retention_days * 86400.0
+                    removed = run_retention(session, self.store, self._clocks, time.time(), retention_s)
+                    log.info("retention removed %d rows", removed)
+        except Exception:
+            log.exception(
+                "worker %s: the liveness and retention sweep failed; next in %s s", self.name, SWEEP_EVERY_S
+            )
 
     def _sweep_liveness(self, session: Session) -> None:
         """Set offline the owned assets not heard from for ``worker.offline_after_s`` (wall clock).
@@ -294,6 +407,11 @@ class Worker:
 
 def _payload_size(item: Received) -> int:
     return len(item.payload)
+
+
+def _tenant_of(item: Received) -> str:
+    parts = item.topic.split("/", 3)
+    return parts[2] if len(parts) > 2 else ""
 
 
 def checkpoint_path(settings: Settings) -> Path:

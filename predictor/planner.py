@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from forestall.vocab import service_level
 from predictor.models import Health
-from predictor.risk import SLA_RESPONSE_HOURS, saturate
+from predictor.risk import saturate
 
 HOUR = 3600.0
 
@@ -185,7 +186,7 @@ def plan_visit(
     # the failure is still days away (and the recommendation be opened again and again).
     safe_hours = max(min(max(ttf_low, 0.5 * ttf), ttf) * policy.margin, policy.min_window_hours)
     window_end = min(now + safe_hours * HOUR, now + ttf * HOUR * 0.95)
-    sla_due_at = now + SLA_RESPONSE_HOURS.get(customer.sla_tier, 24.0) * HOUR
+    sla_due_at = now + service_level(customer.sla_tier).response_hours * HOUR
     score, parts = priority_score(conds, customer, ttf)
     fits = sla_due_at <= window_end
     priority = priority_of(score)

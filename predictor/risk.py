@@ -20,6 +20,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from forestall.vocab import service_level
+
 # Maximum points per contribution before segment/tier scaling.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "predicted_disruption": 35.0,
@@ -40,10 +42,6 @@ DEFAULT_THRESHOLD = 60.0
 SEGMENT_FACTOR = {"key": 1.2, "enterprise": 1.15, "standard": 1.0, "smb": 0.9}
 TIER_FACTOR = {"platinum": 1.15, "gold": 1.1, "silver": 1.0, "bronze": 0.9}
 
-# Per SLA tier: response time to a visit request, target resolution time and request duration.
-SLA_RESPONSE_HOURS = {"platinum": 4.0, "gold": 8.0, "silver": 24.0, "bronze": 48.0}
-SLA_RESOLUTION_HOURS = {"platinum": 8.0, "gold": 24.0, "silver": 48.0, "bronze": 72.0}
-SLA_REQUEST_MINUTES = {"platinum": 30.0, "gold": 60.0, "silver": 120.0, "bronze": 240.0}
 
 # Raw points at which the index reaches ~63 (1 - 1/e); keeps 0–100 without a hard cap.
 INDEX_SCALE = 60.0
@@ -111,8 +109,8 @@ def disruption(assets: Sequence[AssetRisk]) -> float:
 
 
 def _evidence(assets: Sequence[AssetRisk], f: CustomerFactors) -> dict[str, float]:
-    resolution_target = SLA_RESOLUTION_HOURS.get(f.sla_tier, 48.0)
-    request_target = SLA_REQUEST_MINUTES.get(f.sla_tier, 120.0)
+    level = service_level(f.sla_tier)
+    resolution_target, request_target = level.resolution_hours, level.request_minutes
     return {
         "predicted_disruption": disruption(assets),
         "outages": saturate(f.outages, 2.0),

@@ -23,7 +23,7 @@ from forestall.state.models import (
     RiskWeights,
 )
 from forestall.state.repo import emit_webhook
-from forestall.state.views import OPEN_STATUSES
+from forestall.vocab import OPEN_STATUSES
 from predictor.risk import DEFAULT_THRESHOLD, AssetRisk, CustomerFactors, RiskResult, crossed, score
 
 DAY = 86400.0

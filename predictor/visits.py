@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from forestall.series import Point
 from forestall.state.models import Asset, Customer, Recommendation
 from forestall.state.repo import emit_webhook
-from forestall.state.views import OPEN_STATUSES, recommendation_view
+from forestall.state.views import recommendation_view
+from forestall.vocab import OPEN_STATUSES
 from predictor import planner
 from predictor.engine import Predictor
 from predictor.models import Health

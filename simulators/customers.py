@@ -27,10 +27,11 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
+from forestall.vocab import service_level
+
 HOUR: Final = 3600.0
 DAY: Final = 86400.0
-SEGMENTS: Final = ("key", "standard", "smb")
-SLA_TIERS: Final = ("platinum", "gold", "silver", "bronze")
+SEGMENTS: Final = ("key", "standard", "smb")  # the simulated mix: no enterprise accounts
 INCIDENT_KINDS: Final = ("outage", "supply_interruption", "escalation", "billing_error", "ticket")
 SURVEY_KINDS: Final = ("csat", "nps", "ces")
 
@@ -58,7 +59,6 @@ TIER_BY_SEGMENT: Final = {
     "standard": ("gold", "silver", "silver"),
     "smb": ("silver", "bronze", "bronze"),
 }
-SLA_REQUEST_MINUTES: Final = {"platinum": 30.0, "gold": 60.0, "silver": 120.0, "bronze": 240.0}
 STRESS_TAU_H: Final = 72.0  # a shock fades to 37 % after three days
 FAILURE_SHOCK: Final = 1.0
 VISIT_SHOCK: Final = 0.15  # * visit_sensitivity; a false visit counts three times
@@ -190,7 +190,7 @@ class CustomerStream:
     def _incident(self, kind: str, at: float) -> Incident:
         rng, cid = self._rng, self.customer.id
         if kind == "ticket":
-            target = SLA_REQUEST_MINUTES.get(self.customer.sla_tier, 120.0)
+            target = service_level(self.customer.sla_tier).request_minutes
             minutes = target * rng.lognormvariate(0.0, 0.5) * (1.0 + 0.5 * self.stress(at))
             return Incident(cid, kind, at, at + minutes * 60.0, round(minutes, 1))
         if kind in ("outage", "supply_interruption"):

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from forestall.contract import parse_ts
+from forestall.vocab import CLOSED_STATUSES
 from simulators.apiclient import ApiClient, ApiError, with_retries
 
 log = logging.getLogger(__name__)
 
 HOUR: Final = 3600.0
-CLOSED_STATUSES: Final = frozenset({"completed", "dismissed", "expired", "cancelled"})
 Publish = Callable[[str, str, dict[str, Any]], None]  # (asset, kind, payload) on the sim channel
 
 

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from forestall.contract import ID_RE
+from forestall.mqttclient import make_client
 from forestall.mqtturl import parse_mqtt_url
 
 log = logging.getLogger(__name__)
@@ -73,16 +73,7 @@ class SimChannel:
         self._listen = listen
         self._handler = handler
         self._connected = threading.Event()
-        self._client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
-        )
-        if self.endpoint.username:
-            self._client.username_pw_set(self.endpoint.username, self.endpoint.password)
-        if self.endpoint.tls:
-            self._client.tls_set()
+        self._client: mqtt.Client = make_client(mqtt_url, client_id, persistent=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message

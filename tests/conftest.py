@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from forestall.broker import EmbeddedBroker, free_port
+from tests.support import migrated_state_db
 
 
 def wait_port(port: int, timeout: float = 20.0) -> bool:
@@ -161,6 +162,13 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver(WEBHOOK_SECRET)
     yield receiver
     receiver.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_state_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated state DB, once on SQLite and once on a throw-away PostgreSQL database."""
+    with migrated_state_db(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,12 +2,50 @@
 
 from __future__ import annotations
 
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import psycopg
+import pytest
 from sqlalchemy.orm import Session
 
 from forestall.state.models import Asset, Customer
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throw-away database on the local PostgreSQL, dropped afterwards."""
+    name = f"forestall_test_{secrets.token_hex(6)}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_state_db(backend: str, folder: Path) -> Iterator[str]:
+    """A state DB at the newest schema: a SQLite file in ``folder`` or a throw-away PostgreSQL database."""
+    from forestall.state.db import upgrade
+
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'state.db'}"
+        upgrade(url)
+        yield url
+        return
+    with postgres_database() as url:
+        upgrade(url)
+        yield url
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0, interval: float = 0.1) -> bool:

@@ -15,7 +15,8 @@ from api.crud.risk import refresh_risk
 from api.schemas.recommendations import OutcomeCreate
 from forestall.state.models import Recommendation
 from forestall.state.repo import append_event, emit_webhook
-from forestall.state.views import OPEN_STATUSES, recommendation_view, ts_or_none
+from forestall.state.views import recommendation_view, ts_or_none
+from forestall.vocab import OPEN_STATUSES
 
 # action -> (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {

@@ -14,7 +14,8 @@ from api.crud.common import page_of
 from api.schemas.recommendations import RecommendationCreate
 from forestall.state.models import Asset, Customer, CustomerRisk, Recommendation
 from forestall.state.repo import emit_webhook
-from forestall.state.views import OPEN_STATUSES, recommendation_view
+from forestall.state.views import recommendation_view
+from forestall.vocab import DEFAULT_TIER, OPEN_STATUSES, service_level
 
 PRIORITY_SCORES = {"P1": 0.8, "P2": 0.5, "P3": 0.3, "P4": 0.1}
 
@@ -122,7 +123,5 @@ def create_manual(
 
 def _sla_due(customer: Customer | None, now: float) -> float:
     """When the customer's SLA tier says a technician must be there, from event time ``now``."""
-    from predictor.risk import SLA_RESPONSE_HOURS
-
-    tier = customer.sla_tier if customer else "silver"
-    return now + SLA_RESPONSE_HOURS.get(tier, 24.0) * 3600.0
+    tier = customer.sla_tier if customer else DEFAULT_TIER
+    return now + service_level(tier).response_hours * 3600.0

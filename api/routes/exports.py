@@ -12,9 +12,10 @@ from fastapi import APIRouter, Query, Response
 from api.crud import exports as crud
 from api.crud.recommendations import RecommendationFilter
 from api.deps import Dispatcher, SessionDep, TimeRangeDep, split_list
-from api.routes.recommendations import PRIORITIES, STATUSES, checked_values
+from api.routes.recommendations import checked_values
 from forestall.contract import format_ts
 from forestall.state.views import ts_or_none
+from forestall.vocab import PRIORITIES, STATUSES
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 

@@ -14,12 +14,10 @@ from api.schemas.recommendations import RecommendationCreate, RecommendationPubl
 from api.views import recommendation_public
 from forestall.state.models import Customer
 from forestall.state.repo import event_now_or_wall
-from forestall.state.views import CLOSED_STATUSES, OPEN_STATUSES
+from forestall.vocab import PRIORITIES, STATUSES
 
 router = APIRouter(prefix="/recommendations", tags=["recommendations"])
 
-STATUSES = (*OPEN_STATUSES, *CLOSED_STATUSES)
-PRIORITIES = ("P1", "P2", "P3", "P4")
 MultiValue = Annotated[list[str] | None, Query(description="repeat or comma-separate values")]
 
 

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
 from api.schemas.common import Input, ObjectId, Patch, TimeText
-
-# The keys of predictor.risk.SEGMENT_FACTOR / TIER_FACTOR (a test keeps them in step).
-Segment = Literal["key", "enterprise", "standard", "smb"]
-SlaTier = Literal["platinum", "gold", "silver", "bronze"]
+from forestall.vocab import Segment, SlaTier
 
 
 class CustomerFields(BaseModel):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import Input, ObjectId, Timestamp, TimeText
-
-Priority = Literal["P1", "P2", "P3", "P4"]
-Status = Literal["open", "accepted", "scheduled", "completed", "dismissed", "expired", "cancelled"]
+from forestall.vocab import Priority, Status
 
 
 class RecommendationPublic(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKeyConstraint, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKeyConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -213,7 +213,7 @@ class Rejection(Base):
     topic: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[float] = mapped_column(Float)  # wall clock
+    received_at: Mapped[float] = mapped_column(Float, index=True)  # wall clock; retention reads it
     excerpt: Mapped[str] = mapped_column(Text)
 
 
@@ -221,9 +221,11 @@ class IngestSequence(Base):
     """Per-asset high-water mark of telemetry ``seq`` (dedupe survives a worker restart)."""
 
     __tablename__ = "ingest_sequences"
+    # The tenant's event clock is read off its assets' newest sample times (``repo.tenant_clock``).
+    __table_args__ = (Index("ix_ingest_sequences_tenant_max_ts", "tenant", "max_ts"),)
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
     asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    high_water: Mapped[int] = mapped_column(Integer)
+    high_water: Mapped[int] = mapped_column(BigInteger)  # the contract's seq is below 2**63
     max_ts: Mapped[float | None] = mapped_column(Float)  # newest sample time seen
 
 

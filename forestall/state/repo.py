@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forestall.state.models import Event, EventClock, OutboxEvent, WebhookDelivery, WebhookSubscription
+from forestall.clock import clock_from
+from forestall.state.models import (
+    Event,
+    EventClock,
+    IngestSequence,
+    OutboxEvent,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 WEBHOOK_TYPES = (
     "visit.recommended",
@@ -30,6 +38,18 @@ def event_now(session: Session, tenant: str) -> float | None:
 def event_now_or_wall(session: Session, tenant: str) -> float:
     now = event_now(session, tenant)
     return now if now is not None else time.time()
+
+
+def advance_tenant_clock(session: Session, tenant: str, wall: float) -> float | None:
+    """Move the tenant's event clock to what its assets' newest samples (``ingest_sequences``) say."""
+    newest = session.scalars(
+        select(IngestSequence.max_ts)
+        .where(IngestSequence.tenant == tenant, IngestSequence.max_ts.is_not(None))
+        .order_by(IngestSequence.max_ts.desc())
+        .limit(2)
+    ).all()
+    ts = clock_from([t for t in newest if t is not None], wall)
+    return advance_clock(session, tenant, ts) if ts is not None else event_now(session, tenant)
 
 
 def advance_clock(session: Session, tenant: str, ts: float) -> float:

@@ -11,9 +11,6 @@ from typing import Any
 from forestall.contract import format_ts
 from forestall.state.models import AssetHealth, CustomerRisk, Recommendation
 
-OPEN_STATUSES = ("open", "accepted", "scheduled")
-CLOSED_STATUSES = ("completed", "dismissed", "expired", "cancelled")
-
 
 def ts_or_none(value: float | None) -> str | None:
     return format_ts(value) if value is not None else None

@@ -29,7 +29,7 @@ def _influxdb(settings: Settings) -> TelemetryStore:
     spool = settings.store.spool_path or settings.store.path.with_name(
         settings.store.path.name + ".influx-spool.sqlite"
     )
-    return InfluxStore(settings.influxdb, spool)
+    return InfluxStore(settings.influxdb, spool, retention_days=settings.store.retention_days)
 
 
 STORES: dict[str, Callable[[Settings], TelemetryStore]] = {"embedded": _embedded, "influxdb": _influxdb}

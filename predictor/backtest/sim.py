@@ -25,6 +25,7 @@ DAY = 24 * HOUR
 TRAVEL_S = 1.5 * HOUR  # recommendation to technician on site
 CORRECTIVE_DELAY_S = 3 * HOUR
 USEFUL_MIN_S = 2 * HOUR
+LEAD_MAX_H = 96.0  # the fleet backtest's lead window ends here: a visit opened earlier is "early" there
 THRESHOLD_SIGMAS = (3.0, 4.0, 5.0, 6.0, 8.0)
 
 
@@ -46,6 +47,9 @@ class PolicyResult:
             "fault_episodes": self.episodes,
             "useful_recommendation_share": _share(self.caught, self.episodes),
             "median_lead_hours": round(statistics.median(self.lead_hours), 1) if self.lead_hours else None,
+            "useful_beyond_96h_share": _share(
+                sum(h > LEAD_MAX_H for h in self.lead_hours), len(self.lead_hours)
+            ),
             "failures_occurred": self.failures_occurred,
             "failures_prevented": self.failures_prevented,
             "prevented_share": _share(

@@ -11,14 +11,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,65 +24,30 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.server import ApiServer
 from forestall.broker import free_port
 from forestall.settings import ApiSettings, MqttSettings, Settings, StoreSettings
-from forestall.state.db import make_engine, make_sessionmaker, upgrade
+from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.keys import ROLES, create_key
 from forestall.state.models import WebhookDelivery
 from forestall.state.repo import advance_clock
 from tests.conftest import Mosquitto
+from tests.support import migrated_state_db
 
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
 # Event time of the tests' tenants: 2027-01-15T08:00:00Z.
 EVENT_NOW = 1_800_000_000.0
 GRAFANA_TOKEN = "grafana-test-token"
 
 
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A throw-away database on the local PostgreSQL, dropped afterwards."""
-    name = f"forestall_api_test_{secrets.token_hex(6)}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Callable[[], AbstractContextManager[str]]:
-    """``with pg_database() as url:`` a throw-away PostgreSQL database (for a second one)."""
-    return postgres_database
-
-
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('state') / 'state.db'}"
-        upgrade(url)
-        yield url
-        return
-    with postgres_database() as url:
-        upgrade(url)
+    with migrated_state_db(request.param, tmp_path_factory.mktemp("state")) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def spare_db_url(  # a second DB of the same backend: dispatcher tests own its rows
-    db_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-    pg_database: Callable[[], AbstractContextManager[str]],
+    db_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if db_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path_factory.mktemp('spare') / 'spare.db'}"
-        upgrade(url)
-        yield url
-        return
-    with pg_database() as url:
-        upgrade(url)
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    with migrated_state_db(backend, tmp_path_factory.mktemp("spare")) as url:
         yield url
 
 

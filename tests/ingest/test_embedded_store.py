@@ -22,13 +22,15 @@ def test_samples_merge_by_timestamp_and_read_back_in_order(tmp_path: Path) -> No
     assert reader.count_samples("acme") == 2
 
 
-def test_points_and_retention(tmp_path: Path) -> None:
+def test_points_and_retention_at_each_tenants_event_clock(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "ts.sqlite", retention_days=1)
-    store.write_samples(SeriesTags("t", "p1"), [Sample(0.0, {"a": 1.0}), Sample(90_000.0, {"a": 2.0})])
+    for tenant in ("t", "u"):
+        store.write_samples(SeriesTags(tenant, "p1"), [Sample(0.0, {"a": 1.0}), Sample(90_000.0, {"a": 2.0})])
     store.write_points(
         [Point("asset_health", {"tenant": "t", "asset": "p1"}, {"anomaly_score": 0.5}, 90_000.0)]
     )
-    assert store.purge(now=100_000.0) == 1
+    assert store.purge("t", now=100_000.0) == 1
     assert store.query_telemetry("t", "p1", 0, 10**6) == [(90_000.0, {"a": 2.0})]
+    assert len(store.query_telemetry("u", "p1", 0, 10**6)) == 2  # another tenant's clock is its own
     [point] = store.query_points("asset_health", "t", "p1", 0, 10**6)
     assert point.fields == {"anomaly_score": 0.5}

@@ -268,7 +268,26 @@ def test_v1_mode_writes_every_measurement_and_reads_it_back(tmp_path: Path, infl
         assert "pump=big" in str(tags)
         with pytest.raises(StoreError, match="not supported"):
             store.count_samples()
-        assert store.purge(NOW) == 0
+    finally:
+        store.close()
+
+
+def test_v1_retention_deletes_one_tenants_old_points_only(tmp_path: Path, influxdb1: InfluxDB1) -> None:
+    influxdb1.query("CREATE DATABASE forestall")
+    store = InfluxStore(influx(influxdb1.url, api="v1"), tmp_path / "spool.sqlite", retention_days=1)
+    try:
+        for tenant in ("acme", "other"):
+            old, recent = Sample(NOW - 3 * 86400, {"t": 1.0}), Sample(NOW, {"t": 2.0})
+            store.write_samples(SeriesTags(tenant, "pump-1", "pump"), [old, recent])
+            store.write_points(
+                [Point("asset_health", {"tenant": tenant, "asset": "pump-1"}, {"x": 1.0}, old.ts)]
+            )
+        assert store.flush()
+        store.purge("acme", NOW)
+        assert store.query_telemetry("acme", "pump-1", 0, NOW + 1) == [(NOW, {"t": 2.0})]
+        assert store.query_points("asset_health", "acme", "pump-1", 0, NOW + 1) == []
+        assert len(store.query_telemetry("other", "pump-1", 0, NOW + 1)) == 2
+        assert len(store.query_points("asset_health", "other", "pump-1", 0, NOW + 1)) == 1
     finally:
         store.close()
 

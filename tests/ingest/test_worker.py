@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from forestall.contract import Sample
 from forestall.series import SeriesTags, StoreError
 from forestall.settings import Settings
-from forestall.state.db import make_engine, make_sessionmaker, upgrade
+from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.models import Asset, Rejection
 from ingest.store.embedded import EmbeddedStore
 from ingest.worker import Worker
@@ -34,15 +34,13 @@ def telemetry(seq: int, n: int = 5, asset: str = "pump-1", start: float = 0.0) -
 
 
 @pytest.fixture
-def settings(tmp_path: Path, mqtt_url: str) -> Settings:
-    s = Settings(
-        database_url=f"sqlite:///{tmp_path / 'state.db'}",
+def settings(tmp_path: Path, mqtt_url: str, any_state_db_url: str) -> Settings:
+    return Settings(
+        database_url=any_state_db_url,
         mqtt={"url": mqtt_url},
         store={"path": str(tmp_path / "tsdb.sqlite")},
         worker={"checkpoint_dir": str(tmp_path / "checkpoints")},
     )
-    upgrade(s.database_url)
-    return s
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ import statistics
 
 import pytest
 
+from forestall.vocab import SLA_TIERS
 from simulators.customers import (
     BASE_RATES_PER_DAY,
     DAY,
     HOUR,
     SEGMENT_VOLUME,
     SEGMENTS,
-    SLA_TIERS,
     Customer,
     CustomerStream,
     Incident,

@@ -145,11 +145,15 @@ class EmbeddedStore:
                 ).fetchone()
         return int(row[0])
 
-    def purge(self, now: float) -> int:
+    def purge(self, tenant: str, now: float) -> int:
         cutoff = now - self.retention_s
         with self._lock, self._transaction():
-            removed = self._db.execute("DELETE FROM telemetry WHERE ts < ?", (cutoff,)).rowcount
-            removed += self._db.execute("DELETE FROM points WHERE ts < ?", (cutoff,)).rowcount
+            removed = self._db.execute(
+                "DELETE FROM telemetry WHERE tenant = ? AND ts < ?", (tenant, cutoff)
+            ).rowcount
+            removed += self._db.execute(
+                "DELETE FROM points WHERE tenant = ? AND ts < ?", (tenant, cutoff)
+            ).rowcount
         return int(removed)
 
     def close(self) -> None:

@@ -42,8 +42,11 @@ __all__ = ["InfluxStore"]
 
 
 class InfluxStore:
-    def __init__(self, settings: InfluxSettings, spool_path: Path | str) -> None:
+    def __init__(
+        self, settings: InfluxSettings, spool_path: Path | str, *, retention_days: float = 90.0
+    ) -> None:
         self.settings = settings
+        self.retention_s = retention_days * 86400.0
         self.spool = Spool(Path(spool_path))
         self.batches_written = 0
         self.lines_written = 0
@@ -133,8 +136,17 @@ class InfluxStore:
             retryable=False,
         )
 
-    def purge(self, now: float) -> int:
-        """Retention belongs to the server (bucket retention / retention policy)."""
+    def purge(self, tenant: str, now: float) -> int:
+        """Delete the tenant's points older than the retention before its event clock ``now``.
+
+        The server's own bucket retention (wall clock) still applies; the count removed is unknown (0).
+        """
+        try:
+            self._transport.delete_tenant(tenant, now - self.retention_s)
+        except RetryableWriteError as exc:
+            raise StoreError(f"influxdb delete failed: {exc}", retryable=True) from exc
+        except MalformedBatchError as exc:
+            raise StoreError(f"influxdb delete refused: {exc}", retryable=False) from exc
         return 0
 
     def close(self) -> None:

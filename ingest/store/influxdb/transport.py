@@ -8,6 +8,7 @@ is refused and retrying it will never help).
 from __future__ import annotations
 
 import gzip
+from datetime import UTC, datetime
 from typing import Protocol
 
 import httpx
@@ -34,6 +35,10 @@ class MalformedBatchError(Exception):
 
 class Transport(Protocol):
     def write(self, body: str) -> None: ...
+    def delete_tenant(self, tenant: str, before: float) -> None:
+        """Delete the tenant's points of every measurement stamped before ``before`` (epoch s)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -83,6 +88,20 @@ class V2Transport:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
 
+    def delete_tenant(self, tenant: str, before: float) -> None:
+        try:
+            self.client.delete_api().delete(
+                start=datetime.fromtimestamp(0, UTC),
+                stop=datetime.fromtimestamp(before, UTC),
+                predicate=f'tenant="{tenant}"',  # tenant ids are [A-Za-z0-9_-]: nothing to escape
+                bucket=self.settings.bucket,
+                org=self.settings.org,
+            )
+        except ApiException as exc:
+            raise classify(int(exc.status or 0), str(exc.body or exc.reason), None) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
+
     def close(self) -> None:
         self.api.close()  # type: ignore[no-untyped-call]  # untyped library
         self.client.close()  # type: ignore[no-untyped-call]
@@ -107,6 +126,18 @@ class V1Transport:
             raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
         if response.status_code >= 300:
             raise classify(response.status_code, response.text, response.headers.get("Retry-After"))
+
+    def delete_tenant(self, tenant: str, before: float) -> None:
+        statement = f"DELETE WHERE \"tenant\" = '{tenant}' AND time < {int(before * 1e9)}"
+        try:  # a statement that changes data goes by POST
+            response = self.client.post(
+                "/query", params=v1_params(self.settings, q=statement), headers=auth_headers(self.settings)
+            )
+        except httpx.HTTPError as exc:
+            raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
+        error = response.json().get("results", [{}])[0].get("error") if response.status_code == 200 else None
+        if response.status_code >= 300 or error:
+            raise classify(response.status_code if error is None else 400, error or response.text, None)
 
     def close(self) -> None:
         self.client.close()
