@@ -38,7 +38,7 @@ def calm_latency(args: argparse.Namespace, port: int, mport: int, seq0: int, flo
     flooder = argparse.Namespace(assets=1, seconds=args.seconds)
     flooded: dict[str, Any] = {}
     thread = threading.Thread(
-        target=lambda: flooded.update(publish(flooder, port, 1, 0, seq0, tenant="flood")[0]), daemon=True
+        target=lambda: flooded.update(publish(flooder, port, 1, 0, seq0 + 1, tenant="flood")[0]), daemon=True
     )
     if flood:
         thread.start()
@@ -52,7 +52,6 @@ def calm_latency(args: argparse.Namespace, port: int, mport: int, seq0: int, flo
         time.sleep(0.5)
     after = metrics(mport)
     lag_after = histogram(after, LAG, "calm")
-    lag_before = lag_before or [(le, 0.0) for le, _ in lag_after]  # the tenant's first messages
     limited = rate_limited(after) - rate_limited(before)
     return {
         "p50_ms": quantile(lag_before, lag_after, 0.5) * 1000,

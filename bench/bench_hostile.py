@@ -28,12 +28,13 @@ def rss_mb(pid: int) -> float:
 def payload(n: int, kib: int, start: float) -> tuple[str, bytes, int]:
     """Message ``n``: an asset of 50, a fresh seq, samples with values no other message has."""
     asset = f"h{n % 50}"
-    samples, size = [], 120
+    samples: list[dict[str, object]] = []
+    size = 120
     while size < kib * 1024 and len(samples) < 1000:
         i = len(samples)
-        values = {f"s{k}": n + i / 1000 + k / 1e6 for k in range(8)}
+        values = {f"sensor_{k:02d}": n + i / 1000 + k / 1e6 for k in range(10)}
         samples.append({"ts": start + n * 1000 + i, "values": values})
-        size += 200
+        size += len(orjson.dumps(samples[-1])) + 1
     doc = {"schema": "forestall.telemetry/1", "asset": asset, "seq": n + 1, "samples": samples}
     return f"forestall/v1/flood/{asset}/telemetry", orjson.dumps(doc), len(samples)
 

@@ -127,6 +127,7 @@ def histogram(text: str, name: str, tenant: str | None = None) -> list[tuple[flo
 
 def quantile(before: list[tuple[float, float]], after: list[tuple[float, float]], q: float) -> float:
     """Quantile of the observations between two scrapes, interpolated within its bucket."""
+    before = before or [(le, 0.0) for le, _ in after]  # no observation of that series before
     counts = [(le, a - b) for (le, a), (_, b) in zip(after, before, strict=True)]
     total = counts[-1][1]
     if total <= 0:

@@ -82,6 +82,7 @@ class Pipeline:
         self._resume = resume or (lambda _tenant, _asset: SeqWindow())
         self._horizon = horizon or (lambda _tenant, _running: math.inf)
         self._leaders: dict[str, list[tuple[float, str]]] = {}  # per tenant, its two newest assets
+        self._limits: dict[str, float] = {}  # per tenant, the last horizon computed
 
     def owns(self, tenant: str, asset: str) -> bool:
         return self.partitions == 1 or owner(tenant, asset, self.partitions) == self.partition
@@ -121,8 +122,12 @@ class Pipeline:
             detail = f"sample {bad.index}: {bad.detail}"
             outcome.rejections.append(self._rejected("invalid_value", detail, _name(topic), topic, payload))
         samples = batch.samples
-        limit = self._horizon(topic.tenant, self.running_clock(topic.tenant))
-        if any(s.ts > limit for s in samples):
+        # The limit only grows (clocks and the wall clock only move on): a batch under the last
+        # one computed needs no new one.
+        limit = self._limits.get(topic.tenant, -math.inf)
+        if samples and max(s.ts for s in samples) > limit:
+            limit = self._limits[topic.tenant] = self._horizon(topic.tenant, self.running_clock(topic.tenant))
+        if samples and max(s.ts for s in samples) > limit:
             kept = [s for s in samples if s.ts <= limit]
             detail = (
                 f"{len(samples) - len(kept)} of {len(samples)} samples stamped after {format_ts(limit)}, "
@@ -144,9 +149,16 @@ class Pipeline:
         outcome.samples = samples
 
     def _lead(self, tenant: str, asset: str, ts: float) -> None:
-        leaders = [(t, a) for t, a in self._leaders.get(tenant, []) if a != asset]
-        leaders.append((ts, asset))
-        self._leaders[tenant] = sorted(leaders, reverse=True)[:2]
+        """Keep the tenant's two most advanced assets (newest first); ``ts`` never falls for an asset."""
+        top = self._leaders.get(tenant)
+        if top is None:
+            self._leaders[tenant] = [(ts, asset)]
+        elif top[0][1] == asset:
+            top[0] = (ts, asset)
+        elif ts >= top[0][0]:
+            self._leaders[tenant] = [(ts, asset), top[0]]
+        elif len(top) == 1 or ts > top[1][0] or top[1][1] == asset:
+            self._leaders[tenant] = [top[0], (ts, asset)]
 
     def running_clock(self, tenant: str) -> float:
         """The tenant's clock as the messages handled so far say (``forestall.clock.clock_from``)."""

@@ -69,6 +69,7 @@ class Received(NamedTuple):  # a tuple: one is made per message on paho's thread
     mid: int
     qos: int
     received_at: float  # wall clock, for liveness
+    tenant: str  # from the topic, unchecked ("" if it has none): the inbox's turns and rate limits
 
 
 class Worker:
@@ -214,9 +215,10 @@ class Worker:
             self.subscribed.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        received = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time())
-        parts = received.topic.split("/")
-        if len(parts) == 5 and not self._limiter.allow((parts[2], parts[3]), received.received_at):
+        parts = msg.topic.split("/")
+        tenant = parts[2] if len(parts) > 2 else ""
+        received = Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time(), tenant)
+        if len(parts) == 5 and not self._limiter.allow((tenant, parts[3]), received.received_at):
             self.metrics.rejected.labels(reason="rate_limited").inc()
             if received.qos == 1:
                 self._client.ack_many([received.mid])
@@ -318,8 +320,13 @@ class Worker:
                 self.metrics.recommendations.inc(self.predictor.process(session, stored, clocks))
         self._clocks.update(clocks)
         committed = time.time()
+        lags: dict[str, list[float]] = {}
         for tenant, newest in self.applier.newest:
-            self.metrics.lag.labels(tenant=tenant).observe(max(committed - newest, 0.0))
+            lags.setdefault(tenant, []).append(max(committed - newest, 0.0))
+        for tenant, values in lags.items():
+            histogram = self.metrics.lag.labels(tenant=tenant)  # looked up once per chunk and tenant
+            for value in values:
+                histogram.observe(value)
         if (
             self.predictor is not None
             and time.monotonic() - self._last_checkpoint > self.settings.worker.checkpoint_interval_s
@@ -410,8 +417,7 @@ def _payload_size(item: Received) -> int:
 
 
 def _tenant_of(item: Received) -> str:
-    parts = item.topic.split("/", 3)
-    return parts[2] if len(parts) > 2 else ""
+    return item.tenant
 
 
 def checkpoint_path(settings: Settings) -> Path:

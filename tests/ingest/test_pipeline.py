@@ -1,0 +1,45 @@
+"""The pipeline's running event clock: the two most advanced assets of a tenant, kept as batches come."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from forestall.clock import clock_from
+from ingest.pipeline import Pipeline
+
+WALL_PAST = 1_600_000_000.0  # stamps well before the wall clock: the clock is the newest asset's
+
+
+def batch(asset: str, seq: int, ts: float) -> bytes:
+    sample = {"ts": ts, "values": {"t": 1.0}}
+    return json.dumps(
+        {"schema": "forestall.telemetry/1", "asset": asset, "seq": seq, "samples": [sample]}
+    ).encode()
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcde"), st.floats(0, 1e6)), max_size=40))
+def test_the_running_clock_is_what_the_two_newest_assets_say(batches: list[tuple[str, float]]) -> None:
+    pipeline = Pipeline()
+    newest: dict[str, float] = {}
+    for seq, (asset, offset) in enumerate(batches, start=1):
+        outcome = pipeline.handle(
+            f"forestall/v1/acme/{asset}/telemetry", batch(asset, seq, WALL_PAST + offset)
+        )
+        assert outcome.samples and not outcome.rejections
+        newest[asset] = max(newest.get(asset, -math.inf), WALL_PAST + offset)
+    expected = clock_from(sorted(newest.values(), reverse=True)[:2], wall=2e9)
+    assert pipeline.running_clock("acme") == (expected if expected is not None else -math.inf)
+
+
+def test_a_sample_past_the_horizon_is_rejected_alone_and_the_rest_kept() -> None:
+    pipeline = Pipeline(horizon=lambda _tenant, running: max(running, WALL_PAST) + 3600)
+    samples = [{"ts": WALL_PAST, "values": {"t": 1.0}}, {"ts": WALL_PAST + 7200, "values": {"t": 2.0}}]
+    payload = json.dumps({"schema": "forestall.telemetry/1", "asset": "a", "seq": 1, "samples": samples})
+    outcome = pipeline.handle("forestall/v1/acme/a/telemetry", payload.encode())
+    assert [s.ts for s in outcome.samples] == [WALL_PAST]
+    [rejected] = outcome.rejections
+    assert rejected.reason == "future_ts" and rejected.detail.startswith("1 of 2 samples")
