@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -39,6 +38,7 @@ from ingest.apply import Applier, rejection_row
 from ingest.client import IngestClient
 from ingest.errors import is_retryable
 from ingest.inbox import Inbox
+from ingest.isolate import commit_isolating
 from ingest.metrics import WorkerMetrics
 from ingest.pipeline import Outcome, Pipeline, Rejected, excerpt
 from ingest.ratelimit import DeviceLimiter
@@ -239,36 +239,21 @@ class Worker:
         return chunk
 
     def _commit(self, chunk: list[Received]) -> None:
-        """Process and commit a chunk, then acknowledge it; no message can hold it up for good.
+        """Process, commit and acknowledge a chunk; a message that fails alone is set aside as
+        ``unstorable`` (``isolate.py``), a retryable failure retried in order with backoff."""
+        committed = commit_isolating(
+            chunk,
+            lambda part: self._retrying(self._attempt, part),
+            lambda item, exc: self._retrying(self._set_aside, item, exc),
+            self._acknowledge,
+            is_retryable,
+        )
+        if committed:
+            self._sweep()
 
-        A retryable failure (state DB or store unreachable, busy, locked) is retried in order with
-        backoff. A permanent one is a property of some message: the chunk is split in halves, each
-        tried alone, until the message that fails by itself is found and set aside as ``unstorable``.
-        """
-        parts: deque[list[Received]] = deque([chunk])  # an empty one still lets the predictor plan
-        while parts:
-            part = parts.popleft()
-            try:
-                self._retrying(self._attempt, part)
-            except Exception as exc:
-                if is_retryable(exc):  # only while stopping: the broker redelivers what is unacknowledged
-                    return
-                if not part:
-                    log.exception("worker %s failed to plan", self.name)
-                    continue
-                if len(part) > 1:
-                    parts.extendleft([part[len(part) // 2 :], part[: len(part) // 2]])
-                    continue
-                log.warning("worker %s sets aside a message on %s: %r", self.name, part[0].topic, exc)
-                try:
-                    self._retrying(self._set_aside, part[0], exc)
-                except Exception as again:
-                    if is_retryable(again):
-                        return
-                    log.exception("worker %s dropped a message it could not even set aside", self.name)
-            # The subscriptions are QoS 1, so nothing arrives at QoS 2.
-            self._client.ack_many([item.mid for item in part if item.qos == 1])
-        self._sweep()
+    def _acknowledge(self, part: list[Received]) -> None:
+        # The subscriptions are QoS 1, so nothing arrives at QoS 2.
+        self._client.ack_many([item.mid for item in part if item.qos == 1])
 
     def _attempt(self, chunk: list[Received]) -> None:
         try:
