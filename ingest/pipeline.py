@@ -122,12 +122,13 @@ class Pipeline:
             detail = f"sample {bad.index}: {bad.detail}"
             outcome.rejections.append(self._rejected("invalid_value", detail, _name(topic), topic, payload))
         samples = batch.samples
+        newest = max((s.ts for s in samples), default=-math.inf)
         # The limit only grows (clocks and the wall clock only move on): a batch under the last
         # one computed needs no new one.
         limit = self._limits.get(topic.tenant, -math.inf)
-        if samples and max(s.ts for s in samples) > limit:
+        if newest > limit:
             limit = self._limits[topic.tenant] = self._horizon(topic.tenant, self.running_clock(topic.tenant))
-        if samples and max(s.ts for s in samples) > limit:
+        if newest > limit:
             kept = [s for s in samples if s.ts <= limit]
             detail = (
                 f"{len(samples) - len(kept)} of {len(samples)} samples stamped after {format_ts(limit)}, "

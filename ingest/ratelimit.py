@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 
 Key = tuple[str, str]
+MAX_TRACKED = 100_000  # devices with a bucket; beyond, the full buckets (idle devices) are dropped
 
 
 class DeviceLimiter:
@@ -29,6 +30,8 @@ class DeviceLimiter:
         self._lock = threading.Lock()  # allow() runs on paho's thread, take_excess() on the worker's
 
     def allow(self, key: Key, now: float) -> bool:
+        if len(self._buckets) >= MAX_TRACKED and key not in self._buckets:
+            self._forget_idle(now)
         tokens, at = self._buckets.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - at) * self.rate_per_s)
         if tokens >= 1.0:
@@ -38,6 +41,16 @@ class DeviceLimiter:
         with self._lock:
             self._excess[key] = self._excess.get(key, 0) + 1
         return False
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop the buckets that have refilled: a device (or a topic a device made up) that went
+        quiet costs nothing, and its next message starts from a full burst as it would anyway."""
+        full = self.burst - 1.0
+        self._buckets = {
+            key: (tokens, at)
+            for key, (tokens, at) in self._buckets.items()
+            if tokens + (now - at) * self.rate_per_s < full
+        }
 
     def take_excess(self) -> dict[Key, int]:
         """Messages refused per device since the last call."""

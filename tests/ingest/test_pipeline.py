@@ -1,14 +1,16 @@
-"""The pipeline's running event clock: the two most advanced assets of a tenant, kept as batches come."""
+"""The pipeline's running event clock and future limit, and the device rate limiter's memory."""
 
 from __future__ import annotations
 
 import json
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from forestall.clock import clock_from
+from ingest import ratelimit
 from ingest.pipeline import Pipeline
 
 WALL_PAST = 1_600_000_000.0  # stamps well before the wall clock: the clock is the newest asset's
@@ -43,3 +45,12 @@ def test_a_sample_past_the_horizon_is_rejected_alone_and_the_rest_kept() -> None
     assert [s.ts for s in outcome.samples] == [WALL_PAST]
     [rejected] = outcome.rejections
     assert rejected.reason == "future_ts" and rejected.detail.startswith("1 of 2 samples")
+
+
+def test_the_rate_limiter_forgets_idle_devices_once_it_tracks_many(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ratelimit, "MAX_TRACKED", 3)
+    limiter = ratelimit.DeviceLimiter(rate_per_s=1.0, burst=2)
+    for asset in ("a", "b", "c"):
+        assert limiter.allow(("t", asset), now=0.0)
+    assert [limiter.allow(("t", "busy"), now=100.0) for _ in range(3)] == [True, True, False]
+    assert set(limiter._buckets) == {("t", "busy")}  # the three idle ones had refilled
