@@ -67,7 +67,8 @@ def test_an_injected_fault_is_recommended_before_failure_and_a_healthy_fleet_is_
     api.start()
     worker = Worker(settings)
     worker.start()
-    clock = SimClock(start=time.time(), speed=SPEED)
+    # Midnight UTC of today: the fleet's daily cycles start at the same hour in every run.
+    clock = SimClock(start=time.time() // 86400 * 86400, speed=SPEED)
     fleets = {t: fleet(t, clock, api.url, keys[t], mqtt_url, tmp_path / t) for t in keys}
     sick = fleets["faulty"].world.assets[0]
     start = fleets["faulty"].world.start
