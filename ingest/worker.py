@@ -28,6 +28,7 @@ from tenacity import (
 )
 
 from forestall.contract import ContractError, Topic, parse_topic
+from forestall.isolate import commit_isolating
 from forestall.mqttclient import make_client
 from forestall.mqtturl import parse_mqtt_url
 from forestall.series import TelemetryStore
@@ -38,7 +39,6 @@ from ingest.apply import Applier, rejection_row
 from ingest.client import IngestClient
 from ingest.errors import is_retryable
 from ingest.inbox import Inbox
-from ingest.isolate import commit_isolating
 from ingest.metrics import WorkerMetrics
 from ingest.pipeline import Outcome, Pipeline, Rejected, excerpt
 from ingest.ratelimit import DeviceLimiter

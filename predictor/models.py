@@ -43,7 +43,7 @@ from predictor.regimes import RegimeModel
 from predictor.rul import RulFeatures, RulModel
 from predictor.trend import SlidingTrend
 
-MODEL_VERSION = "fleet-5"
+MODEL_VERSION = "fleet-6"
 HOUR = 3600.0
 STEP_S = 600.0  # models step on 10-minute event-time means, whatever the raw sample rate
 HORIZON_S = 48 * HOUR  # failure_probability is the probability of failure within this horizon
@@ -187,6 +187,8 @@ class AssetModel:
             self.born = ts
             self.warm_until = ts + WARMUP_S
         young = ts - self.born < YOUNG_S
+        if not young and self.normal.youth:
+            self.normal.end_youth(fleet.normal)
         units = fleet.normal.units(regime, reading)
         warming = (self.warm_until is not None and ts < self.warm_until) or not fleet.normal.mature(
             regime, units, MATURE
@@ -253,7 +255,7 @@ class AssetModel:
     ) -> None:
         fleet = self.fleet
         if fleet.normal.mature(regime, units):  # fleet units mean little before that
-            self.normal.learn(units, ts, young, fleet.cycles)
+            self.normal.learn(units, ts, young, fleet.cycles, regime)
         if young or self.steps % FLEET_EVERY == 0:  # the fleet needs a sample, not every step
             fleet.normal.learn(regime, reading, self.normal.expected(ts), young)
             if units:
@@ -396,6 +398,7 @@ class AssetModel:
         self.warm_until = at + SETTLE_S
         for name, n in self.normal.n.items():
             self.normal.n[name] = min(n, 2)
+        self.normal.youth = {}  # a life that failed young tells nothing of healthy scatter
         self._reset_life()
         self.last = Health(at, 0.0, 0.0, 0.0, None, None, None, (), True)  # as good as new
 

@@ -12,6 +12,13 @@ A reading is judged in two steps, both learned online and in event time:
    spread* (the scatter of a reading around its own asset's normal), is ``z``: the deviation
    from the asset's own normal in healthy spreads.
 
+The healthy spread is measured two ways on young assets, and the larger counts: reading by
+reading, about the asset's normal as it stood then (what a normal still being learned misses);
+and over a whole young life, about the normal learned from all of it, handed to the fleet when
+the youth ends. The first alone is far too small for a signal that moves slowly (a daily cycle
+not yet known): the running normal follows it, and a new asset's second afternoon looks like a
+fault. The second alone is too small where a young normal is still far from settled.
+
 Whether a sensor follows the time of day is learned per type (``DailyCycles``): the share of
 the healthy scatter that the hour of the day explains. Equipment cycling hourly or
 irregularly shows none, and its sensors keep a flat normal.
@@ -21,8 +28,9 @@ irregularly shows none, and its sensors keep a flat normal.
 ...     reading = {"temp_c": 50.0 + (i % 3) * 0.1}
 ...     u = fleet.units(0, reading)
 ...     if fleet.mature(0, u):  # fleet units mean little before that
-...         asset.learn(u, i * 600.0, young=True)
+...         asset.learn(u, i * 600.0, young=True, regime=0)
 ...     fleet.learn(0, reading, asset.expected(i * 600.0), young=True)
+>>> asset.end_youth(fleet)  # its young life hands the fleet its scatter
 >>> def z(value):
 ...     return asset.deviation(fleet, 0, fleet.units(0, {"temp_c": value}), 300 * 600.0)["temp_c"]
 >>> abs(z(50.1)) < 1.5, z(53.0)  # a deviation is clipped at 10 spreads
@@ -62,11 +70,11 @@ class _Moments:
     def __init__(self) -> None:
         self.mean = 0.0
         self.square = 0.0
-        self.n = 0
+        self.n = 0.0
 
-    def add(self, value: float, square: float, memory: float) -> None:
-        self.n += 1
-        rate = max(1.0 / self.n, 1.0 / memory)
+    def add(self, value: float, square: float, memory: float, weight: float = 1.0) -> None:
+        self.n += weight
+        rate = min(max(weight / self.n, weight / memory), 1.0)
         self.mean += rate * (value - self.mean)
         self.square += rate * (square - self.square)
 
@@ -81,11 +89,13 @@ class FleetNormal:
     def __init__(self) -> None:
         self.young: dict[tuple[int, str], _Moments] = {}  # mean: level; square: scatter about it
         self.healthy: dict[tuple[int, str], _Moments] = {}  # square: spread about the asset's normal
+        self.lives: dict[tuple[int, str], _Moments] = {}  # square: of young lives, in fleet units
 
     def reset(self) -> None:
         """Forget everything (the type's regimes were just found: what was learnt mixed them)."""
         self.young.clear()
         self.healthy.clear()
+        self.lives.clear()
 
     def _level_scale(self, regime: int, name: str) -> tuple[float, float] | None:
         young = self.young.get((regime, name))
@@ -114,11 +124,15 @@ class FleetNormal:
 
     def gain(self, regime: int, name: str) -> float:
         """Fleet units → healthy spreads (the young scatter includes unit offsets; the spread does not)."""
+        key = (regime, name)
         level_scale = self._level_scale(regime, name)
-        healthy = self.healthy.get((regime, name))
-        if level_scale is None or healthy is None or healthy.n < 2:
+        healthy, lives = self.healthy.get(key), self.lives.get(key)
+        if level_scale is None or ((healthy is None or healthy.n < 2) and lives is None):
             return 1.0
-        spread = max(math.sqrt(max(healthy.square, 0.0)), _floor(level_scale[0]))
+        square = healthy.square if healthy is not None and healthy.n >= 2 else 0.0
+        if lives is not None:
+            square = max(square, lives.square * level_scale[1] ** 2)
+        spread = max(math.sqrt(max(square, 0.0)), _floor(level_scale[0]))
         return level_scale[1] / spread
 
     def learn(
@@ -143,6 +157,13 @@ class FleetNormal:
                 healthy = self.healthy[key] = _Moments()
             residual = value - (level_scale[0] + expected[name] * level_scale[1])
             healthy.add(residual, residual * residual, FLEET_MEMORY)
+
+    def learn_life(self, regime: int, name: str, square: float, readings: int) -> None:
+        """One young life's mean square about its own final normal, in fleet units, over ``readings``."""
+        lives = self.lives.get((regime, name))
+        if lives is None:
+            lives = self.lives[(regime, name)] = _Moments()
+        lives.add(0.0, square, FLEET_MEMORY, float(readings))
 
 
 class DailyCycles:
@@ -201,13 +222,15 @@ class DailyCycles:
 class AssetNormal:
     """One asset's normal in fleet units: an offset per sensor, and daily profiles where they matter."""
 
-    __slots__ = ("_last", "n", "offsets", "profiles")
+    __slots__ = ("_last", "n", "offsets", "profiles", "youth")
 
     def __init__(self) -> None:
         self.offsets: dict[str, float] = {}
         self.n: dict[str, int] = {}
         self.profiles: dict[str, array[float]] = {}  # sensor -> 24 hourly levels about the offset
         self._last: float | None = None
+        # Per regime and sensor, this young life's readings less their daily profile: n, sum, squares.
+        self.youth: dict[tuple[int, str], array[float]] = {}
 
     def expected(self, ts: float) -> dict[str, float]:
         """The asset's normal in fleet units at ``ts``, shrunk towards the fleet's (0) while young."""
@@ -252,8 +275,27 @@ class AssetNormal:
             out[name] = max(-Z_CLIP, min(Z_CLIP, z))
         return out
 
+    def end_youth(self, fleet: FleetNormal, min_readings: int = 12) -> None:
+        """Hand the fleet this young life's scatter about the normal it learned; start afresh.
+
+        The scatter is taken about the asset's flat normal at the end of its youth, learned from
+        all of the life's readings, not about the normal as it stood at each reading.
+        """
+        for (regime, name), (n, total, squares) in self.youth.items():
+            offset = self.offsets.get(name)
+            if offset is None or n < min_readings:
+                continue
+            square = (squares - 2.0 * offset * total + n * offset * offset) / n
+            fleet.learn_life(regime, name, max(square, 0.0), int(n))
+        self.youth = {}
+
     def learn(
-        self, units: Mapping[str, float], ts: float, young: bool, cycles: DailyCycles | None = None
+        self,
+        units: Mapping[str, float],
+        ts: float,
+        young: bool,
+        cycles: DailyCycles | None = None,
+        regime: int = 0,
     ) -> None:
         last = self._last
         step = MAX_STEP_S if last is None else min(max(ts - last, 0.0), MAX_STEP_S)
@@ -271,6 +313,13 @@ class AssetNormal:
             offset = self.offsets.get(name, value - seasonal)
             offset += max(1.0 / n, 1.0 / memory) * (value - seasonal - offset)
             self.offsets[name] = offset
+            if young:
+                sums = self.youth.get((regime, name))
+                if sums is None:
+                    sums = self.youth[(regime, name)] = array("d", [0.0, 0.0, 0.0])
+                sums[0] += 1.0
+                sums[1] += value - seasonal
+                sums[2] += (value - seasonal) ** 2
             if profile is not None:
                 b = int((ts % DAY) // HOUR)
                 visits = max(1, n // BINS)  # each bin sees about one reading in 24

@@ -53,6 +53,18 @@ def test_healthy_assets_stay_calm_for_days() -> None:
     assert max(h.anomaly_score for h in healths[150:]) < 0.5
 
 
+@pytest.mark.parametrize("start_hour", [0, 5, 9, 14, 19])
+def test_a_new_fleet_with_a_daily_cycle_stays_calm_whatever_the_hour_it_starts(start_hour: int) -> None:
+    # Installed together, before a daily cycle could be known (it takes days of data): the
+    # scatter learned on the first day must cover the whole day, not the hours seen so far.
+    predictor = Predictor()
+    start = start_hour * HOUR
+    fleet = [run(predictor, f"p{i}", 72, None, seed=i, start=start) for i in range(3)]
+    settled = [h for healths in fleet for h in healths if not h.warming_up]
+    assert len(settled) > 3 * 6 * 40
+    assert max(h.failure_probability for h in settled) < 0.2
+
+
 def test_a_degrading_asset_is_flagged_before_it_fails() -> None:
     predictor = Predictor()
     healthy_fleet(predictor)

@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.isolate import commit_isolating
+from forestall.isolate import commit_isolating
 
 
 class OutageError(Exception):
