@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +245,7 @@ def delivered(sessions: sessionmaker[Session]) -> int:
         )
 
 
-def bench_outbox(backend: str, n: int, concurrency: int) -> float:
+def bench_outbox(backend: str, n: int, settings: ApiSettings) -> float:
     port = free_port()
     ready = multiprocessing.Event()
     receiver = multiprocessing.Process(target=_receiver, args=(port, ready), daemon=True)
@@ -256,9 +257,7 @@ def bench_outbox(backend: str, n: int, concurrency: int) -> float:
             engine = make_engine(url)
             sessions = make_sessionmaker(engine)
             seed_outbox(sessions, n, f"http://127.0.0.1:{port}/hook")
-            dispatcher = WebhookDispatcher(
-                sessions, ApiSettings(), concurrency=concurrency, poll_interval_s=0.05
-            )
+            dispatcher = WebhookDispatcher(sessions, settings, poll_interval_s=0.05)
             start = time.perf_counter()
             dispatcher.start()
             while delivered(sessions) < n:
@@ -279,7 +278,14 @@ def main() -> None:
     parser.add_argument("--recs", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--deliveries", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=32, help="dispatcher attempts in flight")
+    defaults = ApiSettings()
+    parser.add_argument("--concurrency", type=int, default=defaults.webhook_concurrency)
+    parser.add_argument(
+        "--subscription-concurrency",
+        type=int,
+        default=defaults.webhook_subscription_concurrency,
+        help="attempts in flight for one subscription (the bench has one)",
+    )
     parser.add_argument("--backend", choices=("postgresql", "sqlite", "both"), default="both")
     parser.add_argument("--skip-list", action="store_true")
     args = parser.parse_args()
@@ -293,11 +299,18 @@ def main() -> None:
             flush=True,
         )
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    settings = ApiSettings(
+        webhook_allowed_networks=[ip_network("127.0.0.0/8")],  # the receiver is on loopback
+        webhook_concurrency=args.concurrency,
+        webhook_tenant_concurrency=args.subscription_concurrency,
+        webhook_subscription_concurrency=args.subscription_concurrency,
+    )
     for backend in backends:
-        rate = bench_outbox(backend, args.deliveries, args.concurrency)
+        rate = bench_outbox(backend, args.deliveries, settings)
         print(
             f"webhook outbox -> local receiver ({backend}, {args.deliveries} deliveries, "
-            f"concurrency {args.concurrency}): {rate:.0f} deliveries/s",
+            f"concurrency {args.concurrency}, {args.subscription_concurrency} for its one subscription): "
+            f"{rate:.0f} deliveries/s",
             flush=True,
         )
 

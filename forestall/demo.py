@@ -68,8 +68,15 @@ class Demo:
 
     def settings(self, mqtt_url: str) -> Settings:
         """The demo's own broker, state DB and store; everything else from ``--config``/defaults."""
+        from api.webhooks.egress import networks_of
+
+        url = self.options.webhook_url
         return in_one_process(
-            load_settings(self.options.config), self.data_dir, mqtt_url, self.options.api_port
+            load_settings(self.options.config),
+            self.data_dir,
+            mqtt_url,
+            self.options.api_port,
+            also_allow=networks_of(url) if url else (),
         )
 
     def run(self) -> dict[str, Any]:

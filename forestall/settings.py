@@ -6,10 +6,12 @@ with ``__``), the ``--config`` TOML file, then the defaults below.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, IPvAnyNetwork
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -57,7 +59,18 @@ class ApiSettings(BaseModel):
     grafana_token: str | None = None
     webhook_max_attempts: int = 16  # with 1 s backoff, retries span > 1 h even with unlucky jitter
     webhook_backoff_s: float = 1.0
-    webhook_timeout_s: float = 10.0
+    # The whole attempt (resolve, connect, send, read the reply): a receiver that trickles its
+    # answer is cut off here, whatever the pace of its bytes.
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # Webhooks go to public addresses only; these networks (CIDR) are allowed as well, e.g. an
+    # FSM system inside the operator's own network. Default: none.
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(default_factory=list)
+    # Attempts in flight at once: in all, per tenant and per subscription, so that one tenant's
+    # slow receivers hold at most their share of the slots.
+    webhook_concurrency: int = Field(default=64, ge=1)
+    webhook_tenant_concurrency: int = Field(default=16, ge=1)
+    webhook_subscription_concurrency: int = Field(default=16, ge=1)
+    webhook_max_subscriptions: int = Field(default=50, ge=1)  # per tenant
 
 
 class WorkerSettings(BaseModel):
@@ -116,14 +129,23 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
 
 
 def in_one_process(
-    base: Settings, data_dir: Path, mqtt_url: str, api_port: int, *, keep_days: float | None = None
+    base: Settings,
+    data_dir: Path,
+    mqtt_url: str,
+    api_port: int,
+    *,
+    keep_days: float | None = None,
+    also_allow: Sequence[IPv4Network | IPv6Network] = (),
 ) -> Settings:
     """``base`` for a whole loop in one process (demo, fleet replay): its own broker, a SQLite
     state DB and an embedded store in ``data_dir``, the API on loopback, one worker and no
     metrics port; ``keep_days`` overrides the store's retention. Its simulated devices may run
     days of event time ahead of a worker that is catching up, so ``max_future_s`` is a year, and
-    a replay sends each asset's history as fast as it is stored: no device rate limit."""
+    a replay sends each asset's history as fast as it is stored: no device rate limit. Its
+    webhook receivers (the FSM simulator) listen on loopback, so webhooks may go there.
+    ``also_allow``: further networks webhooks may reach (a ``--webhook-url`` on the LAN)."""
     store: dict[str, object] = {"kind": "embedded", "path": data_dir / "tsdb.sqlite"}
+    allowed = [*base.api.webhook_allowed_networks, ip_network("127.0.0.0/8"), *also_allow]
     if keep_days is not None:
         store["retention_days"] = keep_days
     return base.model_copy(
@@ -131,7 +153,9 @@ def in_one_process(
             "database_url": f"sqlite:///{data_dir / 'state.db'}",
             "mqtt": base.mqtt.model_copy(update={"url": mqtt_url, "share_group": None}),
             "store": base.store.model_copy(update=store),
-            "api": base.api.model_copy(update={"host": "127.0.0.1", "port": api_port}),
+            "api": base.api.model_copy(
+                update={"host": "127.0.0.1", "port": api_port, "webhook_allowed_networks": allowed}
+            ),
             "worker": base.worker.model_copy(
                 update={
                     "checkpoint_dir": data_dir / "checkpoints",

@@ -58,7 +58,7 @@ def test_an_injected_fault_is_recommended_before_failure_and_a_healthy_fleet_is_
         database_url=f"sqlite:///{tmp_path / 'state.db'}",
         mqtt={"url": mqtt_url},
         store={"path": str(tmp_path / "tsdb.sqlite")},
-        api={"port": free_port(), "webhook_backoff_s": 0.2},
+        api={"port": free_port(), "webhook_backoff_s": 0.2, "webhook_allowed_networks": ["127.0.0.0/8"]},
         worker={"checkpoint_dir": str(tmp_path / "checkpoints")},
     )
     upgrade(settings.database_url)

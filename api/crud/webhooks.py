@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.crud.common import page_of
@@ -18,6 +18,11 @@ from forestall.state.models import DeliveryAttempt, OutboxEvent, WebhookDelivery
 def get_subscription(session: Session, tenant: str, sub_id: str) -> WebhookSubscription | None:
     sub = session.get(WebhookSubscription, sub_id)
     return sub if sub is not None and sub.tenant == tenant else None
+
+
+def count_subscriptions(session: Session, tenant: str) -> int:
+    stmt = select(func.count()).select_from(WebhookSubscription).where(WebhookSubscription.tenant == tenant)
+    return int(session.scalar(stmt) or 0)
 
 
 def list_subscriptions(

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
+from api.context import AppContext
 from api.crud import webhooks as crud
 from api.deps import Admin, ContextDep, PageDep, Principal, SessionDep, next_cursor
 from api.schemas.common import Page
 from api.schemas.webhooks import DeliveryPublic, WebhookCreate, WebhookCreated, WebhookPublic, WebhookUpdate
 from api.views import delivery_public, webhook_public
+from api.webhooks.egress import EgressPolicy, EgressRefusedError
 from forestall.state.models import WebhookSubscription
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -24,18 +27,41 @@ def _found(session: Session, principal: Principal, sub_id: str) -> WebhookSubscr
     return sub
 
 
+def _reachable(ctx: AppContext, url: object) -> str:
+    """The URL as text, once its host resolves only to addresses webhooks may reach (else 422)."""
+    text = str(url)
+    try:
+        EgressPolicy(ctx.settings.api.webhook_allowed_networks).vet(text)
+    except EgressRefusedError as exc:
+        error = {"type": "value_error", "loc": ("body", "url"), "msg": str(exc), "input": text}
+        raise RequestValidationError([error]) from exc
+    return text
+
+
 @router.get("")
 def list_webhooks(session: SessionDep, principal: Admin, page: PageDep) -> Page[WebhookPublic]:
     rows, key = crud.list_subscriptions(session, principal.tenant, after=page.after(str), limit=page.limit)
     return Page(items=[webhook_public(s) for s in rows], next_cursor=next_cursor(key))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def create_webhook(session: SessionDep, principal: Admin, body: WebhookCreate) -> WebhookCreated:
-    """Subscribe a URL; the secret (generated when not given) is returned only here."""
-    sub = crud.create_subscription(
-        session, principal.tenant, str(body.url), body.events, body.secret, body.active
-    )
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={status.HTTP_409_CONFLICT: {"description": "the tenant has its maximum of subscriptions"}},
+)
+def create_webhook(
+    ctx: ContextDep, session: SessionDep, principal: Admin, body: WebhookCreate
+) -> WebhookCreated:
+    """Subscribe a URL; the secret (generated when not given) is returned only here.
+
+    The URL's host must resolve to public addresses only (or to the operator's
+    ``api.webhook_allowed_networks``); a tenant has at most ``api.webhook_max_subscriptions``.
+    """
+    url = _reachable(ctx, body.url)
+    limit = ctx.settings.api.webhook_max_subscriptions
+    if crud.count_subscriptions(session, principal.tenant) >= limit:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"a tenant has at most {limit} webhook subscriptions")
+    sub = crud.create_subscription(session, principal.tenant, url, body.events, body.secret, body.active)
     session.commit()
     return WebhookCreated(**webhook_public(sub).model_dump(), secret=sub.secret)
 
@@ -46,10 +72,12 @@ def get_webhook(session: SessionDep, principal: Admin, sub_id: str) -> WebhookPu
 
 
 @router.patch("/{sub_id}")
-def update_webhook(session: SessionDep, principal: Admin, sub_id: str, body: WebhookUpdate) -> WebhookPublic:
+def update_webhook(
+    ctx: ContextDep, session: SessionDep, principal: Admin, sub_id: str, body: WebhookUpdate
+) -> WebhookPublic:
     changes = body.changes()
     if "url" in changes:
-        changes["url"] = str(body.url)
+        changes["url"] = _reachable(ctx, body.url)
     sub = crud.update_subscription(session, _found(session, principal, sub_id), changes)
     session.commit()
     return webhook_public(sub)

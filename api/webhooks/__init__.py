@@ -8,6 +8,8 @@ which the delivery is ``dead`` until replayed.
 
 - ``signing``: body and Standard Webhooks headers, signed afresh for every attempt.
 - ``policy``: pure retry rules (backoff, Retry-After, next state).
-- ``queue``: the state-DB side (claim due deliveries atomically, record attempts).
+- ``queue``: the state-DB side (claim due deliveries atomically and fairly, record attempts).
+- ``egress``: where webhooks may go (public addresses, or the operator's allowed networks).
+- ``transport``: httpx connections that go only to vetted addresses, under one deadline.
 - ``dispatcher``: the background worker that ties them together over httpx.
 """

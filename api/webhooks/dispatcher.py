@@ -1,11 +1,18 @@
 """The background worker that delivers webhooks from the outbox over HTTP.
 
 An asyncio loop in a thread of its own (so a slow receiver never stalls the API's event
-loop) keeps up to ``concurrency`` attempts in flight: claim due rows, send, record results
-in batches, repeat. Attempts run on a thread pool, each thread with its own keep-alive sync
-``httpx.Client`` (the async client spends more CPU per request than a thread hop costs, and
-one client shared by all threads contends on its pool lock); database calls
-run in worker threads too. A receiver that hangs holds one slot until the timeout.
+loop) keeps up to ``webhook_concurrency`` attempts in flight: claim due rows fairly (no
+tenant or subscription beyond its share, ``queue.Quota``), send, record results in batches,
+repeat. Attempts run on a thread pool, each thread with its own keep-alive sync
+``httpx.Client`` (httpx's async client costs several times the CPU per request here, and one
+client shared by all threads contends on its pool lock); database calls run in worker
+threads too.
+
+One attempt is bounded as a whole, not per read (``transport``): connecting to the vetted
+address, sending and reading the reply must all end within ``webhook_timeout_s``, so a
+receiver that trickles its answer a byte at a time holds its slot no longer than one that
+hangs. Only the first ``REPLY_CAP`` bytes of a reply are read, and what is kept of it is a
+short excerpt with anything a database or a log cannot hold removed.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,9 +33,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.metrics import ApiMetrics
+from api.webhooks.egress import EgressPolicy, EgressRefusedError
 from api.webhooks.policy import AttemptResult, parse_retry_after
-from api.webhooks.queue import Job, RetryPolicy, claim_due, record_results
+from api.webhooks.queue import Job, Quota, RetryPolicy, claim_due, record_results
 from api.webhooks.signing import signed_headers
+from api.webhooks.transport import Deadline, vetted_transport
 from forestall.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -35,6 +45,19 @@ log = logging.getLogger(__name__)
 BATCH_WINDOW_S = 0.01
 # A thread sends one attempt at a time; a few connections keep several receivers warm.
 PER_THREAD_CONNECTIONS = 4
+REPLY_CAP = 2048  # bytes of a reply read at most; the rest is never fetched
+EXCERPT_CHARS = 120  # of a failed reply, kept in the delivery log
+
+
+def excerpt(raw: bytes | str, limit: int = EXCERPT_CHARS) -> str:
+    """Printable text of at most ``limit`` characters: control characters and NUL become spaces.
+
+    >>> excerpt(b"bad\\x00 gateway\\r\\n<html>")
+    'bad gateway <html>'
+    """
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    cleaned = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(cleaned.split())[:limit]
 
 
 class _Sender:
@@ -49,13 +72,16 @@ class _Sender:
         self,
         concurrency: int,
         timeout_s: float,
+        egress: EgressPolicy,
         transport: httpx.BaseTransport | None,
         clock: Callable[[], float],
     ) -> None:
         self.timeout_s = timeout_s
+        self.egress = egress
         self.transport = transport
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook-send")
         self.clock = clock
+        self.deadline = Deadline()
         self._local = threading.local()
         self._clients: list[httpx.Client] = []
         self._clients_lock = threading.Lock()
@@ -67,8 +93,10 @@ class _Sender:
             limits = httpx.Limits(
                 max_connections=PER_THREAD_CONNECTIONS, max_keepalive_connections=PER_THREAD_CONNECTIONS
             )
+            transport = self.transport or vetted_transport(self.egress, self.deadline, limits)
+            # No proxy from the environment: connections go where the egress policy let them.
             client = httpx.Client(
-                timeout=self.timeout_s, limits=limits, transport=self.transport, follow_redirects=False
+                timeout=self.timeout_s, transport=transport, follow_redirects=False, trust_env=False
             )
             self._local.client = client
             with self._clients_lock:
@@ -78,17 +106,37 @@ class _Sender:
     def send(self, job: Job) -> AttemptResult:
         at = self.clock()
         start = time.perf_counter()
+        self.deadline.start(self.timeout_s)
         try:
-            headers = signed_headers(job.secret, job.msg_id, job.body, wall=at)
-            response = self.client.post(job.url, content=job.body.encode(), headers=headers)
+            status, reply, retry_after = self._post(job, at)
+        except httpx.TimeoutException as exc:
+            late = f"no complete answer within {self.timeout_s:g} s"
+            message = late if self.deadline.passed() else _describe(exc)
+            return AttemptResult(job.delivery_id, at, None, message, _ms_since(start))
+        except EgressRefusedError as exc:
+            return AttemptResult(job.delivery_id, at, None, excerpt(str(exc), 300), _ms_since(start))
         except httpx.HTTPError as exc:
             return AttemptResult(job.delivery_id, at, None, _describe(exc), _ms_since(start))
         except Exception as exc:  # a bad URL or secret must fail its delivery, not the loop
             log.exception("webhook dispatcher: delivery %d failed unexpectedly", job.delivery_id)
             return AttemptResult(job.delivery_id, at, None, _describe(exc), _ms_since(start))
-        error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
-        retry_after = parse_retry_after(response.headers.get("retry-after"), now=at)
-        return AttemptResult(job.delivery_id, at, response.status_code, error, _ms_since(start), retry_after)
+        text = excerpt(reply)
+        error = None if 200 <= status < 300 else f"HTTP {status}: {text}" if text else f"HTTP {status}"
+        retry_after_s = parse_retry_after(retry_after, now=at)
+        return AttemptResult(job.delivery_id, at, status, error, _ms_since(start), retry_after_s)
+
+    def _post(self, job: Job, at: float) -> tuple[int, bytes, str | None]:
+        headers = signed_headers(job.secret, job.msg_id, job.body, wall=at)
+        with self.client.stream("POST", job.url, content=job.body.encode(), headers=headers) as response:
+            reply = bytearray()
+            try:
+                for chunk in response.iter_raw():  # raw: no decompression bomb either
+                    reply += chunk
+                    if len(reply) >= REPLY_CAP:
+                        break  # closing an unread response drops its connection: nothing more is read
+            except httpx.StreamConsumed:  # a reply built in memory (a mock transport) is read already
+                reply = bytearray(response.content[:REPLY_CAP])
+            return response.status_code, bytes(reply[:REPLY_CAP]), response.headers.get("retry-after")
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -107,26 +155,34 @@ class WebhookDispatcher:
         settings: ApiSettings,
         *,
         metrics: ApiMetrics | None = None,
-        concurrency: int = 32,
+        concurrency: int | None = None,
         poll_interval_s: float = 0.2,
         transport: httpx.BaseTransport | None = None,
+        egress: EgressPolicy | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
+        concurrency = settings.webhook_concurrency if concurrency is None else concurrency
         if concurrency < 1 or poll_interval_s <= 0:
             raise ValueError("concurrency must be >= 1 and poll_interval_s > 0")
         self.sessions = sessions
         self.policy = RetryPolicy(settings.webhook_max_attempts, settings.webhook_backoff_s)
         self.timeout_s = settings.webhook_timeout_s
-        # Long enough for the slowest attempt plus recording; then another process may retry.
+        # Longer than any attempt can run (each is cut off at the timeout), plus recording;
+        # only then may another process try the row again.
         self.lease_s = settings.webhook_timeout_s * 2 + 30.0
+        self.quota = Quota(
+            min(settings.webhook_tenant_concurrency, concurrency),
+            min(settings.webhook_subscription_concurrency, concurrency),
+        )
+        self.egress = egress or EgressPolicy(settings.webhook_allowed_networks)
         self.metrics = metrics
         self.concurrency = concurrency
         self.poll_interval_s = poll_interval_s
         self.transport = transport
         self.clock = clock
         self.rng = rng or random.Random()
-        self._inflight: set[asyncio.Future[AttemptResult]] = set()
+        self._inflight: dict[asyncio.Future[AttemptResult], Job] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
@@ -191,20 +247,29 @@ class WebhookDispatcher:
             await asyncio.to_thread(sender.close)
 
     def _sender(self) -> _Sender:
-        return _Sender(self.concurrency, self.timeout_s, self.transport, self.clock)
+        return _Sender(self.concurrency, self.timeout_s, self.egress, self.transport, self.clock)
 
     async def _cycle(self, sender: _Sender) -> bool:
         """Record finished attempts and start new ones; True when there was anything to do."""
         done = [task for task in self._inflight if task.done()]
-        self._inflight.difference_update(done)
+        for task in done:
+            del self._inflight[task]
         claimed: list[Job] = []
         try:
             if done:
                 await self._record([task.result() for task in done])
             free = self.concurrency - len(self._inflight)
             if free > 0 and not self._stopping:
+                jobs = self._inflight.values()
                 claimed = await asyncio.to_thread(
-                    claim_due, self.sessions, now=self.clock(), lease_s=self.lease_s, limit=free
+                    claim_due,
+                    self.sessions,
+                    now=self.clock(),
+                    lease_s=self.lease_s,
+                    limit=free,
+                    quota=self.quota,
+                    busy_tenants=Counter(job.tenant for job in jobs),
+                    busy_subscriptions=Counter(job.subscription_id for job in jobs),
                 )
         except SQLAlchemyError:
             # The state DB is unreachable: unrecorded attempts are retried once the lease ends.
@@ -212,7 +277,7 @@ class WebhookDispatcher:
             return False
         loop = asyncio.get_running_loop()
         for job in claimed:
-            self._inflight.add(loop.run_in_executor(sender.pool, sender.send, job))
+            self._inflight[loop.run_in_executor(sender.pool, sender.send, job)] = job
         return bool(done or claimed)
 
     async def _pause(self) -> None:
@@ -234,7 +299,7 @@ class WebhookDispatcher:
     async def _settle(self) -> None:
         if self._inflight:
             await asyncio.wait(self._inflight)
-            done, self._inflight = list(self._inflight), set()
+            done, self._inflight = list(self._inflight), {}
             try:
                 await self._record([task.result() for task in done])
             except SQLAlchemyError:
@@ -259,4 +324,4 @@ def _ms_since(start: float) -> float:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__
+    return excerpt(f"{type(exc).__name__}: {exc}", 300) if str(exc) else type(exc).__name__

@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from collections import Counter
+from ipaddress import ip_network
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ from forestall.state.models import WebhookDelivery, WebhookSubscription
 from forestall.state.repo import emit_webhook
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+LOOPBACK = ApiSettings(webhook_allowed_networks=[ip_network("127.0.0.0/8")])  # for the real receivers
 
 
 def _subscription(
@@ -126,7 +128,10 @@ def test_many_dispatchers_never_deliver_one_row_twice(
     engines = [make_engine(spare_db_url) for _ in range(3)]
     dispatchers = [
         WebhookDispatcher(
-            make_sessionmaker(engine), ApiSettings(), transport=httpx.MockTransport(handler), concurrency=16
+            make_sessionmaker(engine),
+            ApiSettings(),
+            transport=httpx.MockTransport(handler),
+            concurrency=16,
         )
         for engine in engines
     ]
@@ -150,7 +155,7 @@ def test_started_dispatcher_delivers_concurrently_over_real_http(
     receiver = scripted_receiver(SECRET)
     _subscription(spare, tenant, receiver.url)
     _emit(spare, tenant, 200)
-    dispatcher = WebhookDispatcher(spare, ApiSettings(), concurrency=32, poll_interval_s=0.05)
+    dispatcher = WebhookDispatcher(spare, LOOPBACK, concurrency=32, poll_interval_s=0.05)
     dispatcher.start()
     try:
         wait(lambda: len(receiver.requests) >= 200, what="200 deliveries")

@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 class RealApi:
     def __init__(self, db_url: str, tmp_path: Path) -> None:
-        api = ApiSettings(host="127.0.0.1", port=free_port(), webhook_backoff_s=0.05, webhook_timeout_s=2.0)
+        api = ApiSettings(
+            host="127.0.0.1",
+            port=free_port(),
+            webhook_backoff_s=0.05,
+            webhook_timeout_s=2.0,
+            webhook_allowed_networks=[ip_network("127.0.0.0/8")],
+        )
         self.server = ApiServer(
             Settings(database_url=db_url, api=api, store=StoreSettings(path=tmp_path / "ts.db"))
         )
