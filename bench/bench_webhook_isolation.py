@@ -26,10 +26,11 @@ from bench_api import SECRET, percentile, state_database
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.crud.webhooks import create_subscription
 from api.webhooks.dispatcher import WebhookDispatcher
 from forestall.settings import ApiSettings
 from forestall.state.db import make_engine, make_sessionmaker
-from forestall.state.models import OutboxEvent, WebhookSubscription
+from forestall.state.models import OutboxEvent
 from forestall.state.repo import emit_webhook
 from simulators.receivers import MisbehavingReceiver
 
@@ -38,18 +39,8 @@ CALM, HOSTILE = "calm", "hostile"
 
 def subscribe(sessions: sessionmaker[Session], tenant: str, urls: list[str]) -> None:
     with sessions.begin() as session:
-        for i, url in enumerate(urls):
-            session.add(
-                WebhookSubscription(
-                    id=f"wh_{tenant}_{i}",
-                    tenant=tenant,
-                    url=url,
-                    events=[],
-                    secret=SECRET,
-                    active=True,
-                    created_at=time.time(),
-                )
-            )
+        for url in urls:
+            create_subscription(session, tenant, url, [], SECRET, True)
 
 
 def emit(sessions: sessionmaker[Session], tenant: str, n: int = 1) -> None:

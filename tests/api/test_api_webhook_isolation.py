@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.crud.webhooks import create_subscription
 from api.webhooks.dispatcher import EXCERPT_CHARS, WebhookDispatcher
 from api.webhooks.egress import EgressPolicy, EgressRefusedError
 from forestall.settings import ApiSettings
-from forestall.state.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+from forestall.state.models import DeliveryAttempt, WebhookDelivery
 from forestall.state.repo import emit_webhook
 from simulators.receivers import MisbehavingReceiver
 
@@ -50,18 +51,8 @@ def _tenant() -> str:
 
 def _subscribe(sessions: sessionmaker[Session], tenant: str, *urls: str) -> None:
     with sessions.begin() as session:
-        for i, url in enumerate(urls):
-            session.add(
-                WebhookSubscription(
-                    id=f"wh_{tenant}_{i}",
-                    tenant=tenant,
-                    url=url,
-                    events=[],
-                    secret=SECRET,
-                    active=True,
-                    created_at=time.time(),
-                )
-            )
+        for url in urls:
+            create_subscription(session, tenant, url, [], SECRET, True)
 
 
 def _emit(sessions: sessionmaker[Session], tenant: str, n: int) -> None:
