@@ -12,11 +12,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from api.context import AppContext
+from api.limits import BodyLimit, KeyLimiter
 from api.metrics import ApiMetrics
+from api.problems import validation_failed
 from api.routes import api_router
 from api.routes.system import router as system_router
 from forestall import __version__
@@ -30,6 +33,11 @@ DESCRIPTION = """Registry, risk, visit recommendations, field events and webhook
 Authenticate with `Authorization: Bearer <api key>` (`forestall keys create`). Lists take
 `?limit=&cursor=` and return `{"items": [...], "next_cursor": ...}`. Times are accepted as
 RFC 3339 or Unix epoch seconds and returned as RFC 3339 (UTC).
+
+Errors are `{"detail": ...}`: FastAPI's list of errors for 422, a sentence otherwise. Text
+with NUL or lone surrogates and the numbers NaN and Infinity are refused (422) wherever they
+appear; bodies over `api.max_body_bytes` get 413; each key may make `api.rate_per_s` requests
+a second after a burst of `api.rate_burst`, then gets 429 with `Retry-After`.
 """
 
 
@@ -41,7 +49,11 @@ def create_app(settings: Settings, *, deliver_webhooks: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         ctx = AppContext(
-            settings=settings, engine=engine, sessions=make_sessionmaker(engine), metrics=metrics
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            metrics=metrics,
+            limiter=KeyLimiter(settings.api.rate_per_s, settings.api.rate_burst),
         )
         if deliver_webhooks:
             from api.webhooks.dispatcher import WebhookDispatcher
@@ -56,7 +68,10 @@ def create_app(settings: Settings, *, deliver_webhooks: bool = True) -> FastAPI:
             await asyncio.to_thread(ctx.close)
 
     app = FastAPI(title="Forestall API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # The metrics middleware is added last, so it is outermost and counts the 413s too.
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     app.middleware("http")(metrics.middleware)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(IntegrityError, _conflict)
     app.add_exception_handler(OperationalError, _unavailable)
     app.include_router(system_router)

@@ -1,5 +1,5 @@
-"""What one running app holds: settings, the state DB, metrics, the telemetry store, delivery,
-the MQTT command publisher.
+"""What one running app holds: settings, the state DB, metrics, the API keys' rate limits, the
+telemetry store, delivery, the MQTT command publisher.
 
 Built in the app's lifespan and reached by dependencies through ``request.app.state``.
 """
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.limits import KeyLimiter
 from api.metrics import ApiMetrics
 from forestall.settings import Settings
 
@@ -28,6 +29,7 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     metrics: ApiMetrics
+    limiter: KeyLimiter
     dispatcher: WebhookDispatcher | None = None
     _store: TelemetryStore | None = field(default=None, repr=False)
     _store_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -12,10 +12,13 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import WithJsonSchema
 from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from api.pagination import cursor_key, encode_cursor
+from api.problems import invalid
+from api.schemas.common import TIME_SCHEMA
 from forestall.contract import ID_RE, parse_ts
 from forestall.state.keys import ROLES, lookup_key
 
@@ -46,7 +49,9 @@ class Principal:
 
 
 def get_principal(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ctx: ContextDep,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None:
         raise HTTPException(
@@ -59,7 +64,21 @@ def get_principal(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
+    within_rate(ctx, record.tenant, record.id)
     return Principal(tenant=record.tenant, role=record.role, key_id=record.id)
+
+
+def within_rate(ctx: AppContext, tenant: str, key_id: str) -> None:
+    """429 with Retry-After once this key's request budget is spent (``api.limits.KeyLimiter``)."""
+    wait_s = ctx.limiter.retry_after(tenant, key_id)
+    if wait_s is not None:
+        api = ctx.settings.api
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"this API key made more than {api.rate_burst} requests at once or {api.rate_per_s:g} a "
+            f"second; retry in {wait_s} s",
+            headers={"Retry-After": str(wait_s)},
+        )
 
 
 class RequireRole:
@@ -95,17 +114,23 @@ class PageParams:
 
     def after(self, *types: type) -> tuple[Any, ...] | None:
         """The key to continue after; 422 for a cursor this list did not hand out."""
-        if self.cursor is None:
+        if not self.cursor:  # ?cursor= (empty) asks for the first page, like no cursor
             return None
         key = cursor_key(self.cursor, *types)
         if key is None:
-            raise HTTPException(422, "invalid cursor")
+            raise invalid(("query", "cursor"), "not a next_cursor this list handed out", self.cursor)
         return key
 
 
+# Cursors are base64url (api.pagination); what decodes to no key of this list is still a 422.
+Cursor = Annotated[
+    str | None,
+    Query(description="next_cursor of the previous page", pattern="^[A-Za-z0-9_-]*$", max_length=1000),
+]
+
+
 def get_page(
-    limit: Annotated[int, Query(ge=1, le=1000, description="items per page")] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="items per page")] = 100, cursor: Cursor = None
 ) -> PageParams:
     return PageParams(limit, cursor)
 
@@ -119,14 +144,14 @@ def next_cursor(key: list[Any] | None) -> str | None:
 
 def query_time(name: str, value: str | None) -> float | None:
     """A time query parameter (RFC 3339 or epoch seconds); 422 when it is neither."""
-    if value is None:
+    if value is None or not value.strip():
         return None
     # An unencoded "+" of a UTC offset arrives as a space.
     text = value.strip().replace(" ", "+")
     try:
         return parse_ts(float(text)) if _is_number(text) else parse_ts(text)
     except ValueError as exc:
-        raise HTTPException(422, f"{name}: {exc}") from exc
+        raise invalid(("query", name), str(exc), value) from exc
 
 
 def _is_number(text: str) -> bool:
@@ -146,14 +171,15 @@ class TimeRange:
 TIME_DOC = "RFC 3339 (e.g. 2026-11-23T18:00:00Z) or Unix epoch seconds"
 
 
+TimeText = Annotated[str | None, WithJsonSchema(TIME_SCHEMA)]
+
+
 def get_time_range(
-    start: Annotated[str | None, Query(alias="from", description=f"start (inclusive); {TIME_DOC}")] = None,
-    end: Annotated[str | None, Query(alias="to", description=f"end; {TIME_DOC}")] = None,
+    start: Annotated[TimeText, Query(alias="from", description=f"start (inclusive); {TIME_DOC}")] = None,
+    end: Annotated[TimeText, Query(alias="to", description=f"end; {TIME_DOC}")] = None,
 ) -> TimeRange:
-    window = TimeRange(query_time("from", start), query_time("to", end))
-    if window.start is not None and window.end is not None and window.end < window.start:
-        raise HTTPException(422, "to must not be before from")
-    return window
+    # A window that ends before it starts is empty, not an error: no schema can say "to ≥ from".
+    return TimeRange(query_time("from", start), query_time("to", end))
 
 
 TimeRangeDep = Annotated[TimeRange, Depends(get_time_range)]
@@ -164,5 +190,6 @@ def split_list(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
-# A client-chosen id in a path that may create the object (PUT).
-NewId = Annotated[str, Path(pattern=f"^{ID_RE.pattern}$", description="[A-Za-z0-9_-]{1,64}")]
+# An object's id in a path: client-chosen ids (and the server's own) match the contract's pattern,
+# so anything else is a 422 that names the pattern rather than a lookup that cannot succeed.
+PathId = Annotated[str, Path(pattern=f"^{ID_RE.pattern}$", description="[A-Za-z0-9_-]{1,64}")]

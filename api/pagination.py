@@ -4,6 +4,8 @@
 [1795460400.5, 'rec_1']
 >>> decode_cursor("not a cursor") is None
 True
+>>> decode_cursor(base64.urlsafe_b64encode(b"[NaN]").decode()) is None
+True
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Any
 
 Key = list[Any]
@@ -30,9 +33,16 @@ def decode_cursor(cursor: str) -> Key | None:
         return None
     if not isinstance(key, list) or not key:
         return None
-    if not all(isinstance(part, str | int | float) and not isinstance(part, bool) for part in key):
+    if not all(_key_part(part) for part in key):
         return None
     return key
+
+
+def _key_part(part: object) -> bool:
+    # json.loads reads NaN and 1e999; no key we hand out holds them, and a query cannot use them.
+    if isinstance(part, float):
+        return math.isfinite(part)
+    return isinstance(part, str | int) and not isinstance(part, bool)
 
 
 def cursor_key(cursor: str | None, *types: type) -> tuple[Any, ...] | None:

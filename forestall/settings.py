@@ -57,6 +57,13 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     grafana_token: str | None = None
+    # A request body over this is refused with 413 before it is read (ample for any /v1 body).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # Requests a second one API key may make once its burst is spent; the excess gets 429 with
+    # Retry-After, so one tenant's client cannot starve the others. The burst covers a client
+    # registering a fleet or paging through a long list at full speed.
+    rate_per_s: float = Field(default=100.0, gt=0)
+    rate_burst: int = Field(default=1000, ge=1)
     webhook_max_attempts: int = 16  # with 1 s backoff, retries span > 1 h even with unlucky jitter
     webhook_backoff_s: float = 1.0
     # The whole attempt (resolve, connect, send, read the reply): a receiver that trickles its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.problems import errors
 from api.routes import (
     assets,
     commands,
@@ -19,7 +20,9 @@ from api.routes import (
     webhooks,
 )
 
-api_router = APIRouter(prefix="/v1")
+# Every module's router has the route class api.checked.CheckedRoute, which adds the statuses
+# its dependencies imply; these two come from the app itself (body limit, state DB handler).
+api_router = APIRouter(prefix="/v1", responses=errors(413, 503))
 for module in (
     customers,
     assets,

@@ -7,16 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy.orm import Session
 
+from api.checked import CheckedRoute
 from api.crud import assets as crud
 from api.crud.customers import get_customer
-from api.deps import Admin, AnyRole, NewId, PageDep, Principal, Reader, SessionDep, next_cursor
+from api.deps import Admin, AnyRole, PageDep, PathId, Principal, Reader, SessionDep, next_cursor
+from api.problems import errors
 from api.schemas.assets import AssetCreate, AssetPublic, AssetReplace, AssetUpdate, HealthPublic
 from api.schemas.common import Page
 from api.views import asset_public, health_public
 from forestall.state.models import Asset
 from forestall.state.repo import event_now_or_wall
 
-router = APIRouter(prefix="/assets", tags=["assets"])
+router = APIRouter(prefix="/assets", tags=["assets"], route_class=CheckedRoute)
 
 
 def found_asset(session: Session, principal: Principal, asset_id: str) -> Asset:
@@ -46,7 +48,7 @@ def list_assets(
     return Page(items=[asset_public(a, health.get(a.id)) for a in rows], next_cursor=next_cursor(key))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(404, s404="no such customer"))
 def create_asset(session: SessionDep, principal: Admin, body: AssetCreate) -> AssetPublic:
     if crud.get_asset(session, principal.tenant, body.id) is not None:
         raise HTTPException(
@@ -60,14 +62,14 @@ def create_asset(session: SessionDep, principal: Admin, body: AssetCreate) -> As
     return asset_public(asset, None)
 
 
-@router.get("/{asset_id}")
-def get_asset(session: SessionDep, principal: Reader, asset_id: str) -> AssetPublic:
+@router.get("/{asset_id}", responses=errors(404))
+def get_asset(session: SessionDep, principal: Reader, asset_id: PathId) -> AssetPublic:
     asset = found_asset(session, principal, asset_id)
     return asset_public(asset, crud.get_health(session, principal.tenant, asset_id))
 
 
-@router.put("/{asset_id}")
-def replace_asset(session: SessionDep, principal: Admin, asset_id: NewId, body: AssetReplace) -> AssetPublic:
+@router.put("/{asset_id}", responses=errors(404, s404="no such customer"))
+def replace_asset(session: SessionDep, principal: Admin, asset_id: PathId, body: AssetReplace) -> AssetPublic:
     """Create the asset with this id or replace its registry fields (e.g. assign one ingest
     registered as unassigned)."""
     _check_customer(session, principal, body.customer_id)
@@ -81,8 +83,8 @@ def replace_asset(session: SessionDep, principal: Admin, asset_id: NewId, body: 
     return asset_public(asset, crud.get_health(session, principal.tenant, asset_id))
 
 
-@router.patch("/{asset_id}")
-def update_asset(session: SessionDep, principal: Admin, asset_id: str, body: AssetUpdate) -> AssetPublic:
+@router.patch("/{asset_id}", responses=errors(404, s404="no such asset or customer"))
+def update_asset(session: SessionDep, principal: Admin, asset_id: PathId, body: AssetUpdate) -> AssetPublic:
     """Change some fields; a new ``customer_id`` (or null to unassign) appends ``asset_assigned``."""
     asset = found_asset(session, principal, asset_id)
     changes = body.changes()
@@ -92,16 +94,16 @@ def update_asset(session: SessionDep, principal: Admin, asset_id: str, body: Ass
     return asset_public(asset, crud.get_health(session, principal.tenant, asset_id))
 
 
-@router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_asset(session: SessionDep, principal: Admin, asset_id: str) -> Response:
+@router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+def delete_asset(session: SessionDep, principal: Admin, asset_id: PathId) -> Response:
     asset = found_asset(session, principal, asset_id)
     crud.delete_asset(session, asset, event_now_or_wall(session, principal.tenant))
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{asset_id}/health")
-def get_health(session: SessionDep, principal: AnyRole, asset_id: str) -> HealthPublic:
+@router.get("/{asset_id}/health", responses=errors(404, s404="no such asset, or not scored yet"))
+def get_health(session: SessionDep, principal: AnyRole, asset_id: PathId) -> HealthPublic:
     """The latest health snapshot; 404 until the predictor has scored the asset."""
     found_asset(session, principal, asset_id)
     health = crud.get_health(session, principal.tenant, asset_id)

@@ -6,9 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from api.checked import CheckedRoute
 from api.commands import CommandPublishError
 from api.crud import commands as crud
-from api.deps import ContextDep, Dispatcher, PageDep, SessionDep, next_cursor
+from api.deps import ContextDep, Dispatcher, PageDep, PathId, SessionDep, next_cursor
+from api.problems import errors
 from api.routes.assets import found_asset
 from api.schemas.commands import CommandCreate, CommandPublic
 from api.schemas.common import Page
@@ -16,7 +18,7 @@ from forestall.contract import Command as CommandMessage
 from forestall.contract import format_ts
 from forestall.state.models import Command
 
-router = APIRouter(prefix="/assets", tags=["commands"])
+router = APIRouter(prefix="/assets", tags=["commands"], route_class=CheckedRoute)
 
 
 def command_public(command: Command) -> CommandPublic:
@@ -35,19 +37,15 @@ def command_public(command: Command) -> CommandPublic:
 @router.post(
     "/{asset_id}/commands",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={503: {"description": "the MQTT broker is unreachable; the command is recorded as failed"}},
+    responses=errors(404, 503, s503="the MQTT broker is unreachable; the command is recorded as failed"),
 )
 def send_command(
-    ctx: ContextDep, session: SessionDep, principal: Dispatcher, asset_id: str, body: CommandCreate
+    ctx: ContextDep, session: SessionDep, principal: Dispatcher, asset_id: PathId, body: CommandCreate
 ) -> CommandPublic:
     """Publish the command on ``forestall/v1/{tenant}/{asset}/cmd`` (QoS 1). Answers once the
     broker confirmed it, with ``status: sent``; poll ``GET …/commands/{id}`` for the device's ack."""
     found_asset(session, principal, asset_id)
     args = body.args.model_dump(exclude_none=True, mode="json") if body.args is not None else {}
-    if body.op == "ping" and args:
-        raise HTTPException(422, "ping takes no args")
-    if body.op == "set_config" and not args:
-        raise HTTPException(422, "set_config needs sample_interval_s and/or sensors")
     command = crud.create_command(session, principal.tenant, asset_id, body.op, args)
     # Committed before publishing, so an ack that beats our response still finds its row.
     session.commit()
@@ -61,12 +59,12 @@ def send_command(
     return command_public(command)
 
 
-@router.get("/{asset_id}/commands")
+@router.get("/{asset_id}/commands", responses=errors(404))
 def list_commands(
     session: SessionDep,
     principal: Dispatcher,
     page: PageDep,
-    asset_id: str,
+    asset_id: PathId,
     status_: Annotated[Literal["sent", "acked", "failed"] | None, Query(alias="status")] = None,
 ) -> Page[CommandPublic]:
     """Newest first."""
@@ -77,8 +75,10 @@ def list_commands(
     return Page(items=[command_public(c) for c in rows], next_cursor=next_cursor(key))
 
 
-@router.get("/{asset_id}/commands/{command_id}")
-def get_command(session: SessionDep, principal: Dispatcher, asset_id: str, command_id: str) -> CommandPublic:
+@router.get("/{asset_id}/commands/{command_id}", responses=errors(404))
+def get_command(
+    session: SessionDep, principal: Dispatcher, asset_id: PathId, command_id: PathId
+) -> CommandPublic:
     found_asset(session, principal, asset_id)
     command = crud.get_command(session, principal.tenant, asset_id, command_id)
     if command is None:

@@ -11,11 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy.orm import Session
 
+from api.checked import CheckedRoute
 from api.crud import events as crud
 from api.crud.assets import get_asset
 from api.crud.customers import get_customer
 from api.crud.risk import refresh_risk_now
 from api.deps import FieldOps, PageDep, Principal, SessionDep, Technician, TimeRangeDep, next_cursor
+from api.problems import errors
 from api.schemas.common import Page
 from api.schemas.events import (
     FeedbackCreate,
@@ -30,7 +32,7 @@ from api.schemas.events import (
 )
 from api.views import feedback_public, incident_public, maintenance_public
 
-router = APIRouter(tags=["field events"])
+router = APIRouter(tags=["field events"], route_class=CheckedRoute)
 
 CustomerFilter = Annotated[str | None, Query(alias="customer", description="customer id")]
 
@@ -40,7 +42,9 @@ def _require_customer(session: Session, principal: Principal, customer_id: str) 
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"customer {customer_id!r} not found")
 
 
-@router.post("/maintenance-events", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/maintenance-events", status_code=status.HTTP_201_CREATED, responses=errors(404, s404="no such asset")
+)
 def add_maintenance(session: SessionDep, principal: Technician, body: MaintenanceCreate) -> MaintenancePublic:
     asset = get_asset(session, principal.tenant, body.asset_id)
     if asset is None:
@@ -69,7 +73,9 @@ def list_maintenance(
     return Page(items=[maintenance_public(e) for e in rows], next_cursor=next_cursor(key))
 
 
-@router.post("/incidents", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/incidents", status_code=status.HTTP_201_CREATED, responses=errors(404, s404="no such customer")
+)
 def add_incident(session: SessionDep, principal: FieldOps, body: IncidentCreate) -> IncidentPublic:
     _require_customer(session, principal, body.customer_id)
     event = crud.add_incident(session, principal.tenant, body)
@@ -93,7 +99,7 @@ def list_incidents(
     return Page(items=[incident_public(e) for e in rows], next_cursor=next_cursor(key))
 
 
-@router.post("/feedback", status_code=status.HTTP_201_CREATED)
+@router.post("/feedback", status_code=status.HTTP_201_CREATED, responses=errors(404, s404="no such customer"))
 def add_feedback(session: SessionDep, principal: FieldOps, body: FeedbackCreate) -> FeedbackPublic:
     _require_customer(session, principal, body.customer_id)
     event = crud.add_feedback(session, principal.tenant, body)

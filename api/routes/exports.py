@@ -9,15 +9,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from api.checked import CheckedRoute
 from api.crud import exports as crud
 from api.crud.recommendations import RecommendationFilter
 from api.deps import Dispatcher, SessionDep, TimeRangeDep, split_list
-from api.routes.recommendations import checked_values
+from api.routes.recommendations import PriorityFilter, StatusFilter, checked_values
 from forestall.contract import format_ts
 from forestall.state.views import ts_or_none
 from forestall.vocab import PRIORITIES, STATUSES
 
-router = APIRouter(prefix="/exports", tags=["exports"])
+router = APIRouter(prefix="/exports", tags=["exports"], route_class=CheckedRoute)
 
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
@@ -103,9 +104,9 @@ def export_recommendations(
     session: SessionDep,
     principal: Dispatcher,
     window: TimeRangeDep,
-    status_: Annotated[list[str] | None, Query(alias="status", description="e.g. open,accepted")] = None,
+    status_: StatusFilter = None,
     customer: Annotated[str | None, Query(description="customer id")] = None,
-    priority: Annotated[list[str] | None, Query(description="e.g. P1,P2")] = None,
+    priority: PriorityFilter = None,
 ) -> Response:
     """Newest first, with the filters of ``GET /v1/recommendations``; ``asset_ids``,
     ``signals`` and ``top_sensors`` are ``;``-separated."""

@@ -18,16 +18,18 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.checked import CheckedRoute
 from api.crud.assets import get_asset
 from api.crud.customers import get_customer
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, SessionDep, within_rate
+from api.problems import errors, invalid
 from api.schemas.common import ObjectId
 from api.schemas.grafana import GrafanaAlert, GrafanaNotification, GrafanaRecorded
 from forestall.contract import parse_ts
 from forestall.state.keys import lookup_key
 from forestall.state.repo import append_event, event_now_or_wall
 
-router = APIRouter(prefix="/integrations", tags=["integrations"])
+router = APIRouter(prefix="/integrations", tags=["integrations"], route_class=CheckedRoute)
 
 grafana_bearer = HTTPBearer(
     auto_error=False,
@@ -44,7 +46,7 @@ def grafana_tenant(
         ObjectId | None, Query(description="the tenant; required with the deployment's Grafana token")
     ] = None,
 ) -> str:
-    """The tenant the caller may record alerts for; 401 / 403 / 422 otherwise."""
+    """The tenant the caller may record alerts for; 401 / 403 / 404 / 422 / 429 otherwise."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "missing Grafana token", headers={"WWW-Authenticate": "Bearer"}
@@ -52,7 +54,9 @@ def grafana_tenant(
     expected = ctx.settings.api.grafana_token
     if expected and hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
         if tenant is None:
-            raise HTTPException(422, "?tenant= is required with the Grafana token")
+            raise invalid(("query", "tenant"), "?tenant= is required with the Grafana token")
+        # One budget per tenant: the deployment's token is shared by every tenant's Grafana.
+        within_rate(ctx, tenant, "grafana-token")
         return tenant
     record = lookup_key(session, credentials.credentials)
     if record is None:
@@ -65,13 +69,20 @@ def grafana_tenant(
         )
     if tenant is not None and tenant != record.tenant:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"tenant {tenant!r} not found")
+    within_rate(ctx, record.tenant, record.id)
     return record.tenant
 
 
 GrafanaTenant = Annotated[str, Depends(grafana_tenant)]
 
 
-@router.post("/grafana", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/grafana",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=errors(
+        401, 403, 404, 429, s403="the key's role is not grafana or admin", s404="no such tenant"
+    ),
+)
 def grafana_alerts(session: SessionDep, tenant: GrafanaTenant, body: GrafanaNotification) -> GrafanaRecorded:
     """Record each alert as a ``grafana_alert`` event (see the module docs)."""
     now = event_now_or_wall(session, tenant)

@@ -11,15 +11,19 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException, status
 from sqlalchemy.orm import Session
 
+from api.checked import CheckedRoute
 from api.crud import lifecycle
 from api.crud.recommendations import get_recommendation
-from api.deps import FieldOps, Principal, SessionDep, Technician
+from api.deps import FieldOps, PathId, Principal, SessionDep, Technician
+from api.problems import errors
 from api.schemas.recommendations import DismissRequest, OutcomeCreate, RecommendationPublic, ScheduleRequest
 from api.views import recommendation_public
 from forestall.state.models import Recommendation
 from forestall.state.repo import event_now_or_wall
 
-router = APIRouter(prefix="/recommendations", tags=["recommendations"])
+router = APIRouter(
+    prefix="/recommendations", tags=["recommendations"], route_class=CheckedRoute, responses=errors(404)
+)
 
 
 def _act(
@@ -49,14 +53,14 @@ def _found(session: Session, principal: Principal, rec_id: str) -> Recommendatio
 
 
 @router.post("/{rec_id}/accept")
-def accept(session: SessionDep, principal: FieldOps, rec_id: str) -> RecommendationPublic:
+def accept(session: SessionDep, principal: FieldOps, rec_id: PathId) -> RecommendationPublic:
     """open → accepted; emits ``visit.updated``."""
     return _act(session, principal, rec_id, "accept")
 
 
 @router.post("/{rec_id}/schedule")
 def schedule(
-    session: SessionDep, principal: FieldOps, rec_id: str, body: ScheduleRequest
+    session: SessionDep, principal: FieldOps, rec_id: PathId, body: ScheduleRequest
 ) -> RecommendationPublic:
     """open | accepted | scheduled → scheduled (rescheduling allowed); emits ``visit.updated``."""
     return _act(session, principal, rec_id, "schedule", scheduled_for=body.scheduled_for)
@@ -66,7 +70,7 @@ def schedule(
 def dismiss(
     session: SessionDep,
     principal: FieldOps,
-    rec_id: str,
+    rec_id: PathId,
     body: Annotated[DismissRequest | None, Body()] = None,
 ) -> RecommendationPublic:
     """open | accepted | scheduled → dismissed; emits ``visit.cancelled`` with the reason."""
@@ -74,7 +78,7 @@ def dismiss(
 
 
 @router.post("/{rec_id}/complete")
-def complete(session: SessionDep, principal: FieldOps, rec_id: str) -> RecommendationPublic:
+def complete(session: SessionDep, principal: FieldOps, rec_id: PathId) -> RecommendationPublic:
     """open | accepted | scheduled → completed; emits ``visit.updated`` (``visit.completed``
     follows when the outcome is recorded)."""
     return _act(session, principal, rec_id, "complete")
@@ -82,7 +86,7 @@ def complete(session: SessionDep, principal: FieldOps, rec_id: str) -> Recommend
 
 @router.post("/{rec_id}/outcome")
 def record_outcome(
-    session: SessionDep, principal: Technician, rec_id: str, body: OutcomeCreate
+    session: SessionDep, principal: Technician, rec_id: PathId, body: OutcomeCreate
 ) -> RecommendationPublic:
     """Record what the technician found: completes the visit if needed, appends one ``outcome``
     event per asset for the predictor and emits ``visit.completed``. Once per recommendation."""

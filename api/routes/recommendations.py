@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from api.checked import CheckedRoute
 from api.crud import recommendations as crud
 from api.crud.customers import get_customer
-from api.deps import AnyRole, Dispatcher, PageDep, SessionDep, TimeRangeDep, next_cursor, split_list
+from api.deps import AnyRole, Dispatcher, PageDep, PathId, SessionDep, TimeRangeDep, next_cursor, split_list
+from api.problems import errors, invalid
 from api.schemas.common import Page
 from api.schemas.recommendations import RecommendationCreate, RecommendationPublic
 from api.views import recommendation_public
@@ -16,15 +18,29 @@ from forestall.state.models import Customer
 from forestall.state.repo import event_now_or_wall
 from forestall.vocab import PRIORITIES, STATUSES
 
-router = APIRouter(prefix="/recommendations", tags=["recommendations"])
+router = APIRouter(prefix="/recommendations", tags=["recommendations"], route_class=CheckedRoute)
 
-MultiValue = Annotated[list[str] | None, Query(description="repeat or comma-separate values")]
+
+def listed(values: tuple[str, ...], example: str, alias: str | None = None) -> Any:
+    """A query parameter of these values, repeated or comma-separated; the schema spells them
+    out (a pattern), ``checked_values`` refuses others with a message naming the known ones."""
+    one = "|".join(values)
+    item = {"type": "string", "pattern": rf"^\s*({one})?\s*(,\s*({one})?\s*)*$"}
+    return Query(
+        alias=alias,
+        description=f"e.g. {example}; repeat or comma-separate",
+        json_schema_extra={"items": item},
+    )
+
+
+StatusFilter = Annotated[list[str] | None, listed(STATUSES, "open,accepted,scheduled", alias="status")]
+PriorityFilter = Annotated[list[str] | None, listed(PRIORITIES, "P1,P2")]
 
 
 def checked_values(values: list[str], allowed: tuple[str, ...], name: str) -> list[str]:
     unknown = sorted(set(values) - set(allowed))
     if unknown:
-        raise HTTPException(422, f"unknown {name} {unknown}; known: {', '.join(allowed)}")
+        raise invalid(("query", name), f"unknown {name} {unknown}; known: {', '.join(allowed)}", values)
     return values
 
 
@@ -34,12 +50,10 @@ def list_recommendations(
     principal: AnyRole,
     page: PageDep,
     window: TimeRangeDep,
-    status_: Annotated[
-        list[str] | None, Query(alias="status", description="e.g. open,accepted,scheduled")
-    ] = None,
+    status_: StatusFilter = None,
     customer: Annotated[str | None, Query(description="customer id")] = None,
     asset: Annotated[str | None, Query(description="recommendations covering this asset")] = None,
-    priority: MultiValue = None,
+    priority: PriorityFilter = None,
 ) -> Page[RecommendationPublic]:
     """Newest first; ``from``/``to`` bound the creation time (event time)."""
     where = crud.RecommendationFilter(
@@ -56,15 +70,15 @@ def list_recommendations(
     return Page(items=[recommendation_public(r) for r in rows], next_cursor=next_cursor(key))
 
 
-@router.get("/{rec_id}")
-def get_recommendation(session: SessionDep, principal: AnyRole, rec_id: str) -> RecommendationPublic:
+@router.get("/{rec_id}", responses=errors(404))
+def get_recommendation(session: SessionDep, principal: AnyRole, rec_id: PathId) -> RecommendationPublic:
     rec = crud.get_recommendation(session, principal.tenant, rec_id)
     if rec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"recommendation {rec_id!r} not found")
     return recommendation_public(rec)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(404, s404="no such asset or customer"))
 def create_recommendation(
     session: SessionDep, principal: Dispatcher, body: RecommendationCreate
 ) -> RecommendationPublic:
@@ -75,7 +89,7 @@ def create_recommendation(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"assets not found: {missing}")
     owners = {a.customer_id for a in assets.values()}
     if body.customer_id is None and len(owners) > 1:
-        raise HTTPException(422, "the assets belong to different customers; give customer_id")
+        raise invalid(("body", "customer_id"), "the assets belong to different customers; give customer_id")
     customer_id = body.customer_id if body.customer_id is not None else owners.pop()
     customer: Customer | None = None
     if customer_id is not None:

@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.checked import CheckedRoute
 from api.crud.rejections import list_rejections
 from api.deps import Admin, PageDep, SessionDep, next_cursor
 from api.schemas.common import Page
 from api.schemas.ingest import RejectionPublic
 from forestall.contract import REJECTION_REASONS, format_ts
 
-router = APIRouter(prefix="/ingest", tags=["ingest"])
+router = APIRouter(prefix="/ingest", tags=["ingest"], route_class=CheckedRoute)
 
 
 @router.get("/rejections")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.checked import CheckedRoute
 from api.crud.risk import put_risk_settings, refresh_all, risk_settings
 from api.deps import Admin, SessionDep
 from api.schemas.settings import RiskWeightsPublic, RiskWeightsUpdate
 from forestall.state.repo import event_now_or_wall
 
-router = APIRouter(prefix="/settings", tags=["settings"])
+router = APIRouter(prefix="/settings", tags=["settings"], route_class=CheckedRoute)
 
 
 @router.get("/risk-weights")

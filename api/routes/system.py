@@ -11,12 +11,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import ContextDep, SessionDep
+from api.problems import errors
 from forestall.state.models import WebhookDelivery
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=errors(413, 503, s503="the state DB is unreachable"))
 def healthz(session: SessionDep) -> dict[str, str]:
     """Liveness and state DB reachability."""
     try:

@@ -6,31 +6,33 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api.deps import AnyRole, ContextDep, SessionDep, TimeRangeDep, split_list
+from api.checked import CheckedRoute
+from api.deps import AnyRole, ContextDep, Cursor, PathId, SessionDep, TimeRangeDep, split_list
 from api.pagination import cursor_key, encode_cursor
+from api.problems import errors, invalid
 from api.routes.assets import found_asset
 from api.schemas.assets import TelemetrySample
 from api.schemas.common import Page
 from forestall.contract import format_ts
 from forestall.state.repo import event_now_or_wall
 
-router = APIRouter(prefix="/assets", tags=["assets"])
+router = APIRouter(prefix="/assets", tags=["assets"], route_class=CheckedRoute)
 
 DEFAULT_SPAN_S = 86400.0
 
 
-@router.get("/{asset_id}/telemetry")
+@router.get("/{asset_id}/telemetry", responses=errors(404, 503, s503="the telemetry store is unavailable"))
 def get_telemetry(
     ctx: ContextDep,
     session: SessionDep,
     principal: AnyRole,
-    asset_id: str,
+    asset_id: PathId,
     window: TimeRangeDep,
     sensor: Annotated[
         list[str] | None, Query(description="sensor names (repeat or comma-separate); default all")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Cursor = None,
 ) -> Page[TelemetrySample]:
     """One item per stored sample in [from, to] (default: the last day of event time)."""
     found_asset(session, principal, asset_id)
@@ -38,7 +40,9 @@ def get_telemetry(
     start = window.start if window.start is not None else end - DEFAULT_SPAN_S
     after = cursor_key(cursor, float) if cursor else None
     if cursor and after is None:
-        raise HTTPException(422, "invalid cursor")
+        raise invalid(("query", "cursor"), "not a next_cursor this list handed out", cursor)
+    if end < start:  # an empty window; InfluxDB would refuse the query
+        return Page(items=[], next_cursor=None)
     from forestall.series import StoreError
 
     try:

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
+from api.checked import CheckedRoute
 from api.context import AppContext
 from api.crud import webhooks as crud
-from api.deps import Admin, ContextDep, PageDep, Principal, SessionDep, next_cursor
+from api.deps import Admin, ContextDep, PageDep, PathId, Principal, SessionDep, next_cursor
+from api.problems import errors
 from api.schemas.common import Page
 from api.schemas.webhooks import DeliveryPublic, WebhookCreate, WebhookCreated, WebhookPublic, WebhookUpdate
 from api.views import delivery_public, webhook_public
 from api.webhooks.egress import EgressPolicy, EgressRefusedError
 from forestall.state.models import WebhookSubscription
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=CheckedRoute)
+
+# Row ids are positive 64-bit integers; a larger one would overflow the database's integer.
+DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _found(session: Session, principal: Principal, sub_id: str) -> WebhookSubscription:
@@ -47,7 +52,7 @@ def list_webhooks(session: SessionDep, principal: Admin, page: PageDep) -> Page[
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={status.HTTP_409_CONFLICT: {"description": "the tenant has its maximum of subscriptions"}},
+    responses=errors(409, s409="the tenant has its maximum of subscriptions"),
 )
 def create_webhook(
     ctx: ContextDep, session: SessionDep, principal: Admin, body: WebhookCreate
@@ -66,14 +71,14 @@ def create_webhook(
     return WebhookCreated(**webhook_public(sub).model_dump(), secret=sub.secret)
 
 
-@router.get("/{sub_id}")
-def get_webhook(session: SessionDep, principal: Admin, sub_id: str) -> WebhookPublic:
+@router.get("/{sub_id}", responses=errors(404))
+def get_webhook(session: SessionDep, principal: Admin, sub_id: PathId) -> WebhookPublic:
     return webhook_public(_found(session, principal, sub_id))
 
 
-@router.patch("/{sub_id}")
+@router.patch("/{sub_id}", responses=errors(404))
 def update_webhook(
-    ctx: ContextDep, session: SessionDep, principal: Admin, sub_id: str, body: WebhookUpdate
+    ctx: ContextDep, session: SessionDep, principal: Admin, sub_id: PathId, body: WebhookUpdate
 ) -> WebhookPublic:
     changes = body.changes()
     if "url" in changes:
@@ -83,18 +88,18 @@ def update_webhook(
     return webhook_public(sub)
 
 
-@router.delete("/{sub_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_webhook(session: SessionDep, principal: Admin, sub_id: str) -> Response:
+@router.delete("/{sub_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+def delete_webhook(session: SessionDep, principal: Admin, sub_id: PathId) -> Response:
     crud.delete_subscription(session, _found(session, principal, sub_id))
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{sub_id}/deliveries")
+@router.get("/{sub_id}/deliveries", responses=errors(404))
 def list_deliveries(
     session: SessionDep,
     principal: Admin,
-    sub_id: str,
+    sub_id: PathId,
     page: PageDep,
     status_: Annotated[Literal["pending", "delivered", "dead"] | None, Query(alias="status")] = None,
 ) -> Page[DeliveryPublic]:
@@ -104,17 +109,21 @@ def list_deliveries(
     return Page(items=[delivery_public(*row) for row in rows], next_cursor=next_cursor(key))
 
 
-@router.get("/{sub_id}/deliveries/{delivery_id}")
-def get_delivery(session: SessionDep, principal: Admin, sub_id: str, delivery_id: int) -> DeliveryPublic:
+@router.get("/{sub_id}/deliveries/{delivery_id}", responses=errors(404))
+def get_delivery(
+    session: SessionDep, principal: Admin, sub_id: PathId, delivery_id: DeliveryId
+) -> DeliveryPublic:
     row = crud.get_delivery(session, _found(session, principal, sub_id), delivery_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"delivery {delivery_id} not found")
     return delivery_public(*row)
 
 
-@router.post("/{sub_id}/deliveries/{delivery_id}/replay", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{sub_id}/deliveries/{delivery_id}/replay", status_code=status.HTTP_202_ACCEPTED, responses=errors(404)
+)
 def replay_delivery(
-    ctx: ContextDep, session: SessionDep, principal: Admin, sub_id: str, delivery_id: int
+    ctx: ContextDep, session: SessionDep, principal: Admin, sub_id: PathId, delivery_id: DeliveryId
 ) -> DeliveryPublic:
     """Send the delivery again (same webhook-id), e.g. a dead one once the receiver is fixed."""
     row = crud.get_delivery(session, _found(session, principal, sub_id), delivery_id)

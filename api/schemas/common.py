@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from forestall.contract import ID_RE, parse_ts
+from forestall.contract import ID_RE, MAX_TS, parse_ts
 
 
 def _to_epoch(value: Any) -> float:
@@ -19,12 +19,18 @@ def _to_epoch(value: Any) -> float:
     return parse_ts(value)
 
 
+# The instants the API takes are 1970-01-01 to 3000-01-01 (forestall.contract.parse_ts). JSON
+# Schema cannot bound a date-time, so the schema names years whose every instant is in range,
+# whatever the UTC offset: all it calls valid is accepted (a few more instants are too).
+TIME_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time", "pattern": "^(19[89][0-9]|2[0-8][0-9]{2})-"},
+        {"type": "number", "minimum": 0, "maximum": MAX_TS},
+    ]
+}
+
 # Input times: RFC 3339 (UTC, ``Z`` or offset) or Unix epoch seconds; held as epoch seconds.
-Timestamp = Annotated[
-    float,
-    BeforeValidator(_to_epoch),
-    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]}),
-]
+Timestamp = Annotated[float, BeforeValidator(_to_epoch), WithJsonSchema(TIME_SCHEMA)]
 
 # Output times are RFC 3339 strings in UTC with a ``Z``.
 TimeText = str
@@ -52,10 +58,30 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def null_only_where_nullable(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A ``json_schema_extra`` for models of optional fields: the schema offers null only for
+    the fields in the model's ``NULLABLE`` (a Patch refuses null elsewhere; other models may
+    take it, so the schema is the stricter of the two)."""
+    nullable: frozenset[str] = getattr(model, "NULLABLE", frozenset())
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf")
+        if name in nullable or options is None:
+            continue
+        kept = [option for option in options if option != {"type": "null"}]
+        if len(kept) == 1:
+            del prop["anyOf"]
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+
+
 class Patch(Input):
     """A partial update: only the fields sent change. ``null`` is refused for a field unless
     it is in ``NULLABLE`` (there it clears the value)."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=null_only_where_nullable)
     NULLABLE: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="after")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -60,10 +60,10 @@ class IncidentPublic(BaseModel):
     recorded_at: TimeText
 
 
-class FeedbackCreate(Input):
+class _Feedback(Input):
     customer_id: ObjectId
     kind: FeedbackKind
-    score: float = Field(description="csat 1–5, nps 0–10, ces 1–7")
+    score: float
     at: Timestamp
     comment: str | None = Field(None, max_length=2000)
 
@@ -73,6 +73,31 @@ class FeedbackCreate(Input):
         if not low <= self.score <= high:
             raise ValueError(f"{self.kind} score must be between {low} and {high}, got {self.score:g}")
         return self
+
+
+def _score(kind: str) -> Any:
+    """The score field of one kind; its range is in the schema, the message in the validator."""
+    low, high = SCORE_RANGES[kind]
+    return Field(description=f"{low}–{high}", json_schema_extra={"minimum": low, "maximum": high})
+
+
+class CsatFeedback(_Feedback):
+    kind: Literal["csat"]
+    score: float = _score("csat")
+
+
+class NpsFeedback(_Feedback):
+    kind: Literal["nps"]
+    score: float = _score("nps")
+
+
+class CesFeedback(_Feedback):
+    kind: Literal["ces"]
+    score: float = _score("ces")
+
+
+# One model per kind, so the schema gives each kind's score range.
+FeedbackCreate = Annotated[CsatFeedback | NpsFeedback | CesFeedback, Field(discriminator="kind")]
 
 
 class FeedbackPublic(BaseModel):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field, field_validator
 
 from api.schemas.common import Input
+from predictor.risk import DEFAULT_WEIGHTS
+
+WEIGHT_RANGE: dict[str, Any] = {"type": "number", "minimum": 0.0, "maximum": 1000.0}
 
 
 class RiskWeightsPublic(BaseModel):
@@ -14,14 +19,19 @@ class RiskWeightsPublic(BaseModel):
 
 
 class RiskWeightsUpdate(Input):
-    weights: dict[str, float] = Field(default_factory=dict, description="omitted names use the defaults")
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="omitted names use the defaults",
+        json_schema_extra={
+            "properties": {name: WEIGHT_RANGE for name in DEFAULT_WEIGHTS},
+            "additionalProperties": False,
+        },
+    )
     threshold: float | None = Field(None, ge=0.0, le=100.0)
 
     @field_validator("weights")
     @classmethod
     def _known_non_negative(cls, weights: dict[str, float]) -> dict[str, float]:
-        from predictor.risk import DEFAULT_WEIGHTS
-
         unknown = sorted(set(weights) - set(DEFAULT_WEIGHTS))
         if unknown:
             raise ValueError(f"unknown weights {unknown}; known: {', '.join(DEFAULT_WEIGHTS)}")
