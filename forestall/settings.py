@@ -148,8 +148,9 @@ def in_one_process(
     state DB and an embedded store in ``data_dir``, the API on loopback, one worker and no
     metrics port; ``keep_days`` overrides the store's retention. Its simulated devices may run
     days of event time ahead of a worker that is catching up, so ``max_future_s`` is a year, and
-    a replay sends each asset's history as fast as it is stored: no device rate limit. Its
-    webhook receivers (the FSM simulator) listen on loopback, so webhooks may go there.
+    a replay sends each asset's history as fast as it is stored: no device rate limit, and no
+    API key rate limit for its own clients either. Its webhook receivers (the FSM simulator)
+    listen on loopback, so webhooks may go there.
     ``also_allow``: further networks webhooks may reach (a ``--webhook-url`` on the LAN)."""
     store: dict[str, object] = {"kind": "embedded", "path": data_dir / "tsdb.sqlite"}
     allowed = [*base.api.webhook_allowed_networks, ip_network("127.0.0.0/8"), *also_allow]
@@ -161,7 +162,12 @@ def in_one_process(
             "mqtt": base.mqtt.model_copy(update={"url": mqtt_url, "share_group": None}),
             "store": base.store.model_copy(update=store),
             "api": base.api.model_copy(
-                update={"host": "127.0.0.1", "port": api_port, "webhook_allowed_networks": allowed}
+                update={
+                    "host": "127.0.0.1",
+                    "port": api_port,
+                    "webhook_allowed_networks": allowed,
+                    "rate_per_s": 1e9,
+                }
             ),
             "worker": base.worker.model_copy(
                 update={
