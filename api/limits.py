@@ -7,7 +7,7 @@ so neither is ever held in memory. The rest of such a body is read and dropped f
 sending resets it, and most clients then report the reset instead of the 413.
 
 ``KeyLimiter`` gives each API key a token bucket (the one ingest keeps per device,
-``ingest.ratelimit.DeviceLimiter``): ``rate_per_s`` requests a second once ``burst`` is spent.
+``forestall.ratelimit.TokenBuckets``): ``rate_per_s`` requests a second once ``burst`` is spent.
 It is consulted after the key is verified, so requests without a valid key never touch a real
 key's bucket.
 
@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingest.ratelimit import DeviceLimiter
+from forestall.ratelimit import TokenBuckets
 
 DRAIN_FACTOR = 16
 
@@ -88,10 +88,10 @@ def _declared_length(scope: Scope) -> int:
 
 class KeyLimiter:
     def __init__(self, rate_per_s: float, burst: int) -> None:
-        self._buckets = DeviceLimiter(rate_per_s, burst)
+        self._buckets = TokenBuckets(rate_per_s, burst)
         # A refused request waits for one token: at most 1 / rate seconds, in whole seconds.
         self._wait_s = max(1, math.ceil(1.0 / rate_per_s))
-        # Dependencies run on a thread pool; DeviceLimiter expects one caller at a time.
+        # Dependencies run on a thread pool; TokenBuckets expects one caller at a time.
         self._lock = threading.Lock()
 
     def retry_after(self, tenant: str, key_id: str, now: float | None = None) -> int | None:

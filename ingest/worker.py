@@ -31,6 +31,7 @@ from forestall.contract import ContractError, Topic, parse_topic
 from forestall.isolate import commit_isolating
 from forestall.mqttclient import make_client
 from forestall.mqtturl import parse_mqtt_url
+from forestall.ratelimit import TokenBuckets
 from forestall.series import TelemetryStore
 from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker
@@ -41,7 +42,6 @@ from ingest.errors import is_retryable
 from ingest.inbox import Inbox
 from ingest.metrics import WorkerMetrics
 from ingest.pipeline import Outcome, Pipeline, Rejected, excerpt
-from ingest.ratelimit import DeviceLimiter
 from ingest.retention import run_retention
 from ingest.sequence import SeqWindow
 from ingest.store import open_store
@@ -101,7 +101,7 @@ class Worker:
         self.applier = Applier(self.metrics, self.store)
         self._registry_cursor: int | None = None  # events read for registry changes (asset_assigned)
         self._inbox: Inbox[Received] = Inbox(INBOX_MESSAGES, INBOX_BYTES, size=_payload_size, key=_tenant_of)
-        self._limiter = DeviceLimiter(settings.worker.device_rate_per_s, settings.worker.device_burst)
+        self._limiter = TokenBuckets(settings.worker.device_rate_per_s, settings.worker.device_burst)
         self._stop = threading.Event()
         self.subscribed = threading.Event()  # set once the broker has acknowledged every subscription
         self._subscriptions = 0

@@ -11,6 +11,8 @@ from api.webhooks.signing import is_valid_secret
 from forestall.state.repo import WEBHOOK_TYPES
 
 EVENTS_DOC = f"event types to receive ({', '.join(WEBHOOK_TYPES)}); empty: all"
+# whsec_ and base64 of at least 16 bytes (22 characters); what the schema promises is accepted.
+SECRET_PATTERN = r"^whsec_[A-Za-z0-9+/]{22,}={0,2}$"
 SECRET_DOC = "whsec_ + base64 of at least 16 bytes; omit to have one generated (returned once)"
 
 
@@ -32,7 +34,7 @@ def _usable_secret(secret: str | None) -> str | None:
 class WebhookCreate(Input):
     url: AnyHttpUrl
     events: list[str] = Field(default_factory=list, description=EVENTS_DOC)
-    secret: str | None = Field(None, description=SECRET_DOC)
+    secret: str | None = Field(None, description=SECRET_DOC, pattern=SECRET_PATTERN)
     active: bool = True
 
     _events = field_validator("events")(_known_events)
@@ -43,7 +45,7 @@ class WebhookUpdate(Patch):
     NULLABLE: ClassVar[frozenset[str]] = frozenset()
     url: AnyHttpUrl | None = None
     events: list[str] | None = Field(None, description=EVENTS_DOC)
-    secret: str | None = Field(None, description="a new secret (rotation)")
+    secret: str | None = Field(None, description="a new secret (rotation)", pattern=SECRET_PATTERN)
     active: bool | None = None
 
     _events = field_validator("events")(_known_events)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from forestall import ratelimit
 from forestall.clock import clock_from
-from ingest import ratelimit
 from ingest.pipeline import Pipeline
 
 WALL_PAST = 1_600_000_000.0  # stamps well before the wall clock: the clock is the newest asset's
@@ -49,7 +49,7 @@ def test_a_sample_past_the_horizon_is_rejected_alone_and_the_rest_kept() -> None
 
 def test_the_rate_limiter_forgets_idle_devices_once_it_tracks_many(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ratelimit, "MAX_TRACKED", 3)
-    limiter = ratelimit.DeviceLimiter(rate_per_s=1.0, burst=2)
+    limiter = ratelimit.TokenBuckets(rate_per_s=1.0, burst=2)
     for asset in ("a", "b", "c"):
         assert limiter.allow(("t", asset), now=0.0)
     assert [limiter.allow(("t", "busy"), now=100.0) for _ in range(3)] == [True, True, False]

@@ -1,12 +1,12 @@
-"""Per-device rate limits: a token bucket per (tenant, asset) on messages. Pure logic.
+"""Rate limits: a token bucket per key — (tenant, asset) at ingest, (tenant, API key) at the API. Pure logic.
 
-A device that sends faster than ``rate_per_s`` once its ``burst`` is spent has the excess
+At ingest, a device that sends faster than ``rate_per_s`` once its ``burst`` is spent has the excess
 rejected (``rate_limited``) before it reaches the worker's inbox, so one flooding device cannot
 delay the others. An edge agent with ``max_inflight`` 20 waits for each PUBACK, and the worker
 acknowledges once per chunk commit, so it stays well under the default 200 messages a second
 even while it replays a long backlog.
 
->>> limiter = DeviceLimiter(rate_per_s=1.0, burst=2)
+>>> limiter = TokenBuckets(rate_per_s=1.0, burst=2)
 >>> [limiter.allow(("t", "a"), now=0.0) for _ in range(3)], limiter.allow(("t", "a"), now=1.0)
 ([True, True, False], True)
 >>> limiter.take_excess()
@@ -21,13 +21,15 @@ Key = tuple[str, str]
 MAX_TRACKED = 100_000  # devices with a bucket; beyond, the full buckets (idle devices) are dropped
 
 
-class DeviceLimiter:
+class TokenBuckets:
     def __init__(self, rate_per_s: float, burst: int) -> None:
         self.rate_per_s = rate_per_s
         self.burst = float(burst)
         self._buckets: dict[Key, tuple[float, float]] = {}  # tokens, time of the last refill
         self._excess: dict[Key, int] = {}
-        self._lock = threading.Lock()  # allow() runs on paho's thread, take_excess() on the worker's
+        # At ingest allow() runs on paho's thread and take_excess() on the worker's; the API calls
+        # allow() from its thread pool.
+        self._lock = threading.Lock()
 
     def allow(self, key: Key, now: float) -> bool:
         if len(self._buckets) >= MAX_TRACKED and key not in self._buckets:
