@@ -10,7 +10,11 @@ its own normal (``z``, in healthy spreads, smoothed), up to the failure. From th
 - a time to failure by *crossing*: for each failed life, how long it still ran after its
   health index first reached the asset's current one. These times are a sample of the
   asset's time to failure: their spread is the uncertainty, and one failure is enough to
-  start (the probability is then smoothed, as one life says little).
+  start (the probability is then smoothed, as one life says little). An index of at most
+  ``HEALTHY_INDEX`` is healthy scatter, not a point on a failed life's path: such an asset
+  has all of that life ahead of it, not the hours that life had left when it last sat there
+  (a life whose index sat below zero for a while, its normal not yet settled, would otherwise
+  make every healthy asset of the type look a day from failure).
 
 >>> lib = FailureLibrary()
 >>> life = [{"temp": h / 50.0, "rpm": 0.0} for h in range(201)]  # 4 spreads at failure, after 200 h
@@ -37,6 +41,7 @@ F64 = NDArray[np.float64]
 AT_FAILURE_HOURS = 3  # the signature is the mean over the last hours before a failure
 RELATIVE_SPREAD = 0.25  # one failed life's time to failure, as a guide for another's, is this uncertain
 ABSOLUTE_SPREAD_H = 4.0
+HEALTHY_INDEX = 0.2  # a fifth of the way to the failure level: within healthy scatter, not on the path
 MIN_LIVES_FOR_SPREAD = 3  # lives of a mode before their scatter at failure weighs its sensors
 SPREAD_FLOOR = 0.1  # of the mean square failure level: the least scatter a sensor's failure level is given
 
@@ -126,6 +131,9 @@ class FailureLibrary:
         out = []
         for trajectory, m in zip(self._indices, self._modes, strict=True):
             if m != mode:
+                continue
+            if index <= HEALTHY_INDEX:  # not yet on the path that life took: all of it ahead
+                out.append(float(len(trajectory)))
                 continue
             reached = np.flatnonzero(trajectory >= index)
             out.append(float(len(trajectory) - reached[0]) if len(reached) else 0.0)

@@ -43,7 +43,7 @@ from predictor.regimes import RegimeModel
 from predictor.rul import RulFeatures, RulModel
 from predictor.trend import SlidingTrend
 
-MODEL_VERSION = "fleet-6"
+MODEL_VERSION = "fleet-7"
 HOUR = 3600.0
 STEP_S = 600.0  # models step on 10-minute event-time means, whatever the raw sample rate
 HORIZON_S = 48 * HOUR  # failure_probability is the probability of failure within this horizon
@@ -265,7 +265,7 @@ class AssetModel:
         """Once an hour: the health index, and the evidence of the failure library and the RUL model."""
         fleet = self.fleet
         horizon_h = HORIZON_S / HOUR
-        self.index, mode = fleet.library.index(self._from_normal(vector))
+        self.index, mode = fleet.library.index(self._from_normal(vector, ts))
         crossing = fleet.library.probability_within(self.index, mode, horizon_h)
         self.hourly = {}
         if crossing is not None:
@@ -281,14 +281,19 @@ class AssetModel:
                 self.hourly["rul"] = probability_from_band(rul, low, high, horizon_h)
                 self.ttf = (ts, rul, low, high)
 
-    def _from_normal(self, vector: Mapping[str, float]) -> dict[str, float]:
-        """The 5-hour means of a ``RulFeatures`` vector less the asset's offsets: how far, in fleet
-        units, it stood from its own normal that hour (what the failure library compares)."""
+    def _from_normal(self, vector: Mapping[str, float], ts: float) -> dict[str, float]:
+        """The 5-hour means (to ``ts``) of a ``RulFeatures`` vector less the asset's normal: how far,
+        in fleet units, it stood from its own normal those hours (what the failure library compares).
+
+        Where the type has one regime the vector holds readings, daily cycle and all: the cycle
+        comes out here, or every asset of the type would near a failure level at the same hour.
+        """
         offsets = self.normal.offsets_now()
         cut = len(SMOOTHED)
         means = {name[:-cut]: value for name, value in vector.items() if name.endswith(SMOOTHED)}
-        if self.fleet.regimes.count == 1:  # readings: into fleet units first
+        if self.fleet.regimes.count == 1:  # readings: into fleet units, the daily cycle out
             means = self.fleet.normal.units(0, means)
+            means = {name: v - self.normal.cycle_mean(name, ts, SMOOTHED_HOURS) for name, v in means.items()}
         return {name: value - offsets.get(name, 0.0) for name, value in means.items()}
 
     def _rul(self, vector: Mapping[str, float]) -> tuple[float, float, float] | None:
@@ -372,7 +377,7 @@ class AssetModel:
         if failed:
             history = [(ts, x) for ts, x in self.rul_features.history() if ts <= at]
             if history:
-                fleet.library.learn([self._from_normal(x) for _, x in history])
+                fleet.library.learn([self._from_normal(x, ts) for ts, x in history])
                 fleet.rul.learn_failure(history, at)
         self.down = failed
         if failed:
@@ -421,3 +426,4 @@ def _top_mean(values: Mapping[str, float], k: int = 2) -> float:
 
 
 SMOOTHED = ":mean_5h"
+SMOOTHED_HOURS = 5

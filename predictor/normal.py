@@ -260,6 +260,13 @@ class AssetNormal:
             for name, value in units.items()
         }
 
+    def cycle_mean(self, name: str, end: float, hours: int) -> float:
+        """The daily profile's mean over the ``hours`` before ``end`` (0 for a sensor without one)."""
+        profile = self.profiles.get(name)
+        if profile is None:
+            return 0.0
+        return sum(_interpolate(profile, end - (k + 0.5) * HOUR) for k in range(hours)) / hours
+
     def residual(self, units: Mapping[str, float]) -> dict[str, float]:
         """Fleet units minus the flat part of the normal (what a daily cycle would have to explain)."""
         return {name: value - self.offsets.get(name, value) for name, value in units.items()}
