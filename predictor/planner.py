@@ -344,6 +344,8 @@ def decide(
         if visit.status == "open" and should_cancel(alive, policy):
             actions.append(Close(visit.id, "risk_gone"))
             continue
+        if not alive:  # accepted or scheduled, and its assets are down: someone is on the way
+            continue
         plan = plan_visit(alive, customer, risk_index, now, policy)
         if escalates(visit.priority, visit.window_end, plan):
             window_end = max(min(visit.window_end, plan.window_end), visit.window_start)

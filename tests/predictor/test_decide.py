@@ -93,6 +93,14 @@ def test_an_untouched_recommendation_is_cancelled_when_the_risk_is_gone_or_the_a
     assert not any(isinstance(a, planner.Close) for a in actions)  # someone is on it
 
 
+@pytest.mark.parametrize("status", ["accepted", "scheduled"])
+def test_a_visit_under_way_whose_assets_are_all_down_is_left_to_the_technician(status: str) -> None:
+    # Seen in the sim (seed 3): planning such a visit anew raised "a visit needs at least one asset".
+    visit = OpenVisit("r1", ("a", "b"), status, "P2", 10 * HOUR, 40 * HOUR)
+    down = {asset: cond(asset, p=0.99, failed=True, failed_at=5 * HOUR, site="s") for asset in ("a", "b")}
+    assert decide(down, [visit], [], CUSTOMER, 0.0, 20 * HOUR) == []
+
+
 @given(
     anomaly=probability,
     crossing=st.one_of(st.none(), probability),
