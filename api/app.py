@@ -22,6 +22,7 @@ from api.metrics import ApiMetrics
 from api.problems import validation_failed
 from api.routes import api_router
 from api.routes.system import router as system_router
+from api.webhooks.egress import EgressPolicy
 from forestall import __version__
 from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker
@@ -54,11 +55,12 @@ def create_app(settings: Settings, *, deliver_webhooks: bool = True) -> FastAPI:
             sessions=make_sessionmaker(engine),
             metrics=metrics,
             limiter=KeyLimiter(settings.api.rate_per_s, settings.api.rate_burst),
+            egress=EgressPolicy(settings.api.webhook_allowed_networks),
         )
         if deliver_webhooks:
             from api.webhooks.dispatcher import WebhookDispatcher
 
-            ctx.dispatcher = WebhookDispatcher(ctx.sessions, settings.api, metrics=metrics)
+            ctx.dispatcher = WebhookDispatcher(ctx.sessions, settings.api, metrics=metrics, egress=ctx.egress)
             ctx.dispatcher.start()
         app.state.ctx = ctx
         try:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.limits import KeyLimiter
 from api.metrics import ApiMetrics
+from api.webhooks.egress import EgressPolicy
 from forestall.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class AppContext:
     sessions: sessionmaker[Session]
     metrics: ApiMetrics
     limiter: KeyLimiter
+    egress: EgressPolicy  # where webhooks may go: checked at subscription and at delivery
     dispatcher: WebhookDispatcher | None = None
     _store: TelemetryStore | None = field(default=None, repr=False)
     _store_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

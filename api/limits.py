@@ -88,7 +88,8 @@ def _declared_length(scope: Scope) -> int:
 
 class KeyLimiter:
     def __init__(self, rate_per_s: float, burst: int) -> None:
-        self._buckets = TokenBuckets(rate_per_s, burst)
+        # Refusals are counted as 429s in forestall_api_requests_total, not per key here.
+        self._buckets = TokenBuckets(rate_per_s, burst, tally=False)
         # A refused request waits for one token: at most 1 / rate seconds, in whole seconds.
         self._wait_s = max(1, math.ceil(1.0 / rate_per_s))
         # Dependencies run on a thread pool; TokenBuckets expects one caller at a time.
@@ -99,6 +100,4 @@ class KeyLimiter:
         with self._lock:
             if self._buckets.allow((tenant, key_id), time.monotonic() if now is None else now):
                 return None
-            # Refusals are counted as 429s in forestall_api_requests_total; drop the device tally.
-            self._buckets.take_excess()
         return self._wait_s

@@ -22,9 +22,10 @@ MAX_TRACKED = 100_000  # devices with a bucket; beyond, the full buckets (idle d
 
 
 class TokenBuckets:
-    def __init__(self, rate_per_s: float, burst: int) -> None:
+    def __init__(self, rate_per_s: float, burst: int, *, tally: bool = True) -> None:
         self.rate_per_s = rate_per_s
         self.burst = float(burst)
+        self.tally = tally  # count refusals per key for take_excess (ingest keeps them as rejections)
         self._buckets: dict[Key, tuple[float, float]] = {}  # tokens, time of the last refill
         self._excess: dict[Key, int] = {}
         # At ingest allow() runs on paho's thread and take_excess() on the worker's; the API calls
@@ -40,8 +41,9 @@ class TokenBuckets:
             self._buckets[key] = (tokens - 1.0, now)
             return True
         self._buckets[key] = (tokens, now)
-        with self._lock:
-            self._excess[key] = self._excess.get(key, 0) + 1
+        if self.tally:
+            with self._lock:
+                self._excess[key] = self._excess.get(key, 0) + 1
         return False
 
     def _forget_idle(self, now: float) -> None:

@@ -16,7 +16,7 @@ from api.problems import errors
 from api.schemas.common import Page
 from api.schemas.webhooks import DeliveryPublic, WebhookCreate, WebhookCreated, WebhookPublic, WebhookUpdate
 from api.views import delivery_public, webhook_public
-from api.webhooks.egress import EgressPolicy, EgressRefusedError
+from api.webhooks.egress import EgressRefusedError
 from forestall.state.models import WebhookSubscription
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=CheckedRoute)
@@ -36,7 +36,7 @@ def _reachable(ctx: AppContext, url: object) -> str:
     """The URL as text, once its host resolves only to addresses webhooks may reach (else 422)."""
     text = str(url)
     try:
-        EgressPolicy(ctx.settings.api.webhook_allowed_networks).vet(text)
+        ctx.egress.vet(text)
     except EgressRefusedError as exc:
         error = {"type": "value_error", "loc": ("body", "url"), "msg": str(exc), "input": text}
         raise RequestValidationError([error]) from exc
