@@ -27,8 +27,7 @@ from predictor.visits import Visits
 
 log = logging.getLogger(__name__)
 EVENTS_PER_CHUNK = 1000
-SWEEP_EVERY_S = 2.0  # wall clock between expiry sweeps of the recommendations
-PLAN_EVERY_S = 600.0  # event time: health is recorded and visits planned at least this often
+PLAN_EVERY_S = 600.0  # event time: health is recorded, visits planned and lapsed ones expired this often
 Owns = Callable[[str, str], bool]
 
 
@@ -44,8 +43,9 @@ class PredictorService:
         self.store = store
         self.visits = Visits(predictor, policy or planner.PlannerPolicy())
         self.owns: Owns = owns or (lambda _tenant, _asset: True)
-        self._last_sweep = 0.0
         self._planned: dict[tuple[str, str], float] = {}  # probability when last planned, per asset
+        self._swept: dict[str, float] = {}  # per tenant: its event clock at the last expiry sweep
+        self._lapsed: set[tuple[str, str]] = set()  # assets whose recommendation expired: plan on new data
 
     def process(
         self, session: Session, batches: Sequence[tuple[Asset, Sequence[Sample]]], clocks: Mapping[str, float]
@@ -53,10 +53,12 @@ class PredictorService:
         """Labels, then the chunk's samples, health, risk and visits; returns recommendations opened.
 
         The samples are taken in event-time slices of ``PLAN_EVERY_S``; each slice's health is
-        recorded, and visits are planned after a slice in which an asset's probability crossed
-        a threshold of the policy or a label was applied (and for every changed asset at the end):
-        a chunk that holds hours of a backlog gets the decisions it would have got live, at the
-        event time they were due, without planning after every slice.
+        recorded, recommendations whose window passed by the slice's end are expired, and visits
+        are planned after a slice in which an asset's probability crossed a threshold of the
+        policy, a label was applied or, for an asset whose recommendation expired, new data came
+        (and for every changed asset at the end): a chunk that holds hours of a backlog gets the
+        decisions it would have got live, at the event time they were due, without planning
+        after every slice.
         """
         opened = self.visits.recommendations_opened
         pending: dict[tuple[str, str], Asset] = {}
@@ -70,12 +72,14 @@ class PredictorService:
                 self.predictor.observe(asset.tenant, asset.id, asset.asset_type, ts, sample.values)
                 key = (asset.tenant, asset.id)
                 changed[key] = asset
-                if self._crossed(key):
+                if self._crossed(key) or key in self._lapsed:
                     pending[key] = asset
+                    self._lapsed.discard(key)
             for tenant, clock in now.items():
                 for key in self.predictor.advance(tenant, clock, time.time()):
                     if (asset := pending.get(key) or session.get(Asset, key)) is not None:
                         pending[key] = changed[key] = asset
+                self._expire(session, tenant, clock)
             points.extend(self._health_points({(a.tenant, a.id): a for _, a, _ in slice_}.values()))
             if pending:
                 points.extend(self._plan(session, pending.values(), now))
@@ -83,7 +87,6 @@ class PredictorService:
         points.extend(self._plan(session, changed.values(), dict(clocks)))
         if points:
             self.store.write_points(points)
-        self._sweep(session)
         return self.visits.recommendations_opened - opened
 
     @staticmethod
@@ -209,13 +212,19 @@ class PredictorService:
             health.drift,
         )
 
-    def _sweep(self, session: Session) -> None:
-        """Expire recommendations whose window passed, at each tenant's event clock (every few seconds)."""
-        if time.monotonic() - self._last_sweep < SWEEP_EVERY_S:
+    def _expire(self, session: Session, tenant: str, clock: float) -> None:
+        """Expire the tenant's recommendations whose window passed by its event clock.
+
+        In event time, every ``PLAN_EVERY_S`` of the tenant's clock: a backlog replayed at a
+        hundred event hours a second expires them when they lapsed, not seconds of wall clock
+        (and days of event time) later, and their assets get a successor on their next data.
+        """
+        last = self._swept.get(tenant)
+        if last is not None and clock - last < PLAN_EVERY_S:
             return
-        self._last_sweep = time.monotonic()
-        for clock in session.scalars(select(EventClock)):
-            self.visits.sweep(session, clock.tenant, clock.now)
+        self._swept[tenant] = clock
+        for asset_id in self.visits.sweep(session, tenant, clock):
+            self._lapsed.add((tenant, asset_id))
 
 
 def label_of(event: Event) -> str | None:
