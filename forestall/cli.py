@@ -38,6 +38,7 @@ SERVER_COMMANDS = (
     "forestall.commands.simulate",
     "forestall.commands.db",
     "forestall.commands.keys",
+    "forestall.commands.devices",
     "forestall.commands.backtest",
 )
 SERVER_PACKAGES = ("fastapi", "sqlalchemy", "river", "pydantic_settings", "amqtt")

@@ -1,0 +1,154 @@
+"""``forestall devices provision|disable|enable|revoke|services``: device credentials on the broker.
+
+Each talks to Mosquitto's dynamic security plugin as its admin client: ``--broker`` (or
+``FORESTALL_BROKER_ADMIN_URL``), e.g. ``mqtts://admin:…@broker:8883``. ``provision`` prints a
+ready ``edge.toml`` for the device (or writes it, readable by its owner only, with ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ADMIN_URL_ENV = "FORESTALL_BROKER_ADMIN_URL"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "devices", help="device credentials on the broker (Mosquitto dynamic security)"
+    )
+    sub = parser.add_subparsers(dest="devices_command", metavar="ACTION", required=True)
+    provision = sub.add_parser(
+        "provision", help="create a device's broker credential and print its edge.toml"
+    )
+    _device_arguments(provision)
+    provision.add_argument(
+        "--edge-url",
+        default=None,
+        help="the broker URL the device uses (default: --broker's, without credentials)",
+    )
+    provision.add_argument(
+        "--edge-ca-file", default=None, help="the CA file path on the device, for mqtts://"
+    )
+    provision.add_argument("--password", default=None, help="default: a random one")
+    provision.add_argument("--out", type=Path, default=None, help="write the edge.toml here (mode 0600)")
+    provision.set_defaults(handler=_reporting(_provision))
+    for action, help_text in (
+        ("disable", "refuse the device's credential and disconnect it now"),
+        ("enable", "accept a disabled device's credential again"),
+        ("revoke", "delete the device's credential and role"),
+    ):
+        command = sub.add_parser(action, help=help_text)
+        _device_arguments(command)
+        command.set_defaults(handler=_reporting(_change), action=action)
+    services = sub.add_parser(
+        "services",
+        help="create (or set again) the worker's and the API's broker credentials; prints them",
+    )
+    _broker_arguments(services)
+    for role in ("worker", "api"):
+        env = f"{role.upper()}_MQTT_PASSWORD"
+        services.add_argument(
+            f"--{role}-password", default=os.environ.get(env), help=f"default: ${env}, else a random one"
+        )
+    services.set_defaults(handler=_reporting(_services))
+
+
+def _reporting(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The broker's refusals as one line and exit status 2, like every input error."""
+
+    def run(args: argparse.Namespace) -> int:
+        from forestall.devices import DynSecError
+
+        try:
+            return handler(args)
+        except DynSecError as exc:
+            print(f"forestall devices: error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _broker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker",
+        default=os.environ.get(ADMIN_URL_ENV),
+        help=f"the broker as its dynamic-security admin: mqtt[s]://admin:pw@host:port (or {ADMIN_URL_ENV})",
+    )
+    parser.add_argument("--ca-file", default=None, help="CA to verify the broker's TLS certificate")
+
+
+def _device_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenant", required=True)
+    parser.add_argument("--asset", required=True)
+    _broker_arguments(parser)
+
+
+def _admin_url(args: argparse.Namespace) -> str:
+    if not args.broker:
+        raise ValueError(
+            f"--broker (or {ADMIN_URL_ENV}) is required: the broker's dynamic-security admin URL"
+        )
+    url: str = args.broker
+    return url
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from forestall.devices import DynSec, device_commands, edge_toml, new_credential
+    from forestall.mqtturl import parse_mqtt_url
+
+    url = _admin_url(args)
+    credential = new_credential(args.tenant, args.asset, args.password)
+    if args.edge_url:
+        edge_url = args.edge_url
+    else:
+        endpoint = parse_mqtt_url(url)
+        edge_url = f"{'mqtts' if endpoint.tls else 'mqtt'}://{endpoint.host}:{endpoint.port}"
+    with DynSec(url, ca_file=args.ca_file) as dynsec:
+        dynsec.run(device_commands(credential))
+    text = edge_toml(credential, edge_url, args.edge_ca_file)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        print(f"wrote {args.out} for {credential.username}", file=sys.stderr)
+    return 0
+
+
+def _change(args: argparse.Namespace) -> int:
+    from forestall.devices import DynSec, device_username
+
+    name = device_username(args.tenant, args.asset)
+    commands: list[dict[str, str]] = {
+        "disable": [{"command": "disableClient", "username": name}],
+        "enable": [{"command": "enableClient", "username": name}],
+        "revoke": [
+            {"command": "deleteClient", "username": name},
+            {"command": "deleteRole", "rolename": name},
+        ],
+    }[args.action]
+    with DynSec(_admin_url(args), ca_file=args.ca_file) as dynsec:
+        dynsec.run(commands)
+    print(f"{args.action}d {name}", file=sys.stderr)
+    return 0
+
+
+def _services(args: argparse.Namespace) -> int:
+    from forestall.devices import SERVICE_ROLES, DynSec, service_commands
+
+    given = {"forestall-worker": args.worker_password, "forestall-api": args.api_password}
+    passwords = {role: given.get(role) or secrets.token_urlsafe(24) for role in SERVICE_ROLES}
+    with DynSec(_admin_url(args), ca_file=args.ca_file) as dynsec:
+        dynsec.run(service_commands(passwords), ok_if=("Role already exists", "Client already exists"))
+        dynsec.run(
+            [{"command": "setClientPassword", "username": r, "password": p} for r, p in passwords.items()]
+        )
+    for role, password in passwords.items():
+        print(f"{role.upper().replace('-', '_')}_MQTT_PASSWORD={password}")
+    return 0

@@ -1,0 +1,378 @@
+"""The shipped ``ingest/mosquitto.conf`` with device credentials, against a real Mosquitto.
+
+The config file is the one docker-compose mounts, with only its paths and ports replaced; the
+credentials are made by ``forestall devices`` through the dynamic security plugin, as an
+operator would: a device publishes its own telemetry over TLS and reads its own commands, and
+its credential can do nothing for another asset or tenant.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from forestall.broker import free_port
+from forestall.cli import main
+from forestall.mqttclient import make_client
+from tests.conftest import wait_port
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGINS = (
+    "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/mosquitto_dynamic_security.so",
+)
+ADMIN_PASSWORD = "admin-test-password"
+
+
+@dataclass
+class Broker:
+    plain_port: int
+    tls_port: int
+    ca: Path
+    dir: Path
+
+    @property
+    def admin_url(self) -> str:
+        return f"mqtt://admin:{ADMIN_PASSWORD}@127.0.0.1:{self.plain_port}"
+
+
+def _certificates(folder: Path) -> None:
+    """A CA and a server certificate for 127.0.0.1 (openssl, as an operator would make them)."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=forestall-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.crt",
+    )
+
+
+def _shipped_config(folder: Path, plugin: str, plain_port: int, tls_port: int) -> str:
+    text = (REPO / "ingest" / "mosquitto.conf").read_text()
+    replacements = {
+        r"^listener 1883$": f"listener {plain_port} 127.0.0.1",
+        r"^listener 8883$": f"listener {tls_port} 127.0.0.1",
+        r"^plugin .*$": f"plugin {plugin}",
+        r"/mosquitto/data/": f"{folder}/",
+        r"/mosquitto/certs/": f"{folder}/",
+    }
+    for pattern, replacement in replacements.items():
+        text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+        assert count, f"the shipped mosquitto.conf no longer has {pattern!r}"
+    return ("user root\n" if os.geteuid() == 0 else "") + text
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    plugin = next((p for p in PLUGINS if os.path.exists(p)), None)
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    ctrl = shutil.which("mosquitto_ctrl")
+    if plugin is None or not os.path.exists(binary) or ctrl is None:
+        pytest.fail(
+            "needs Mosquitto and its dynamic security plugin (apt-get install mosquitto mosquitto-clients)"
+        )
+    folder = tmp_path / "mosquitto"
+    folder.mkdir()
+    _certificates(folder)
+    subprocess.run(
+        [ctrl, "dynsec", "init", str(folder / "dynamic-security.json"), "admin", ADMIN_PASSWORD],
+        check=True,
+        capture_output=True,
+    )
+    plain, tls = free_port(), free_port()
+    (folder / "mosquitto.conf").write_text(_shipped_config(folder, plugin, plain, tls))
+    log = open(folder / "mosquitto.log", "ab")  # noqa: SIM115 - the process owns it
+    proc = subprocess.Popen([binary, "-c", str(folder / "mosquitto.conf")], stdout=log, stderr=log)
+    try:
+        if not (wait_port(plain) and wait_port(tls)):
+            pytest.fail(f"mosquitto did not start: {(folder / 'mosquitto.log').read_text()[-800:]}")
+        yield Broker(plain, tls, folder / "ca.crt", folder)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+class Peer:
+    """One MQTT client with a credential; records what it receives and how its requests went."""
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        *,
+        ca: Path | None = None,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self.connected = threading.Event()
+        self.refused: str | None = None
+        self.granted: list[int] = []
+        self.subscribed = threading.Event()
+        self.client = make_client(url, client_id, ca_file=ca, username=username, password=password)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, bytes(m.payload)))
+        self.client.on_subscribe = self._on_subscribe  # type: ignore[assignment]
+        host, port = url.split("//")[1].split("@")[-1].split(":")
+        self.client.connect(host, int(port))
+        self.client.loop_start()
+
+    def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, reason: object, _p: object = None) -> None:
+        if getattr(reason, "is_failure", False):
+            self.refused = str(reason)
+        else:
+            self.connected.set()
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, codes: list[object], _p: object = None
+    ) -> None:
+        self.granted = [int(getattr(code, "value", code)) for code in codes]  # type: ignore[call-overload]
+        self.subscribed.set()
+
+    def subscribe(self, topic: str) -> list[int]:
+        self.subscribed.clear()
+        self.client.subscribe(topic, qos=1)
+        assert self.subscribed.wait(5)
+        return self.granted
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _cli(*argv: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def _wait(condition: object, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_provisioned_device_reaches_only_its_own_topics(
+    broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    services = _cli(
+        "devices",
+        "services",
+        "--broker",
+        broker.admin_url,
+        "--worker-password",
+        "w-pass",
+        "--api-password",
+        "a-pass",
+        capsys=capsys,
+    )
+    assert "FORESTALL_WORKER_MQTT_PASSWORD=w-pass" in services
+    _cli(
+        "devices",
+        "services",
+        "--broker",
+        broker.admin_url,
+        "--worker-password",
+        "w-pass",
+        "--api-password",
+        "a-pass",
+        capsys=capsys,
+    )  # a second run changes nothing and does not fail
+    edge_url = f"mqtts://127.0.0.1:{broker.tls_port}"
+    toml = _cli(
+        "devices",
+        "provision",
+        "--tenant",
+        "acme",
+        "--asset",
+        "pump-1",
+        "--broker",
+        broker.admin_url,
+        "--edge-url",
+        edge_url,
+        "--edge-ca-file",
+        str(broker.ca),
+        capsys=capsys,
+    )
+    _cli(
+        "devices",
+        "provision",
+        "--tenant",
+        "globex",
+        "--asset",
+        "pump-1",
+        "--broker",
+        broker.admin_url,
+        capsys=capsys,
+    )
+    from edge_agent.config import parse_config
+
+    device_conf = parse_config(tomllib.loads(toml))  # a ready edge.toml
+    mqtt_conf = device_conf.mqtt
+    assert (device_conf.agent.tenant, device_conf.agent.asset) == ("acme", "pump-1")
+    assert mqtt_conf.username and mqtt_conf.password and mqtt_conf.client_id
+
+    plain = f"mqtt://127.0.0.1:{broker.plain_port}"
+    worker = Peer(plain, "worker-1", username="forestall-worker", password="w-pass")
+    api = Peer(plain, "api-1", username="forestall-api", password="a-pass")
+    device = Peer(
+        mqtt_conf.url,
+        mqtt_conf.client_id,
+        ca=broker.ca,
+        username=mqtt_conf.username,
+        password=mqtt_conf.password,
+    )
+    try:
+        for peer in (worker, api, device):
+            assert peer.connected.wait(5), peer.refused
+        assert worker.subscribe("forestall/v1/#") == [1]
+        assert device.subscribe("forestall/v1/acme/pump-1/cmd") == [1]
+        assert device.subscribe("forestall/v1/acme/pump-2/cmd")[0] >= 128  # another asset's commands
+        assert device.subscribe("forestall/v1/globex/pump-1/cmd")[0] >= 128  # another tenant's
+        assert device.subscribe("forestall/v1/#")[0] >= 128
+
+        for kind in ("telemetry", "status", "ack"):
+            device.publish(f"forestall/v1/acme/pump-1/{kind}", b"mine")
+        device.publish("forestall/v1/acme/pump-2/telemetry", b"not mine")
+        device.publish("forestall/v1/globex/pump-1/telemetry", b"not my tenant")
+        device.publish("forestall/v1/acme/pump-1/cmd", b"not a device's to send")
+        assert _wait(lambda: len(worker.messages) >= 3)
+        time.sleep(0.5)  # what the broker refused would have come by now
+        assert sorted(t for t, _ in worker.messages) == [
+            "forestall/v1/acme/pump-1/ack",
+            "forestall/v1/acme/pump-1/status",
+            "forestall/v1/acme/pump-1/telemetry",
+        ]
+
+        api.publish("forestall/v1/acme/pump-2/cmd", b"for pump-2")
+        api.publish("forestall/v1/acme/pump-1/cmd", b"for pump-1")
+        api.publish("forestall/v1/acme/pump-1/telemetry", b"the API speaks for no device")
+        assert _wait(lambda: any(p == b"for pump-1" for _, p in device.messages))
+        time.sleep(0.3)
+        assert [p for _, p in device.messages] == [b"for pump-1"]
+        assert b"the API speaks for no device" not in [p for _, p in worker.messages]
+
+        # the credential is bound to the device's client id, and nobody gets in anonymously
+        other_id = Peer(
+            mqtt_conf.url,
+            "someone-else",
+            ca=broker.ca,
+            username=mqtt_conf.username,
+            password=mqtt_conf.password,
+        )
+        anonymous = Peer(plain, "anonymous")
+        wrong = Peer(plain, "guess", username=mqtt_conf.username, password="guess")
+        for peer in (other_id, anonymous, wrong):
+            assert _wait(lambda p=peer: p.refused is not None), "connected without a valid credential"
+            peer.stop()
+
+        # disable: the device is cut off at once and cannot come back until enabled
+        _cli(
+            "devices",
+            "disable",
+            "--tenant",
+            "acme",
+            "--asset",
+            "pump-1",
+            "--broker",
+            broker.admin_url,
+            capsys=capsys,
+        )
+        again = Peer(
+            mqtt_conf.url,
+            mqtt_conf.client_id,
+            ca=broker.ca,
+            username=mqtt_conf.username,
+            password=mqtt_conf.password,
+        )
+        assert _wait(lambda: again.refused is not None)
+        again.stop()
+        _cli(
+            "devices",
+            "revoke",
+            "--tenant",
+            "acme",
+            "--asset",
+            "pump-1",
+            "--broker",
+            broker.admin_url,
+            capsys=capsys,
+        )
+    finally:
+        for peer in (worker, api, device):
+            peer.stop()
+
+
+def test_provisioning_without_the_admin_credential_is_refused(
+    broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"mqtt://admin:wrong@127.0.0.1:{broker.plain_port}"
+    assert main(["devices", "provision", "--tenant", "acme", "--asset", "pump-1", "--broker", url]) == 2
+    assert "refused the admin connection" in capsys.readouterr().err
+    assert (
+        main(
+            ["devices", "provision", "--tenant", "acme", "--asset", "bad/asset", "--broker", broker.admin_url]
+        )
+        == 2
+    )
+    assert "asset: must match" in capsys.readouterr().err
