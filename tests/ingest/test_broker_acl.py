@@ -26,6 +26,7 @@ from forestall.broker import free_port
 from forestall.cli import main
 from forestall.mqttclient import make_client
 from tests.conftest import wait_port
+from tests.edge_agent.edge_support import make_tls_files
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGINS = (
@@ -48,67 +49,16 @@ class Broker:
         return f"mqtt://admin:{ADMIN_PASSWORD}@127.0.0.1:{self.plain_port}"
 
 
-def _certificates(folder: Path) -> None:
-    """A CA and a server certificate for 127.0.0.1 (openssl, as an operator would make them)."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
-
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=forestall-test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    )
-    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "server.crt",
-    )
-
-
-def _shipped_config(folder: Path, plugin: str, plain_port: int, tls_port: int) -> str:
+def _shipped_config(folder: Path, tls: dict[str, Path], plugin: str, plain_port: int, tls_port: int) -> str:
     text = (REPO / "ingest" / "mosquitto.conf").read_text()
     replacements = {
         r"^listener 1883$": f"listener {plain_port} 127.0.0.1",
         r"^listener 8883$": f"listener {tls_port} 127.0.0.1",
         r"^plugin .*$": f"plugin {plugin}",
         r"/mosquitto/data/": f"{folder}/",
-        r"/mosquitto/certs/": f"{folder}/",
+        r"/mosquitto/certs/ca.crt": str(tls["ca.pem"]),
+        r"/mosquitto/certs/server.crt": str(tls["server.pem"]),
+        r"/mosquitto/certs/server.key": str(tls["server.key"]),
     }
     for pattern, replacement in replacements.items():
         text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
@@ -127,20 +77,20 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         )
     folder = tmp_path / "mosquitto"
     folder.mkdir()
-    _certificates(folder)
+    tls_files = make_tls_files(folder / "tls")
     subprocess.run(
         [ctrl, "dynsec", "init", str(folder / "dynamic-security.json"), "admin", ADMIN_PASSWORD],
         check=True,
         capture_output=True,
     )
     plain, tls = free_port(), free_port()
-    (folder / "mosquitto.conf").write_text(_shipped_config(folder, plugin, plain, tls))
+    (folder / "mosquitto.conf").write_text(_shipped_config(folder, tls_files, plugin, plain, tls))
     log = open(folder / "mosquitto.log", "ab")  # noqa: SIM115 - the process owns it
     proc = subprocess.Popen([binary, "-c", str(folder / "mosquitto.conf")], stdout=log, stderr=log)
     try:
         if not (wait_port(plain) and wait_port(tls)):
             pytest.fail(f"mosquitto did not start: {(folder / 'mosquitto.log').read_text()[-800:]}")
-        yield Broker(plain, tls, folder / "ca.crt", folder)
+        yield Broker(plain, tls, tls_files["ca.pem"], folder)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -164,8 +114,10 @@ class Peer:
         self.refused: str | None = None
         self.granted: list[int] = []
         self.subscribed = threading.Event()
+        self.dropped = threading.Event()
         self.client = make_client(url, client_id, ca_file=ca, username=username, password=password)
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_args: self.dropped.set()
         self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, bytes(m.payload)))
         self.client.on_subscribe = self._on_subscribe  # type: ignore[assignment]
         host, port = url.split("//")[1].split("@")[-1].split(":")
@@ -215,29 +167,20 @@ def _wait(condition: object, seconds: float = 5.0) -> bool:
 def test_a_provisioned_device_reaches_only_its_own_topics(
     broker: Broker, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    services = _cli(
-        "devices",
-        "services",
-        "--broker",
-        broker.admin_url,
-        "--worker-password",
-        "w-pass",
-        "--api-password",
-        "a-pass",
-        capsys=capsys,
-    )
-    assert "FORESTALL_WORKER_MQTT_PASSWORD=w-pass" in services
-    _cli(
-        "devices",
-        "services",
-        "--broker",
-        broker.admin_url,
-        "--worker-password",
-        "w-pass",
-        "--api-password",
-        "a-pass",
-        capsys=capsys,
-    )  # a second run changes nothing and does not fail
+    for _ in range(2):  # a second run sets the same passwords and does not fail
+        services = _cli(
+            "devices",
+            "services",
+            "--broker",
+            broker.admin_url,
+            "--worker-password",
+            "w-pass",
+            "--api-password",
+            "a-pass",
+            capsys=capsys,
+        )
+        assert "FORESTALL_WORKER_MQTT_PASSWORD=w-pass" in services
+    pump_1 = ("--tenant", "acme", "--asset", "pump-1")
     edge_url = f"mqtts://127.0.0.1:{broker.tls_port}"
     toml = _cli(
         "devices",
@@ -327,17 +270,9 @@ def test_a_provisioned_device_reaches_only_its_own_topics(
             peer.stop()
 
         # disable: the device is cut off at once and cannot come back until enabled
-        _cli(
-            "devices",
-            "disable",
-            "--tenant",
-            "acme",
-            "--asset",
-            "pump-1",
-            "--broker",
-            broker.admin_url,
-            capsys=capsys,
-        )
+        assert not device.dropped.is_set()
+        _cli("devices", "disable", *pump_1, "--broker", broker.admin_url, capsys=capsys)
+        assert _wait(lambda: device.dropped.is_set())
         again = Peer(
             mqtt_conf.url,
             mqtt_conf.client_id,
@@ -347,17 +282,7 @@ def test_a_provisioned_device_reaches_only_its_own_topics(
         )
         assert _wait(lambda: again.refused is not None)
         again.stop()
-        _cli(
-            "devices",
-            "revoke",
-            "--tenant",
-            "acme",
-            "--asset",
-            "pump-1",
-            "--broker",
-            broker.admin_url,
-            capsys=capsys,
-        )
+        _cli("devices", "revoke", *pump_1, "--broker", broker.admin_url, capsys=capsys)
     finally:
         for peer in (worker, api, device):
             peer.stop()
