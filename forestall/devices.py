@@ -28,8 +28,10 @@ import paho.mqtt.client as mqtt
 
 from forestall.contract import ID_RE, TOPIC_ROOT
 from forestall.mqttclient import make_client
+from forestall.mqtturl import parse_mqtt_url
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+ALREADY_EXISTS = ("Role already exists", "Client already exists")  # the plugin's answers to a repeat
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 DEVICE_SENDS = ("telemetry", "status", "ack")
 SERVICE_ROLES: Mapping[str, Sequence[Mapping[str, Any]]] = {
@@ -108,8 +110,23 @@ def device_commands(credential: DeviceCredential) -> list[dict[str, Any]]:
     ]
 
 
+def change_commands(action: str, tenant: str, asset: str) -> list[dict[str, Any]]:
+    """``disable`` (and disconnect), ``enable`` or ``revoke`` (delete client and role) a device."""
+    name = device_username(tenant, asset)
+    if action == "revoke":
+        return [{"command": "deleteClient", "username": name}, {"command": "deleteRole", "rolename": name}]
+    if action not in ("disable", "enable"):
+        raise ValueError(f"unknown device action {action!r}")
+    return [{"command": f"{action}Client", "username": name}]
+
+
+def password_commands(passwords: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"command": "setClientPassword", "username": u, "password": p} for u, p in passwords.items()]
+
+
 def service_commands(passwords: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Create the service roles and a client per service (username = role name)."""
+    """Create the service roles and a client per service (username = role name); send with
+    ``ok_if=ALREADY_EXISTS`` and then ``password_commands`` to make it repeatable."""
     out: list[dict[str, Any]] = []
     for role, password in passwords.items():
         out.append(
@@ -160,12 +177,10 @@ class DynSec:
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *_args: self._subscribed.set()
         self._client.on_message = self._on_message
-        self._url = url
+        self._endpoint = parse_mqtt_url(url)
 
     def __enter__(self) -> DynSec:
-        from forestall.mqtturl import parse_mqtt_url
-
-        endpoint = parse_mqtt_url(self._url)
+        endpoint = self._endpoint
         try:
             self._client.connect(endpoint.host, endpoint.port)
         except OSError as exc:

@@ -365,8 +365,13 @@ def decide(
     return actions
 
 
+def lapse_cutoff(now: float, policy: PlannerPolicy = PlannerPolicy()) -> float:
+    """A recommendation whose window ended before this has lapsed (nobody came in time)."""
+    return now - policy.expiry_grace_hours * HOUR
+
+
 def expired(window_end: float, now: float, policy: PlannerPolicy = PlannerPolicy()) -> bool:
-    return now > window_end + policy.expiry_grace_hours * HOUR
+    return window_end < lapse_cutoff(now, policy)
 
 
 def _failed_since(cond: AssetCondition, since: float) -> bool:

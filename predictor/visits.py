@@ -188,17 +188,15 @@ class Visits:
 
     def sweep(self, session: Session, tenant: str, now: float) -> list[str]:
         """Expire recommendations whose window has passed without a visit; their assets."""
-        cutoff = now - self.policy.expiry_grace_hours * HOUR
         recs = session.scalars(
             select(Recommendation).where(
                 Recommendation.tenant == tenant,
                 Recommendation.status.in_(OPEN_STATUSES),
-                Recommendation.window_end < cutoff,
+                Recommendation.window_end < planner.lapse_cutoff(now, self.policy),
             )
         )
         assets: list[str] = []
         for rec in recs:
-            if planner.expired(rec.window_end, now, self.policy):
-                self._close(session, rec, "expired", "window_passed", now)
-                assets.extend(rec.asset_ids)
+            self._close(session, rec, "expired", "window_passed", now)
+            assets.extend(rec.asset_ids)
         return assets

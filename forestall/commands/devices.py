@@ -122,33 +122,23 @@ def _provision(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace) -> int:
-    from forestall.devices import DynSec, device_username
+    from forestall.devices import DynSec, change_commands, device_username
 
-    name = device_username(args.tenant, args.asset)
-    commands: list[dict[str, str]] = {
-        "disable": [{"command": "disableClient", "username": name}],
-        "enable": [{"command": "enableClient", "username": name}],
-        "revoke": [
-            {"command": "deleteClient", "username": name},
-            {"command": "deleteRole", "rolename": name},
-        ],
-    }[args.action]
+    commands = change_commands(args.action, args.tenant, args.asset)
     with DynSec(_admin_url(args), ca_file=args.ca_file) as dynsec:
         dynsec.run(commands)
-    print(f"{args.action}d {name}", file=sys.stderr)
+    print(f"{args.action}d {device_username(args.tenant, args.asset)}", file=sys.stderr)
     return 0
 
 
 def _services(args: argparse.Namespace) -> int:
-    from forestall.devices import SERVICE_ROLES, DynSec, service_commands
+    from forestall.devices import ALREADY_EXISTS, SERVICE_ROLES, DynSec, password_commands, service_commands
 
     given = {"forestall-worker": args.worker_password, "forestall-api": args.api_password}
     passwords = {role: given.get(role) or secrets.token_urlsafe(24) for role in SERVICE_ROLES}
     with DynSec(_admin_url(args), ca_file=args.ca_file) as dynsec:
-        dynsec.run(service_commands(passwords), ok_if=("Role already exists", "Client already exists"))
-        dynsec.run(
-            [{"command": "setClientPassword", "username": r, "password": p} for r, p in passwords.items()]
-        )
+        dynsec.run(service_commands(passwords), ok_if=ALREADY_EXISTS)
+        dynsec.run(password_commands(passwords))
     for role, password in passwords.items():
         print(f"{role.upper().replace('-', '_')}_MQTT_PASSWORD={password}")
     return 0

@@ -218,13 +218,15 @@ def test_a_provisioned_device_reaches_only_its_own_topics(
     plain = f"mqtt://127.0.0.1:{broker.plain_port}"
     worker = Peer(plain, "worker-1", username="forestall-worker", password="w-pass")
     api = Peer(plain, "api-1", username="forestall-api", password="a-pass")
-    device = Peer(
-        mqtt_conf.url,
-        mqtt_conf.client_id,
-        ca=broker.ca,
-        username=mqtt_conf.username,
-        password=mqtt_conf.password,
-    )
+
+    def as_device(client_id: str | None = mqtt_conf.client_id) -> Peer:
+        """A client with the provisioned device's credential, over TLS as its edge.toml says."""
+        assert client_id is not None
+        return Peer(
+            mqtt_conf.url, client_id, ca=broker.ca, username=mqtt_conf.username, password=mqtt_conf.password
+        )
+
+    device = as_device()
     try:
         for peer in (worker, api, device):
             assert peer.connected.wait(5), peer.refused
@@ -256,13 +258,7 @@ def test_a_provisioned_device_reaches_only_its_own_topics(
         assert b"the API speaks for no device" not in [p for _, p in worker.messages]
 
         # the credential is bound to the device's client id, and nobody gets in anonymously
-        other_id = Peer(
-            mqtt_conf.url,
-            "someone-else",
-            ca=broker.ca,
-            username=mqtt_conf.username,
-            password=mqtt_conf.password,
-        )
+        other_id = as_device("someone-else")
         anonymous = Peer(plain, "anonymous")
         wrong = Peer(plain, "guess", username=mqtt_conf.username, password="guess")
         for peer in (other_id, anonymous, wrong):
@@ -273,13 +269,7 @@ def test_a_provisioned_device_reaches_only_its_own_topics(
         assert not device.dropped.is_set()
         _cli("devices", "disable", *pump_1, "--broker", broker.admin_url, capsys=capsys)
         assert _wait(lambda: device.dropped.is_set())
-        again = Peer(
-            mqtt_conf.url,
-            mqtt_conf.client_id,
-            ca=broker.ca,
-            username=mqtt_conf.username,
-            password=mqtt_conf.password,
-        )
+        again = as_device()
         assert _wait(lambda: again.refused is not None)
         again.stop()
         _cli("devices", "revoke", *pump_1, "--broker", broker.admin_url, capsys=capsys)
