@@ -171,12 +171,12 @@ class TimeRange:
 TIME_DOC = "RFC 3339 (e.g. 2026-11-23T18:00:00Z) or Unix epoch seconds"
 
 
-TimeText = Annotated[str | None, WithJsonSchema(TIME_SCHEMA)]
+TimeQuery = Annotated[str | None, WithJsonSchema(TIME_SCHEMA)]
 
 
 def get_time_range(
-    start: Annotated[TimeText, Query(alias="from", description=f"start (inclusive); {TIME_DOC}")] = None,
-    end: Annotated[TimeText, Query(alias="to", description=f"end; {TIME_DOC}")] = None,
+    start: Annotated[TimeQuery, Query(alias="from", description=f"start (inclusive); {TIME_DOC}")] = None,
+    end: Annotated[TimeQuery, Query(alias="to", description=f"end; {TIME_DOC}")] = None,
 ) -> TimeRange:
     # A window that ends before it starts is empty, not an error: no schema can say "to ≥ from".
     return TimeRange(query_time("from", start), query_time("to", end))

@@ -21,7 +21,6 @@ True
 from __future__ import annotations
 
 import math
-import threading
 import time
 
 from fastapi import HTTPException, status
@@ -92,12 +91,9 @@ class KeyLimiter:
         self._buckets = TokenBuckets(rate_per_s, burst, tally=False)
         # A refused request waits for one token: at most 1 / rate seconds, in whole seconds.
         self._wait_s = max(1, math.ceil(1.0 / rate_per_s))
-        # Dependencies run on a thread pool; TokenBuckets expects one caller at a time.
-        self._lock = threading.Lock()
 
     def retry_after(self, tenant: str, key_id: str, now: float | None = None) -> int | None:
         """None when the key may make this request; else seconds until it may try again."""
-        with self._lock:
-            if self._buckets.allow((tenant, key_id), time.monotonic() if now is None else now):
-                return None
+        if self._buckets.allow((tenant, key_id), time.monotonic() if now is None else now):
+            return None
         return self._wait_s

@@ -26,7 +26,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.server import ApiServer
 from api.webhooks.dispatcher import WebhookDispatcher
 from forestall.broker import free_port
-from forestall.settings import ApiSettings, Settings, StoreSettings
+from forestall.settings import LOOPBACK, ApiSettings, Settings, StoreSettings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import create_key
 from forestall.state.models import OutboxEvent, Recommendation, WebhookDelivery, WebhookSubscription
@@ -301,7 +300,7 @@ def main() -> None:
         )
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     settings = ApiSettings(
-        webhook_allowed_networks=[ip_network("127.0.0.0/8")],  # the receiver is on loopback
+        webhook_allowed_networks=[LOOPBACK],  # the receiver is on loopback
         webhook_concurrency=args.concurrency,
         webhook_tenant_concurrency=args.subscription_concurrency,
         webhook_subscription_concurrency=args.subscription_concurrency,

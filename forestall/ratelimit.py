@@ -29,22 +29,22 @@ class TokenBuckets:
         self._buckets: dict[Key, tuple[float, float]] = {}  # tokens, time of the last refill
         self._excess: dict[Key, int] = {}
         # At ingest allow() runs on paho's thread and take_excess() on the worker's; the API calls
-        # allow() from its thread pool.
+        # allow() from its thread pool: every method holds the lock.
         self._lock = threading.Lock()
 
     def allow(self, key: Key, now: float) -> bool:
-        if len(self._buckets) >= MAX_TRACKED and key not in self._buckets:
-            self._forget_idle(now)
-        tokens, at = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate_per_s)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            return True
-        self._buckets[key] = (tokens, now)
-        if self.tally:
-            with self._lock:
+        with self._lock:  # uncontended at ingest (one paho thread); the API's pool shares it
+            if len(self._buckets) >= MAX_TRACKED and key not in self._buckets:
+                self._forget_idle(now)
+            tokens, at = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - at) * self.rate_per_s)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return True
+            self._buckets[key] = (tokens, now)
+            if self.tally:
                 self._excess[key] = self._excess.get(key, 0) + 1
-        return False
+            return False
 
     def _forget_idle(self, now: float) -> None:
         """Drop the buckets that have refilled: a device (or a topic a device made up) that went

@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+LOOPBACK = ip_network("127.0.0.0/8")  # where a one-process stack and the tests run their webhook receivers
+
 
 class MqttSettings(BaseModel):
     url: str = "mqtt://127.0.0.1:1883"
@@ -153,7 +155,7 @@ def in_one_process(
     listen on loopback, so webhooks may go there.
     ``also_allow``: further networks webhooks may reach (a ``--webhook-url`` on the LAN)."""
     store: dict[str, object] = {"kind": "embedded", "path": data_dir / "tsdb.sqlite"}
-    allowed = [*base.api.webhook_allowed_networks, ip_network("127.0.0.0/8"), *also_allow]
+    allowed = [*base.api.webhook_allowed_networks, LOOPBACK, *also_allow]
     if keep_days is not None:
         store["retention_days"] = keep_days
     return base.model_copy(

@@ -105,9 +105,7 @@ class MisbehavingReceiver:
             await asyncio.sleep(self.interval_s)
 
     async def _flood(self, writer: asyncio.StreamWriter) -> None:
-        writer.write(
-            f"HTTP/1.1 500 Internal Server Error\r\ncontent-length: {self.flood_bytes}\r\n\r\n".encode()
-        )
+        writer.write(_error_head(self.flood_bytes))
         block = b"x" * CHUNK
         sent = 0
         while sent < self.flood_bytes:
@@ -118,9 +116,7 @@ class MisbehavingReceiver:
             self.bytes_sent += len(part)
 
     async def _nul(self, writer: asyncio.StreamWriter) -> None:
-        writer.write(
-            f"HTTP/1.1 500 Internal Server Error\r\ncontent-length: {len(NUL_BODY)}\r\n\r\n".encode()
-        )
+        writer.write(_error_head(len(NUL_BODY)))
         writer.write(NUL_BODY)
         await writer.drain()
 

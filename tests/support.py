@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from forestall.state.models import Asset, Customer
+from forestall.state.repo import emit_webhook
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
 
@@ -85,3 +87,16 @@ def add_customer_with_asset(
             created_at=time.time(),
         )
     )
+
+
+def new_tenant(prefix: str) -> str:
+    """A tenant id of its own, so tests sharing one database keep apart."""
+    return f"{prefix}{random.randrange(16**8):08x}"
+
+
+def emit_events(sessions: sessionmaker[Session], tenant: str, n: int, first: int = 0) -> None:
+    """``n`` webhook events of ``tenant`` (``visit.updated``, payload ids ``rec_<first>``…), as the
+    predictor emits them: into the outbox, fanned out to the tenant's subscriptions."""
+    with sessions.begin() as session:
+        for i in range(first, first + n):
+            emit_webhook(session, tenant, "visit.updated", 1_800_000_000.0 + i, {"id": f"rec_{i}", "n": i})

@@ -17,7 +17,7 @@ from api.server import ApiServer
 from forestall.broker import free_port
 from forestall.clock import SimClock
 from forestall.contract import parse_ts
-from forestall.settings import Settings
+from forestall.settings import LOOPBACK, Settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import create_key
 from ingest.worker import Worker
@@ -58,7 +58,7 @@ def test_an_injected_fault_is_recommended_before_failure_and_a_healthy_fleet_is_
         database_url=f"sqlite:///{tmp_path / 'state.db'}",
         mqtt={"url": mqtt_url},
         store={"path": str(tmp_path / "tsdb.sqlite")},
-        api={"port": free_port(), "webhook_backoff_s": 0.2, "webhook_allowed_networks": ["127.0.0.0/8"]},
+        api={"port": free_port(), "webhook_backoff_s": 0.2, "webhook_allowed_networks": [LOOPBACK]},
         worker={"checkpoint_dir": str(tmp_path / "checkpoints")},
     )
     upgrade(settings.database_url)

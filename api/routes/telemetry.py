@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from api.checked import CheckedRoute
-from api.deps import AnyRole, ContextDep, Cursor, PathId, SessionDep, TimeRangeDep, split_list
-from api.pagination import cursor_key, encode_cursor
-from api.problems import errors, invalid
+from api.deps import AnyRole, ContextDep, Cursor, PageParams, PathId, SessionDep, TimeRangeDep, split_list
+from api.pagination import encode_cursor
+from api.problems import errors
 from api.routes.assets import found_asset
 from api.schemas.assets import TelemetrySample
 from api.schemas.common import Page
@@ -38,9 +38,7 @@ def get_telemetry(
     found_asset(session, principal, asset_id)
     end = window.end if window.end is not None else event_now_or_wall(session, principal.tenant)
     start = window.start if window.start is not None else end - DEFAULT_SPAN_S
-    after = cursor_key(cursor, float) if cursor else None
-    if cursor and after is None:
-        raise invalid(("query", "cursor"), "not a next_cursor this list handed out", cursor)
+    after = PageParams(limit, cursor).after(float)
     if end < start:  # an empty window; InfluxDB would refuse the query
         return Page(items=[], next_cursor=None)
     from forestall.series import StoreError

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
-from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from api.checked import CheckedRoute
 from api.context import AppContext
 from api.crud import webhooks as crud
 from api.deps import Admin, ContextDep, PageDep, PathId, Principal, SessionDep, next_cursor
-from api.problems import errors
+from api.problems import errors, invalid
 from api.schemas.common import Page
 from api.schemas.webhooks import DeliveryPublic, WebhookCreate, WebhookCreated, WebhookPublic, WebhookUpdate
 from api.views import delivery_public, webhook_public
@@ -38,8 +37,7 @@ def _reachable(ctx: AppContext, url: object) -> str:
     try:
         ctx.egress.vet(text)
     except EgressRefusedError as exc:
-        error = {"type": "value_error", "loc": ("body", "url"), "msg": str(exc), "input": text}
-        raise RequestValidationError([error]) from exc
+        raise invalid(("body", "url"), str(exc), text) from exc
     return text
 
 

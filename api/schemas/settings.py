@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, field_validator
 from api.schemas.common import Input
 from predictor.risk import DEFAULT_WEIGHTS
 
-WEIGHT_RANGE: dict[str, Any] = {"type": "number", "minimum": 0.0, "maximum": 1000.0}
+WEIGHT_MAX = 1000.0
+WEIGHT_RANGE: dict[str, Any] = {"type": "number", "minimum": 0.0, "maximum": WEIGHT_MAX}
 
 
 class RiskWeightsPublic(BaseModel):
@@ -35,7 +36,7 @@ class RiskWeightsUpdate(Input):
         unknown = sorted(set(weights) - set(DEFAULT_WEIGHTS))
         if unknown:
             raise ValueError(f"unknown weights {unknown}; known: {', '.join(DEFAULT_WEIGHTS)}")
-        negative = sorted(name for name, value in weights.items() if not 0.0 <= value <= 1000.0)
+        negative = sorted(name for name, value in weights.items() if not 0.0 <= value <= WEIGHT_MAX)
         if negative:
-            raise ValueError(f"weights must be between 0 and 1000: {negative}")
+            raise ValueError(f"weights must be between 0 and {WEIGHT_MAX:g}: {negative}")
         return weights

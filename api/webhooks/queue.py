@@ -121,9 +121,6 @@ def _claim_round(
 ) -> list[int]:
     """One read of due rows (those over their quota left out) and the claim of a fair pick of them."""
     due = (WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-    # Look before claiming: an idle poll then reads only, never taking SQLite's write lock.
-    if session.scalar(select(WebhookDelivery.id).where(*due).limit(1)) is None:
-        return []
     full_tenants = [t for t, n in tenants.items() if n >= quota.per_tenant]
     full_subscriptions = [s for s, n in subscriptions.items() if n >= quota.per_subscription]
     query = (
@@ -138,7 +135,7 @@ def _claim_round(
         query = query.where(WebhookDelivery.subscription_id.not_in(full_subscriptions))
     candidates = [(int(i), str(t), str(s)) for i, t, s in session.execute(query)]
     picked = fair_pick(candidates, quota, tenants, subscriptions, limit)
-    if not picked:
+    if not picked:  # an idle poll reads only, never taking SQLite's write lock
         return []
     claimed = session.execute(
         update(WebhookDelivery)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.server import ApiServer
 from forestall.broker import free_port
-from forestall.settings import ApiSettings, MqttSettings, Settings, StoreSettings
+from forestall.settings import LOOPBACK, ApiSettings, MqttSettings, Settings, StoreSettings
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.keys import ROLES, create_key
 from forestall.state.models import WebhookDelivery
@@ -85,7 +85,7 @@ def api_settings(db_url: str, store_path: Path, mqtt_url: str = "mqtt://127.0.0.
         "webhook_max_attempts": 3,
         "webhook_backoff_s": 0.05,
         "webhook_timeout_s": 2.0,
-        "webhook_allowed_networks": ["127.0.0.0/8"],  # the tests' receivers listen on loopback
+        "webhook_allowed_networks": [LOOPBACK],  # the tests' receivers listen on loopback
         **api,
     }
     return Settings(
@@ -141,18 +141,21 @@ def make_tenant(server: ApiServer, db: sessionmaker[Session]) -> Tenant:
     return Tenant(name, server.url, keys, db)
 
 
-@pytest.fixture
-def tenant(api_server: ApiServer, db: sessionmaker[Session]) -> Iterator[Tenant]:
-    t = make_tenant(api_server, db)
+def tenant_on(server: ApiServer, db: sessionmaker[Session]) -> Iterator[Tenant]:
+    """A fresh tenant on ``server`` for one test (``yield from`` it in a fixture), closed after."""
+    t = make_tenant(server, db)
     yield t
     t.close()
+
+
+@pytest.fixture
+def tenant(api_server: ApiServer, db: sessionmaker[Session]) -> Iterator[Tenant]:
+    yield from tenant_on(api_server, db)
 
 
 @pytest.fixture
 def other_tenant(api_server: ApiServer, db: sessionmaker[Session]) -> Iterator[Tenant]:
-    t = make_tenant(api_server, db)
-    yield t
-    t.close()
+    yield from tenant_on(api_server, db)
 
 
 @pytest.fixture

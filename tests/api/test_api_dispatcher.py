@@ -10,7 +10,6 @@ import random
 import threading
 import time
 from collections import Counter
-from ipaddress import ip_network
 from typing import Any
 
 import httpx
@@ -24,13 +23,13 @@ from standardwebhooks.webhooks import Webhook
 from api.pagination import cursor_key, decode_cursor, encode_cursor
 from api.webhooks.dispatcher import WebhookDispatcher
 from api.webhooks.policy import MAX_DELAY_S, backoff_delay, parse_retry_after
-from forestall.settings import ApiSettings
+from forestall.settings import LOOPBACK, ApiSettings
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.models import WebhookDelivery, WebhookSubscription
-from forestall.state.repo import emit_webhook
+from tests.conftest import WEBHOOK_SECRET
+from tests.support import emit_events, new_tenant
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-LOOPBACK = ApiSettings(webhook_allowed_networks=[ip_network("127.0.0.0/8")])  # for the real receivers
+ON_LOOPBACK = ApiSettings(webhook_allowed_networks=[LOOPBACK])  # for the real receivers
 
 
 def _subscription(
@@ -43,7 +42,7 @@ def _subscription(
                 tenant=tenant,
                 url=url,
                 events=[],
-                secret=SECRET,
+                secret=WEBHOOK_SECRET,
                 active=True,
                 created_at=time.time(),
             )
@@ -51,25 +50,15 @@ def _subscription(
     return f"wh_{tenant}"
 
 
-def _emit(sessions: sessionmaker[Session], tenant: str, n: int) -> None:
-    with sessions.begin() as session:
-        for i in range(n):
-            emit_webhook(session, tenant, "visit.updated", 1_800_000_000.0 + i, {"id": f"rec_{i}", "n": i})
-
-
 def _deliveries(sessions: sessionmaker[Session], tenant: str) -> list[WebhookDelivery]:
     with sessions() as session:
         return list(session.scalars(select(WebhookDelivery).where(WebhookDelivery.tenant == tenant)))
 
 
-def _tenant() -> str:
-    return f"d{random.randrange(16**8):08x}"
-
-
 def test_each_attempt_is_signed_afresh_with_the_same_id(spare: sessionmaker[Session]) -> None:
-    tenant = _tenant()
+    tenant = new_tenant("d")
     _subscription(spare, tenant)
-    _emit(spare, tenant, 1)
+    emit_events(spare, tenant, 1)
     answers = [httpx.Response(503), httpx.Response(429, headers={"retry-after": "30"}), httpx.Response(204)]
     seen: list[httpx.Request] = []
 
@@ -99,7 +88,7 @@ def test_each_attempt_is_signed_afresh_with_the_same_id(spare: sessionmaker[Sess
     assert len({r.headers["webhook-id"] for r in seen}) == 1
     stamps = [int(r.headers["webhook-timestamp"]) for r in seen]
     assert stamps == [int(now[0]) - 50, int(now[0]) - 40, int(now[0])]
-    verifier = Webhook(SECRET)
+    verifier = Webhook(WEBHOOK_SECRET)
     for request in seen:
         payload = verifier.verify(request.content, dict(request.headers))
         assert payload == {
@@ -114,9 +103,9 @@ def test_each_attempt_is_signed_afresh_with_the_same_id(spare: sessionmaker[Sess
 def test_many_dispatchers_never_deliver_one_row_twice(
     spare_db_url: str, spare: sessionmaker[Session]
 ) -> None:
-    tenant = _tenant()
+    tenant = new_tenant("d")
     _subscription(spare, tenant)
-    _emit(spare, tenant, 300)
+    emit_events(spare, tenant, 300)
     received: Counter[str] = Counter()
     lock = threading.Lock()
 
@@ -151,11 +140,11 @@ def test_many_dispatchers_never_deliver_one_row_twice(
 def test_started_dispatcher_delivers_concurrently_over_real_http(
     spare: sessionmaker[Session], scripted_receiver: Any, wait: Any
 ) -> None:
-    tenant = _tenant()
-    receiver = scripted_receiver(SECRET)
+    tenant = new_tenant("d")
+    receiver = scripted_receiver(WEBHOOK_SECRET)
     _subscription(spare, tenant, receiver.url)
-    _emit(spare, tenant, 200)
-    dispatcher = WebhookDispatcher(spare, LOOPBACK, concurrency=32, poll_interval_s=0.05)
+    emit_events(spare, tenant, 200)
+    dispatcher = WebhookDispatcher(spare, ON_LOOPBACK, concurrency=32, poll_interval_s=0.05)
     dispatcher.start()
     try:
         wait(lambda: len(receiver.requests) >= 200, what="200 deliveries")
@@ -167,9 +156,9 @@ def test_started_dispatcher_delivers_concurrently_over_real_http(
 
 
 def test_deliveries_to_inactive_subscriptions_die(spare: sessionmaker[Session]) -> None:
-    tenant = _tenant()
+    tenant = new_tenant("d")
     sub_id = _subscription(spare, tenant)
-    _emit(spare, tenant, 1)
+    emit_events(spare, tenant, 1)
     with spare.begin() as session:  # paused after the event was fanned out to it
         session.get(WebhookSubscription, sub_id).active = False  # type: ignore[union-attr]
     calls: list[httpx.Request] = []

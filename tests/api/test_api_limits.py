@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.limits import DRAIN_FACTOR
 from api.server import ApiServer
-from tests.api.conftest import GRAFANA_TOKEN, Tenant, api_settings, make_tenant
+from tests.api.conftest import GRAFANA_TOKEN, Tenant, api_settings, tenant_on
 
 MIB = 1024 * 1024
 TEN_MB = b'{"id":"c2","name":"' + b"x" * 10_000_000 + b'","segment":"standard","sla_tier":"gold"}'
@@ -78,9 +78,7 @@ def strict_server(
 
 @pytest.fixture
 def strict(strict_server: ApiServer, db: sessionmaker[Session]) -> Iterator[Tenant]:
-    tenant = make_tenant(strict_server, db)
-    yield tenant
-    tenant.close()
+    yield from tenant_on(strict_server, db)
 
 
 def _spend(client: httpx.Client, path: str = "/v1/customers") -> list[int]:
@@ -102,9 +100,7 @@ def test_a_key_over_its_budget_gets_429_and_other_keys_do_not(strict: Tenant, ot
 
 @pytest.fixture
 def other(strict_server: ApiServer, db: sessionmaker[Session]) -> Iterator[Tenant]:
-    tenant = make_tenant(strict_server, db)
-    yield tenant
-    tenant.close()
+    yield from tenant_on(strict_server, db)
 
 
 @pytest.mark.parametrize("header", [None, "Bearer nonsense", "Bearer fs_{key_id}_not-the-secret"])

@@ -8,7 +8,6 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import ip_network
 from typing import Any
 
 from sqlalchemy import select
@@ -18,12 +17,12 @@ from standardwebhooks.webhooks import Webhook
 from api.webhooks.dispatcher import WebhookDispatcher
 from api.webhooks.policy import backoff_delay
 from forestall.broker import free_port
-from forestall.settings import ApiSettings
+from forestall.settings import LOOPBACK, ApiSettings
 from forestall.state.models import DeliveryAttempt, OutboxEvent, WebhookDelivery, WebhookSubscription
-from forestall.state.repo import emit_webhook
 from tests.api.conftest import wait_until
+from tests.conftest import WEBHOOK_SECRET
+from tests.support import emit_events, new_tenant
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TIMEOUT_S = 0.5
 
 
@@ -34,7 +33,7 @@ class FlakyReceiver:
 
     def __init__(self, fail: int, hang: int) -> None:
         self.port = free_port()
-        self.verifier = Webhook(SECRET)
+        self.verifier = Webhook(WEBHOOK_SECRET)
         self.fail, self.hang = fail, hang
         self.accepted: Counter[str] = Counter()
         self.answers: Counter[str] = Counter()
@@ -96,16 +95,10 @@ class FlakyReceiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
 
-def _emit(sessions: sessionmaker[Session], tenant: str, first: int, n: int) -> None:
-    with sessions.begin() as session:
-        for i in range(first, first + n):
-            emit_webhook(session, tenant, "visit.updated", 1_800_000_000.0 + i, {"id": f"rec_{i}"})
-
-
 def test_a_receiver_that_fails_times_out_and_comes_back_gets_every_event_once(
     spare: sessionmaker[Session],
 ) -> None:
-    tenant = f"o{random.randrange(16**8):08x}"
+    tenant = new_tenant("o")
     receiver = FlakyReceiver(fail=15, hang=4)
     with spare.begin() as session:
         session.add(
@@ -114,7 +107,7 @@ def test_a_receiver_that_fails_times_out_and_comes_back_gets_every_event_once(
                 tenant=tenant,
                 url=receiver.url,
                 events=[],
-                secret=SECRET,
+                secret=WEBHOOK_SECRET,
                 active=True,
                 created_at=time.time(),
             )
@@ -123,19 +116,19 @@ def test_a_receiver_that_fails_times_out_and_comes_back_gets_every_event_once(
         webhook_max_attempts=30,
         webhook_backoff_s=0.05,
         webhook_timeout_s=TIMEOUT_S,
-        webhook_allowed_networks=[ip_network("127.0.0.0/8")],
+        webhook_allowed_networks=[LOOPBACK],
     )
     dispatcher = WebhookDispatcher(spare, settings, concurrency=8, poll_interval_s=0.05)
-    _emit(spare, tenant, 0, 10)
+    emit_events(spare, tenant, 10, first=0)
     dispatcher.start()
     try:
         wait_until(lambda: receiver.answers["hang"] >= 4, what="the receiver to fail and time out")
         receiver.down()
-        _emit(spare, tenant, 10, 10)  # events keep coming while it is down
+        emit_events(spare, tenant, 10, first=10)  # events keep coming while it is down
         dispatcher.wake()
         wait_until(lambda: _refused(spare, tenant) >= 10, what="attempts against the closed port")
         receiver.up()
-        _emit(spare, tenant, 20, 5)
+        emit_events(spare, tenant, 5, first=20)
         dispatcher.wake()
         wait_until(lambda: len(receiver.accepted) >= 25, timeout=60, what="every event after the outage")
         wait_until(lambda: _statuses(spare, tenant) == {"delivered"}, what="every delivery recorded")

@@ -7,7 +7,6 @@ spare state DB of each backend, so the API server's own dispatcher does not comp
 from __future__ import annotations
 
 import ipaddress
-import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,13 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.crud.webhooks import create_subscription
 from api.webhooks.dispatcher import EXCERPT_CHARS, WebhookDispatcher
 from api.webhooks.egress import EgressPolicy, EgressRefusedError
-from forestall.settings import ApiSettings
+from forestall.settings import LOOPBACK, ApiSettings
 from forestall.state.models import DeliveryAttempt, WebhookDelivery
-from forestall.state.repo import emit_webhook
 from simulators.receivers import MisbehavingReceiver
+from tests.conftest import WEBHOOK_SECRET
+from tests.support import emit_events, new_tenant
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-LOOPBACK = ["127.0.0.0/8"]
+LOOPBACK_ONLY = [LOOPBACK]
 
 
 @pytest.fixture
@@ -45,20 +44,10 @@ def receivers() -> Iterator[Any]:
         receiver.stop()
 
 
-def _tenant() -> str:
-    return f"i{random.randrange(16**8):08x}"
-
-
 def _subscribe(sessions: sessionmaker[Session], tenant: str, *urls: str) -> None:
     with sessions.begin() as session:
         for url in urls:
-            create_subscription(session, tenant, url, [], SECRET, True)
-
-
-def _emit(sessions: sessionmaker[Session], tenant: str, n: int) -> None:
-    with sessions.begin() as session:
-        for i in range(n):
-            emit_webhook(session, tenant, "visit.updated", 1_800_000_000.0 + i, {"id": f"rec_{i}"})
+            create_subscription(session, tenant, url, [], WEBHOOK_SECRET, True)
 
 
 def _attempts(sessions: sessionmaker[Session], tenant: str) -> list[DeliveryAttempt]:
@@ -73,7 +62,7 @@ def _statuses(sessions: sessionmaker[Session], tenant: str) -> list[str]:
 
 
 def _settings(**options: Any) -> ApiSettings:
-    return ApiSettings(**{"webhook_allowed_networks": LOOPBACK, "webhook_max_attempts": 1, **options})
+    return ApiSettings(**{"webhook_allowed_networks": LOOPBACK_ONLY, "webhook_max_attempts": 1, **options})
 
 
 def test_a_trickling_receiver_is_cut_off_at_the_deadline(
@@ -81,9 +70,9 @@ def test_a_trickling_receiver_is_cut_off_at_the_deadline(
 ) -> None:
     # 40 bytes, one each 0.25 s: no read ever waits a second, yet the answer takes 10 s.
     trickle = receivers("trickle", interval_s=0.25)
-    tenant = _tenant()
+    tenant = new_tenant("i")
     _subscribe(spare, tenant, trickle.url)
-    _emit(spare, tenant, 1)
+    emit_events(spare, tenant, 1)
     dispatcher = WebhookDispatcher(spare, _settings(webhook_timeout_s=1.0))
     dispatcher.deliver_due()
     (attempt,) = _attempts(spare, tenant)
@@ -94,9 +83,9 @@ def test_a_trickling_receiver_is_cut_off_at_the_deadline(
 
 def test_a_flood_reply_is_read_only_up_to_a_cap(spare: sessionmaker[Session], receivers: Any) -> None:
     flood = receivers("flood")
-    tenant = _tenant()
+    tenant = new_tenant("i")
     _subscribe(spare, tenant, flood.url)
-    _emit(spare, tenant, 1)
+    emit_events(spare, tenant, 1)
     WebhookDispatcher(spare, _settings(webhook_timeout_s=10.0)).deliver_due()
     (attempt,) = _attempts(spare, tenant)
     assert attempt.status_code == 500
@@ -110,12 +99,12 @@ def test_a_reply_with_nul_is_recorded_sanitised_and_the_batch_goes_on(
     spare: sessionmaker[Session], receivers: Any
 ) -> None:
     nul, ok = receivers("nul"), receivers("ok")
-    tenant = _tenant()
+    tenant = new_tenant("i")
     _subscribe(spare, tenant, nul.url)
-    healthy = _tenant()
+    healthy = new_tenant("i")
     _subscribe(spare, healthy, ok.url)
-    _emit(spare, tenant, 3)
-    _emit(spare, healthy, 3)
+    emit_events(spare, tenant, 3)
+    emit_events(spare, healthy, 3)
     WebhookDispatcher(spare, _settings()).deliver_due()
     errors = [a.error for a in _attempts(spare, tenant)]
     assert len(errors) == 3 and all(e and e.startswith("HTTP 500: upstream error") for e in errors)
@@ -128,16 +117,16 @@ def test_one_tenants_trickling_receivers_leave_slots_for_another(
     spare: sessionmaker[Session], receivers: Any, wait: Any
 ) -> None:
     trickle, ok = receivers("trickle", interval_s=3.0), receivers("ok")
-    hostile, calm = _tenant(), _tenant()
+    hostile, calm = new_tenant("i"), new_tenant("i")
     _subscribe(spare, hostile, *(f"{trickle.url}/{i}" for i in range(32)))  # each its own URL
     _subscribe(spare, calm, ok.url)
-    _emit(spare, hostile, 4)  # 128 deliveries that each hold a slot for the whole timeout
+    emit_events(spare, hostile, 4)  # 128 deliveries that each hold a slot for the whole timeout
     settings = _settings(webhook_timeout_s=30.0, webhook_max_attempts=3)
     dispatcher = WebhookDispatcher(spare, settings, poll_interval_s=0.05)
     dispatcher.start()
     try:
         wait(lambda: trickle.requests >= settings.webhook_tenant_concurrency, what="the trickling receivers")
-        _emit(spare, calm, 10)
+        emit_events(spare, calm, 10)
         dispatcher.wake()
         # Well inside the 30 s the hostile tenant's attempts hold their slots.
         wait(lambda: len(ok.arrivals) >= 10, timeout=15.0, what="the calm tenant's deliveries")
@@ -154,9 +143,9 @@ def test_a_host_that_resolves_inside_at_delivery_is_not_called(
     policy = EgressPolicy([], resolver=lambda host, port: next(answers))
     url = f"http://rebind.test:{ok.port}/hook"
     policy.vet(url)  # what creating the subscription saw
-    tenant = _tenant()
+    tenant = new_tenant("i")
     _subscribe(spare, tenant, url)
-    _emit(spare, tenant, 1)
+    emit_events(spare, tenant, 1)
     WebhookDispatcher(spare, _settings(), egress=policy).deliver_due()
     (attempt,) = _attempts(spare, tenant)
     assert ok.requests == 0
@@ -173,10 +162,10 @@ def test_the_request_goes_to_the_vetted_address_with_the_name_kept(
         resolved.append(host)
         return ["127.0.0.1"]
 
-    tenant = _tenant()
+    tenant = new_tenant("i")
     _subscribe(spare, tenant, f"http://fsm.test:{ok.port}/hook")
-    _emit(spare, tenant, 2)
-    WebhookDispatcher(spare, _settings(), egress=EgressPolicy(LOOPBACK, resolver)).deliver_due()
+    emit_events(spare, tenant, 2)
+    WebhookDispatcher(spare, _settings(), egress=EgressPolicy(LOOPBACK_ONLY, resolver)).deliver_due()
     assert _statuses(spare, tenant) == ["delivered", "delivered"]
     assert ok.hosts == [f"fsm.test:{ok.port}"] * 2 and set(resolved) == {"fsm.test"}
 

@@ -7,7 +7,6 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from api.server import ApiServer
 from forestall.broker import EmbeddedBroker, free_port
 from forestall.contract import format_ts
-from forestall.settings import ApiSettings, Settings, StoreSettings
+from forestall.settings import LOOPBACK, ApiSettings, Settings, StoreSettings
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.keys import create_key
 from forestall.state.repo import advance_clock
@@ -49,7 +48,7 @@ class RealApi:
             port=free_port(),
             webhook_backoff_s=0.05,
             webhook_timeout_s=2.0,
-            webhook_allowed_networks=[ip_network("127.0.0.0/8")],
+            webhook_allowed_networks=[LOOPBACK],
         )
         self.server = ApiServer(
             Settings(database_url=db_url, api=api, store=StoreSettings(path=tmp_path / "ts.db"))
