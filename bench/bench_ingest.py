@@ -21,12 +21,13 @@ import os
 import re
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,6 +43,7 @@ import json, random, socket, struct, sys, threading, time
 import orjson
 port, assets, batch, seconds, rate, seq0 = (int(float(a)) for a in sys.argv[1:7])
 root, tenant = sys.argv[7], sys.argv[8]
+username, password = (sys.argv[9], sys.argv[10]) if len(sys.argv) > 10 else ("", "")
 
 def packet(kind, body):
     head, n = bytearray([kind]), len(body)
@@ -57,29 +59,39 @@ def utf8(text):
 
 sock = socket.create_connection(("127.0.0.1", port))
 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-sock.sendall(packet(0x10, utf8("MQTT") + bytes([4, 0x02, 0, 0]) + utf8(f"bench-pub-{seq0}")))
+flags, auth = 0x02, b""
+if username:  # the user name and password flags, and both after the client id
+    flags, auth = 0xC2, utf8(username) + utf8(password)
+sock.sendall(packet(0x10, utf8("MQTT") + bytes([4, flags, 0, 0]) + utf8(f"bench-pub-{seq0}") + auth))
 if sock.recv(4) != b"\x20\x02\x00\x00":
     sys.exit("CONNECT refused")
 window = threading.Semaphore(1000)
 acked = 0
+dropped = False  # the broker closed the connection (a device disabled at the broker)
+closing = False
 
 def read_pubacks():  # the broker sends this client nothing but 4-byte PUBACKs
-    global acked
+    global acked, dropped
     spare = 0
-    while data := sock.recv(65536):
-        count, spare = divmod(spare + len(data), 4)
-        acked += count
-        window.release(count) if count else None
+    try:
+        while data := sock.recv(65536):
+            count, spare = divmod(spare + len(data), 4)
+            acked += count
+            window.release(count) if count else None
+    except OSError:
+        pass
+    dropped = not closing
+    window.release(1000)
 
 threading.Thread(target=read_pubacks, daemon=True).start()
 topics = [utf8(f"{root}/v1/{tenant}/a{a:05d}/telemetry") for a in range(assets)]
 sensors = [f"s{i}" for i in range(8)]
 pending = []
 sent = 0; seq = seq0; start = time.time(); end = start + seconds
-while time.time() < end:
+while time.time() < end and not dropped:
     for a in range(assets):
         now = time.time()
-        if now >= end: break
+        if now >= end or dropped: break
         samples = [{"ts": now - (batch - 1 - k) * 1e-3,
                     "values": {s: round(random.random() * 100, 3) for s in sensors}} for k in range(batch)]
         body = orjson.dumps({"schema": "forestall.telemetry/1", "asset": f"a{a:05d}", "seq": seq,
@@ -88,20 +100,35 @@ while time.time() < end:
         sent += 1
         pending.append(packet(0x32, topics[a] + struct.pack("!H", sent % 65535 + 1) + body))
         if len(pending) >= 20:
-            sock.sendall(b"".join(pending)); pending.clear()
+            try:
+                sock.sendall(b"".join(pending)); pending.clear()
+            except OSError:
+                dropped = True; break
         if rate and sent % 100 == 0:
             ahead = sent * batch / rate - (time.time() - start)
             if ahead > 0:
                 sock.sendall(b"".join(pending)); pending.clear()
                 time.sleep(ahead)
     seq += 1
-sock.sendall(b"".join(pending))
 deadline = time.time() + 120
-while acked < sent and time.time() < deadline:  # every message has reached the broker
-    time.sleep(0.01)
-sock.sendall(b"\xe0\x00"); sock.close()
-print(json.dumps({"messages": sent, "seconds": time.time() - start, "last_seq": seq}))
+if not dropped:
+    sock.sendall(b"".join(pending))
+    while acked < sent and time.time() < deadline:  # every message has reached the broker
+        time.sleep(0.01)
+    closing = True
+    sock.sendall(b"\xe0\x00")
+sock.close()
+print(json.dumps({"messages": acked if dropped else sent, "seconds": time.time() - start,
+                  "last_seq": seq, "dropped": dropped}))
 """
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def metrics(port: int) -> str:
@@ -164,13 +191,15 @@ def publish(
     seq0: int,
     root: str = "forestall",
     tenant: str = "bench",
+    auth: tuple[str, str] | None = None,
 ) -> tuple[dict[str, float], float]:
     """Run the publisher process (``args.assets`` assets of ``tenant``, ``rate`` samples/s, 0 = flat
-    out, for ``args.seconds``); what it reports and the CPU seconds it spent."""
+    out, for ``args.seconds``, as client id ``bench-pub-<seq0>`` with ``auth``'s user name and
+    password); what it reports (``messages`` the broker took) and the CPU seconds it spent."""
     children_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     argv = [str(v) for v in (broker_port, args.assets, batch, args.seconds, rate, seq0)]
     result = subprocess.run(
-        [sys.executable, "-c", PUBLISHER, *argv, root, tenant],
+        [sys.executable, "-c", PUBLISHER, *argv, root, tenant, *(auth or ())],
         capture_output=True,
         text=True,
     )
@@ -264,15 +293,22 @@ def phase(
 
 
 @contextmanager
-def ingest_stack(prefix: str, **settings: str) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+def ingest_stack(
+    prefix: str,
+    access: Callable[[Path], str] = lambda _work: "allow_anonymous true\n",
+    setup: Callable[[int], dict[str, str]] | None = None,
+    **settings: str,
+) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
     """A Mosquitto that queues without limit and a ``forestall worker --no-predictor`` on SQLite and
     the embedded store in a fresh folder, ``settings`` as more environment variables: (worker, broker
-    port, metrics port), once it serves metrics."""
+    port, metrics port), once it serves metrics. ``access(folder)`` gives the broker's access
+    configuration; ``setup(port)`` runs once the broker listens and returns more environment
+    variables."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
     port, mport = free_port(), free_port()
     user = "user root\n" if os.geteuid() == 0 else ""
     (work / "m.conf").write_text(
-        f"{user}listener {port} 127.0.0.1\nallow_anonymous true\n"
+        f"{user}listener {port} 127.0.0.1\n{access(work)}"
         "max_queued_messages 10000000\nmax_inflight_messages 1000\n"
     )
     broker = subprocess.Popen(
@@ -280,15 +316,20 @@ def ingest_stack(prefix: str, **settings: str) -> Iterator[tuple[subprocess.Pope
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    env = dict(
-        os.environ,
-        FORESTALL_MQTT__URL=f"mqtt://127.0.0.1:{port}",
-        FORESTALL_DATABASE_URL=f"sqlite:///{work / 'state.db'}",
-        FORESTALL_STORE__PATH=str(work / "tsdb.sqlite"),
-        FORESTALL_WORKER__METRICS_PORT=str(mport),
-        FORESTALL_WORKER__CHECKPOINT_DIR=str(work / "ck"),
-        **settings,
-    )
+    env = {
+        **os.environ,
+        "FORESTALL_MQTT__URL": f"mqtt://127.0.0.1:{port}",
+        "FORESTALL_DATABASE_URL": f"sqlite:///{work / 'state.db'}",
+        "FORESTALL_STORE__PATH": str(work / "tsdb.sqlite"),
+        "FORESTALL_WORKER__METRICS_PORT": str(mport),
+        "FORESTALL_WORKER__CHECKPOINT_DIR": str(work / "ck"),
+    }
+    if setup is not None:
+        deadline = time.monotonic() + 10
+        while not _listening(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        env.update(setup(port))
+    env.update(settings)
     forestall = Path(sys.executable).with_name("forestall")
     worker_log = (work / "worker.err").open("w")
     worker = subprocess.Popen(
@@ -306,7 +347,11 @@ def ingest_stack(prefix: str, **settings: str) -> Iterator[tuple[subprocess.Pope
         yield worker, port, mport
     finally:
         worker.terminate()
-        worker.wait(30)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:  # still working through a backlog: the figures are in
+            worker.kill()
+            worker.wait()
         worker_log.close()
         broker.terminate()
 

@@ -4,7 +4,8 @@ Every device gets its own broker client (username ``<tenant>.<asset>``, a random
 the edge agent's client id) with its own role: publish only its own ``telemetry``, ``status`` and
 ``ack``, subscribe only to its own ``cmd``. The plugin's default access denies every other
 publish and subscribe, so one credential cannot speak for another asset or tenant, nor read
-another's commands. The worker and the API get service roles of their own.
+another's commands. The worker and the API get service roles of their own, and the worker's guard
+one that may disable a device that floods.
 
 Why dynamic security rather than a password file with ACL patterns: devices are added, disabled
 (a device that floods, or was stolen) and removed while the broker runs, by a JSON command over
@@ -34,6 +35,12 @@ CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 ALREADY_EXISTS = ("Role already exists", "Client already exists")  # the plugin's answers to a repeat
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 DEVICE_SENDS = ("telemetry", "status", "ack")
+# Where Debian's mosquitto package puts the plugin (the compose image: /usr/lib/…, as configured)
+DYNSEC_PLUGINS = (
+    "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/mosquitto_dynamic_security.so",
+)
 SERVICE_ROLES: Mapping[str, Sequence[Mapping[str, Any]]] = {
     # the worker reads every tenant's device topics (plain or shared subscription)
     "forestall-worker": (
@@ -42,6 +49,14 @@ SERVICE_ROLES: Mapping[str, Sequence[Mapping[str, Any]]] = {
     ),
     # the API sends commands to devices
     "forestall-api": ({"acltype": "publishClientSend", "topic": f"{TOPIC_ROOT}/+/+/cmd", "allow": True},),
+    # the worker's guard disables a flooding device (worker.guard_url). The plugin has no narrower
+    # right than its control topic, so this credential can do what the admin can: it is kept apart
+    # from the worker's own so that the admin password stays off the worker and each can be rotated.
+    "forestall-guard": (
+        {"acltype": "publishClientSend", "topic": CONTROL_TOPIC, "allow": True},
+        {"acltype": "subscribeLiteral", "topic": RESPONSE_TOPIC, "allow": True},
+        {"acltype": "publishClientReceive", "topic": RESPONSE_TOPIC, "allow": True},
+    ),
 }
 
 

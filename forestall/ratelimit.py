@@ -11,11 +11,15 @@ even while it replays a long backlog.
 ([True, True, False], True)
 >>> limiter.take_excess()
 {('t', 'a'): 1}
+
+A device that goes on flooding still costs every other device the broker's and the worker's time
+to receive and refuse each message; ``FloodGuard`` names the devices to disable at the broker.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 Key = tuple[str, str]
 MAX_TRACKED = 100_000  # devices with a bucket; beyond, the full buckets (idle devices) are dropped
@@ -61,3 +65,47 @@ class TokenBuckets:
         with self._lock:
             excess, self._excess = self._excess, {}
         return excess
+
+
+class FloodGuard:
+    """The devices refused ``limit`` messages or more within ``window_s``: to disable at the broker.
+
+    A device is named once; it may be named again a window later (an operator re-enabled it and it
+    floods again). Pure logic: the worker feeds it ``TokenBuckets.take_excess`` and does the I/O.
+
+    >>> guard = FloodGuard(limit=100, window_s=60.0)
+    >>> guard.observe({("t", "a"): 60}, now=0.0), guard.observe({("t", "a"): 60}, now=1.0)
+    ([], [('t', 'a')])
+    >>> guard.observe({("t", "a"): 500}, now=2.0)  # named already
+    []
+    >>> guard.observe({("t", "b"): 60}, now=0.0), guard.observe({("t", "b"): 60}, now=61.0)
+    ([], [])
+    """
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._counts: dict[Key, tuple[int, float]] = {}  # refused since, start of its window
+        self._named: dict[Key, float] = {}
+
+    def observe(self, excess: Mapping[Key, int], now: float) -> list[Key]:
+        named: list[Key] = []
+        for key, refused in excess.items():
+            count, since = self._counts.get(key, (0, now))
+            if now - since > self.window_s:
+                count, since = 0, now
+            count += refused
+            self._counts[key] = (count, since)
+            if count >= self.limit and now - self._named.get(key, float("-inf")) > self.window_s:
+                self._named[key] = now
+                self._counts[key] = (0, now)
+                named.append(key)
+        self._forget(now)
+        return named
+
+    def _forget(self, now: float) -> None:
+        """Windows that ended cost nothing: a device that made its excess up once is forgotten."""
+        if len(self._counts) + len(self._named) < MAX_TRACKED:
+            return
+        self._counts = {k: v for k, v in self._counts.items() if now - v[1] <= self.window_s}
+        self._named = {k: at for k, at in self._named.items() if now - at <= self.window_s}

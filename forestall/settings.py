@@ -98,6 +98,13 @@ class WorkerSettings(BaseModel):
     # (rate_limited) before the inbox, so one device cannot delay the fleet.
     device_rate_per_s: float = Field(default=200.0, gt=0)
     device_burst: int = Field(default=2000, ge=1)
+    # A device refused this many messages within device_disable_window_s is disabled at the broker
+    # (Mosquitto dynamic security), so its flood stops costing the others the time to refuse it.
+    # Needs guard_url: an MQTT URL whose credential may send dynamic-security commands
+    # (`forestall devices services` creates one, forestall-guard); without it, nothing is disabled.
+    guard_url: str | None = None
+    device_disable_after: int = Field(default=10_000, ge=1)
+    device_disable_window_s: float = Field(default=60.0, gt=0)
 
 
 class Settings(BaseSettings):

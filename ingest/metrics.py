@@ -34,6 +34,14 @@ class WorkerMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.devices_disabled = Counter(
+            "forestall_devices_disabled_total",
+            "Flooding devices disabled at the broker (worker.guard_url), or attempts that failed",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("disabled", "failed"):
+            self.devices_disabled.labels(outcome=outcome)
         self.samples = Counter("forestall_ingest_samples_total", "Samples stored", registry=self.registry)
         self.store_errors = Counter(
             "forestall_store_errors_total", "Failed writes to the telemetry store", registry=self.registry

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -28,10 +29,11 @@ from tenacity import (
 )
 
 from forestall.contract import ContractError, Topic, parse_topic
+from forestall.devices import DynSec, DynSecError, change_commands
 from forestall.isolate import commit_isolating
 from forestall.mqttclient import make_client
 from forestall.mqtturl import parse_mqtt_url
-from forestall.ratelimit import TokenBuckets
+from forestall.ratelimit import FloodGuard, TokenBuckets
 from forestall.series import TelemetryStore
 from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker
@@ -102,6 +104,12 @@ class Worker:
         self._registry_cursor: int | None = None  # events read for registry changes (asset_assigned)
         self._inbox: Inbox[Received] = Inbox(INBOX_MESSAGES, INBOX_BYTES, size=_payload_size, key=_tenant_of)
         self._limiter = TokenBuckets(settings.worker.device_rate_per_s, settings.worker.device_burst)
+        self._guard: FloodGuard | None = None
+        self._disabler: ThreadPoolExecutor | None = None  # broker commands, off the processing thread
+        if settings.worker.guard_url:
+            w = settings.worker
+            self._guard = FloodGuard(w.device_disable_after, w.device_disable_window_s)
+            self._disabler = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-guard")
         self._stop = threading.Event()
         self.subscribed = threading.Event()  # set once the broker has acknowledged every subscription
         self._subscriptions = 0
@@ -163,6 +171,8 @@ class Worker:
             self._thread.join(timeout=30)
         self._client.disconnect()
         self._client.loop_stop()
+        if self._disabler is not None:
+            self._disabler.shutdown(cancel_futures=True)
         self.checkpoint()
         self.store.close()
         self.engine.dispose()
@@ -321,10 +331,34 @@ class Worker:
     def _report_rate_limited(self, session: Session) -> None:
         """One kept rejection per limited device and chunk (each message was counted when refused)."""
         rate, burst = self._limiter.rate_per_s, self._limiter.burst
-        for (tenant, asset), count in self._limiter.take_excess().items():
+        excess = self._limiter.take_excess()
+        flooding = set(self._guard.observe(excess, time.time())) if self._guard else set()
+        for (tenant, asset), count in excess.items():
             detail = f"{count} messages over the device limit of {rate:g}/s (burst {burst:g})"
+            if (tenant, asset) in flooding:
+                detail += "; still flooding: disabling the device at the broker"
             topic_name = f"forestall/v1/{tenant}/{asset}/telemetry"
             session.add(rejection_row(Rejected("rate_limited", detail, topic_name, tenant, asset, "")))
+        for tenant, asset in flooding:
+            assert self._disabler is not None
+            self._disabler.submit(self._disable_device, tenant, asset)
+
+    def _disable_device(self, tenant: str, asset: str) -> None:
+        """Disable a flooding device's broker client (and so disconnect it) — `forestall devices
+        enable` lets it in again. Runs on the guard's thread; a failure is logged and counted."""
+        url = self.settings.worker.guard_url
+        assert url is not None
+        try:
+            commands = change_commands("disable", tenant, asset)
+            ca_file = self.settings.mqtt.ca_file
+            with DynSec(url, ca_file=str(ca_file) if ca_file else None) as dynsec:
+                dynsec.run(commands)
+        except (ValueError, DynSecError) as exc:
+            self.metrics.devices_disabled.labels(outcome="failed").inc()
+            log.warning("could not disable flooding device %s/%s at the broker: %s", tenant, asset, exc)
+            return
+        self.metrics.devices_disabled.labels(outcome="disabled").inc()
+        log.warning("disabled flooding device %s/%s at the broker (forestall devices enable)", tenant, asset)
 
     def _horizon(self, tenant: str, running: float) -> float:
         """The newest sample time accepted from a tenant's devices (``worker.max_future_s``)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ADMIN_URL_ENV = "FORESTALL_BROKER_ADMIN_URL"
+SERVICES = ("worker", "api", "guard")  # forestall.devices.SERVICE_ROLES, without the prefix
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,10 +48,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         command.set_defaults(handler=_reporting(_change), action=action)
     services = sub.add_parser(
         "services",
-        help="create (or set again) the worker's and the API's broker credentials; prints them",
+        help="create (or set again) the worker's, the API's and the guard's broker credentials; prints them",
     )
     _broker_arguments(services)
-    for role in ("worker", "api"):
+    for role in SERVICES:
         env = f"{role.upper()}_MQTT_PASSWORD"
         services.add_argument(
             f"--{role}-password", default=os.environ.get(env), help=f"default: ${env}, else a random one"
@@ -134,11 +135,11 @@ def _change(args: argparse.Namespace) -> int:
 def _services(args: argparse.Namespace) -> int:
     from forestall.devices import ALREADY_EXISTS, SERVICE_ROLES, DynSec, password_commands, service_commands
 
-    given = {"forestall-worker": args.worker_password, "forestall-api": args.api_password}
+    given = {f"forestall-{name}": getattr(args, f"{name}_password") for name in SERVICES}
     passwords = {role: given.get(role) or secrets.token_urlsafe(24) for role in SERVICE_ROLES}
     with DynSec(_admin_url(args), ca_file=args.ca_file) as dynsec:
         dynsec.run(service_commands(passwords), ok_if=ALREADY_EXISTS)
         dynsec.run(password_commands(passwords))
     for role, password in passwords.items():
-        print(f"{role.upper().replace('-', '_')}_MQTT_PASSWORD={password}")
+        print(f"{role.removeprefix('forestall-').upper()}_MQTT_PASSWORD={password}")
     return 0

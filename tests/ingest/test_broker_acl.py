@@ -8,6 +8,7 @@ its credential can do nothing for another asset or tenant.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,19 +22,21 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from sqlalchemy import select
 
 from forestall.broker import free_port
 from forestall.cli import main
+from forestall.devices import DYNSEC_PLUGINS, DynSec, DynSecError, change_commands
 from forestall.mqttclient import make_client
+from forestall.settings import Settings
+from forestall.state.db import make_engine, make_sessionmaker
+from forestall.state.models import IngestSequence, Rejection
+from ingest.worker import Worker
 from tests.conftest import wait_port
 from tests.edge_agent.edge_support import make_tls_files
+from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-PLUGINS = (
-    "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
-    "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
-    "/usr/lib/mosquitto_dynamic_security.so",
-)
 ADMIN_PASSWORD = "admin-test-password"
 
 
@@ -68,7 +71,7 @@ def _shipped_config(folder: Path, tls: dict[str, Path], plugin: str, plain_port:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    plugin = next((p for p in PLUGINS if os.path.exists(p)), None)
+    plugin = next((p for p in DYNSEC_PLUGINS if os.path.exists(p)), None)
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     ctrl = shutil.which("mosquitto_ctrl")
     if plugin is None or not os.path.exists(binary) or ctrl is None:
@@ -179,7 +182,7 @@ def test_a_provisioned_device_reaches_only_its_own_topics(
             "a-pass",
             capsys=capsys,
         )
-        assert "FORESTALL_WORKER_MQTT_PASSWORD=w-pass" in services
+        assert "WORKER_MQTT_PASSWORD=w-pass" in services.splitlines()
     pump_1 = ("--tenant", "acme", "--asset", "pump-1")
     edge_url = f"mqtts://127.0.0.1:{broker.tls_port}"
     toml = _cli(
@@ -291,3 +294,108 @@ def test_provisioning_without_the_admin_credential_is_refused(
         == 2
     )
     assert "asset: must match" in capsys.readouterr().err
+
+
+def test_the_worker_disables_a_device_that_goes_on_flooding(
+    broker: Broker, tmp_path: Path, state_db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker's guard disables, through the broker, a device its rate limit keeps refusing: the
+    device is cut off and cannot come back; another device of the tenant goes on being stored."""
+    passwords = ("--worker-password", "w-pass", "--api-password", "a-pass", "--guard-password", "g-pass")
+    _cli("devices", "services", "--broker", broker.admin_url, *passwords, capsys=capsys)
+    devices = {}
+    for asset in ("flood", "calm"):
+        toml = _cli(
+            "devices", "provision", "--tenant", "acme", "--asset", asset, "--broker", broker.admin_url,
+            capsys=capsys,
+        )  # fmt: skip
+        devices[asset] = tomllib.loads(toml)["mqtt"]
+    plain = f"127.0.0.1:{broker.plain_port}"
+    settings = Settings(
+        database_url=state_db_url,
+        mqtt={"url": f"mqtt://forestall-worker:w-pass@{plain}"},
+        store={"path": str(tmp_path / "tsdb.sqlite")},
+        worker={
+            "checkpoint_dir": str(tmp_path / "checkpoints"),
+            "device_rate_per_s": 5.0,
+            "device_burst": 5,
+            "device_disable_after": 100,
+            "guard_url": f"mqtt://forestall-guard:g-pass@{plain}",
+        },
+    )
+    worker = Worker(settings, predictor_enabled=False)
+    worker.start()
+
+    def as_device(asset: str) -> Peer:
+        conf = devices[asset]
+        url = f"mqtt://{plain}"
+        return Peer(url, conf["client_id"], username=conf["username"], password=conf["password"])
+
+    flood, calm = as_device("flood"), as_device("calm")
+    try:
+        assert wait_for(lambda: worker.subscribed.is_set(), 10)
+        for peer in (flood, calm):
+            assert peer.connected.wait(5), peer.refused
+        for seq in range(1, 400):
+            flood.client.publish("forestall/v1/acme/flood/telemetry", _batch("flood", seq), qos=1)
+        assert wait_for(lambda: flood.dropped.is_set(), 20), "the flooding device is still connected"
+        disabled = worker.metrics.devices_disabled
+        # the broker cuts the device off before it answers the guard, which counts then
+        assert wait_for(lambda: disabled.labels(outcome="disabled")._value.get() == 1, 10)
+        assert disabled.labels(outcome="failed")._value.get() == 0
+        again = as_device("flood")
+        assert _wait(lambda: again.refused is not None), "a disabled device connected again"
+        again.stop()
+
+        calm.publish("forestall/v1/acme/calm/telemetry", _batch("calm", 1))
+        sessions = make_sessionmaker(make_engine(state_db_url))
+
+        def calm_stored() -> bool:
+            with sessions() as session:
+                query = select(IngestSequence.high_water).where(IngestSequence.asset_id == "calm")
+                return session.scalar(query) == 1
+
+        assert wait_for(calm_stored, 20)
+        with sessions() as session:
+            details = session.scalars(
+                select(Rejection.detail).where(
+                    Rejection.reason == "rate_limited", Rejection.asset_id == "flood"
+                )
+            ).all()
+        assert any("disabling the device at the broker" in d for d in details), details
+    finally:
+        for peer in (flood, calm):
+            peer.stop()
+        worker.stop()
+
+
+def test_only_the_guard_credential_may_command_the_broker(
+    broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passwords = ("--worker-password", "w-pass", "--api-password", "a-pass", "--guard-password", "g-pass")
+    _cli("devices", "services", "--broker", broker.admin_url, *passwords, capsys=capsys)
+    _cli(
+        "devices",
+        "provision",
+        "--tenant",
+        "acme",
+        "--asset",
+        "pump-1",
+        "--broker",
+        broker.admin_url,
+        capsys=capsys,
+    )
+    base = f"127.0.0.1:{broker.plain_port}"
+    for user, password in (("forestall-worker", "w-pass"), ("forestall-api", "a-pass")):
+        with pytest.raises(DynSecError), DynSec(f"mqtt://{user}:{password}@{base}", timeout_s=2) as dynsec:
+            dynsec.run(change_commands("disable", "acme", "pump-1"))
+    with DynSec(f"mqtt://forestall-guard:g-pass@{base}") as dynsec:
+        dynsec.run(change_commands("disable", "acme", "pump-1"))
+        dynsec.run(change_commands("enable", "acme", "pump-1"))
+
+
+def _batch(asset: str, seq: int) -> bytes:
+    sample = {"ts": time.time(), "values": {"temp_c": 20.0 + seq % 7}}
+    return json.dumps(
+        {"schema": "forestall.telemetry/1", "asset": asset, "seq": seq, "samples": [sample]}
+    ).encode()

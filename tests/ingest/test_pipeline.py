@@ -54,3 +54,20 @@ def test_the_rate_limiter_forgets_idle_devices_once_it_tracks_many(monkeypatch: 
         assert limiter.allow(("t", asset), now=0.0)
     assert [limiter.allow(("t", "busy"), now=100.0) for _ in range(3)] == [True, True, False]
     assert set(limiter._buckets) == {("t", "busy")}  # the three idle ones had refilled
+
+
+def test_the_flood_guard_names_a_device_again_only_once_a_window_has_passed() -> None:
+    guard = ratelimit.FloodGuard(limit=100, window_s=60.0)
+    assert guard.observe({("t", "a"): 99, ("t", "b"): 10}, now=0.0) == []
+    assert guard.observe({("t", "a"): 1}, now=30.0) == [("t", "a")]
+    assert guard.observe({("t", "a"): 1000}, now=59.0) == []  # its queued backlog, still being refused
+    assert guard.observe({("t", "a"): 1000}, now=91.0) == [("t", "a")]  # enabled again, flooding again
+    assert guard.observe({("t", "b"): 95}, now=61.0) == []  # b's first ten are a window old
+
+
+def test_the_flood_guard_forgets_ended_windows_once_it_tracks_many(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ratelimit, "MAX_TRACKED", 4)
+    guard = ratelimit.FloodGuard(limit=10, window_s=60.0)
+    guard.observe({("t", "a"): 10, ("t", "b"): 1, ("t", "c"): 1}, now=0.0)
+    guard.observe({("t", "d"): 1}, now=100.0)
+    assert set(guard._counts) == {("t", "d")} and guard._named == {}
