@@ -39,6 +39,7 @@ SERVER_COMMANDS = (
     "forestall.commands.db",
     "forestall.commands.keys",
     "forestall.commands.devices",
+    "forestall.commands.grafana",
     "forestall.commands.backtest",
 )
 SERVER_PACKAGES = ("fastapi", "sqlalchemy", "river", "pydantic_settings", "amqtt")

@@ -154,14 +154,16 @@ def in_one_process(
     also_allow: Sequence[IPv4Network | IPv6Network] = (),
 ) -> Settings:
     """``base`` for a whole loop in one process (demo, fleet replay): its own broker, a SQLite
-    state DB and an embedded store in ``data_dir``, the API on loopback, one worker and no
-    metrics port; ``keep_days`` overrides the store's retention. Its simulated devices may run
-    days of event time ahead of a worker that is catching up, so ``max_future_s`` is a year, and
-    a replay sends each asset's history as fast as it is stored: no device rate limit, and no
-    API key rate limit for its own clients either. Its webhook receivers (the FSM simulator)
-    listen on loopback, so webhooks may go there.
+    state DB and an embedded store in ``data_dir`` (or ``base``'s InfluxDB, if it has one), the
+    API on loopback, one worker and no metrics port; ``keep_days`` overrides the store's
+    retention. Its simulated devices may run days of event time ahead of a worker that is
+    catching up, so ``max_future_s`` is a year, and a replay sends each asset's history as fast
+    as it is stored: no device rate limit, and no API key rate limit for its own clients either.
+    Its webhook receivers (the FSM simulator) listen on loopback, so webhooks may go there.
     ``also_allow``: further networks webhooks may reach (a ``--webhook-url`` on the LAN)."""
     store: dict[str, object] = {"kind": "embedded", "path": data_dir / "tsdb.sqlite"}
+    if base.store.kind == "influxdb":  # the configured InfluxDB (Grafana shows the demo), spool here
+        store = {"spool_path": base.store.spool_path or data_dir / "influx-spool.sqlite"}
     allowed = [*base.api.webhook_allowed_networks, LOOPBACK, *also_allow]
     if keep_days is not None:
         store["retention_days"] = keep_days

@@ -1,0 +1,260 @@
+"""The dispatchers' dashboards, in code (grafana-foundation-sdk), on the InfluxDB measurements of
+ARCHITECTURE §3 queried with InfluxQL: ``forestall grafana build`` writes them, with the
+datasource, into ``grafana/provisioning`` — nothing there is edited by hand.
+
+Every query is one ``Query`` below, so the tests run each of them against a real InfluxDB with
+Grafana's macros substituted. Template variables: ``$tenant``, ``$customer``, ``$asset``.
+
+This first part covers what the time-series store holds (health, risk, recommendations,
+readings); panels on the state DB (online/offline, rejections, surveys, incidents, outcomes)
+come with the per-tenant datasource credentials of the Grafana issue.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import table, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import dashboard as model
+
+DATASOURCE = model.DataSourceRef(type_val="influxdb", uid="forestall-influxdb")
+PROVISIONING = Path(__file__).resolve().parent / "provisioning"
+TENANT = '"tenant" =~ /^$tenant$/'
+CUSTOMER = '"customer" =~ /^$customer$/'
+ASSET = '"asset" =~ /^$asset$/'
+
+
+class InfluxQuery(cogvariants.Dataquery):
+    """A raw InfluxQL target of Grafana's InfluxDB datasource (the SDK has no InfluxDB builder)."""
+
+    def __init__(self, ref_id: str, query: str, result_format: str, alias: str = "") -> None:
+        self.ref_id, self.query, self.result_format, self.alias = ref_id, query, result_format, alias
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "refId": self.ref_id,
+            "datasource": DATASOURCE.to_json(),
+            "query": self.query,
+            "rawQuery": True,
+            "resultFormat": self.result_format,
+        }
+        if self.alias:
+            out["alias"] = self.alias
+        return out
+
+
+class InfluxQueryBuilder(cogbuilder.Builder[InfluxQuery]):
+    def __init__(self, query: InfluxQuery) -> None:
+        self._query = query
+
+    def build(self) -> InfluxQuery:
+        return self._query
+
+
+@dataclass(frozen=True)
+class Query:
+    """One panel's InfluxQL and what it must return: the columns its panel plots."""
+
+    text: str
+    columns: tuple[str, ...]
+    table: bool = False  # a table panel (last values per series) rather than a time series
+    alias: str = ""
+
+    def target(self, ref_id: str = "A") -> InfluxQueryBuilder:
+        fmt = "table" if self.table else "time_series"
+        return InfluxQueryBuilder(InfluxQuery(ref_id, self.text, fmt, self.alias))
+
+
+def _variable(name: str, label: str, query: str) -> db.QueryVariable:
+    return (
+        db.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(query)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+VARIABLES = {
+    "tenant": _variable("tenant", "Tenant", 'SHOW TAG VALUES FROM "asset_health" WITH KEY = "tenant"'),
+    "customer": _variable(
+        "customer", "Customer", f'SHOW TAG VALUES FROM "customer_risk" WITH KEY = "customer" WHERE {TENANT}'
+    ),
+    "asset": _variable(
+        "asset", "Asset", f'SHOW TAG VALUES FROM "asset_health" WITH KEY = "asset" WHERE {TENANT}'
+    ),
+}
+
+# -- the queries, one per panel ------------------------------------------------------------------
+
+ASSETS_AT_RISK = Query(
+    'SELECT last("failure_probability") AS "failure_probability", last("ttf_hours") AS "ttf_hours",'
+    ' last("anomaly_score") AS "anomaly_score" FROM "asset_health"'
+    f' WHERE {TENANT} AND $timeFilter GROUP BY "asset", "customer"',
+    ("failure_probability", "ttf_hours", "anomaly_score"),
+    table=True,
+)
+ANOMALY_OVERVIEW = Query(
+    f'SELECT max("anomaly_score") FROM "asset_health" WHERE {TENANT} AND $timeFilter'
+    ' GROUP BY time($__interval), "asset" fill(none)',
+    ("max",),
+    alias="$tag_asset",
+)
+RECOMMENDATIONS_OPENED = Query(
+    f'SELECT count("priority_score") FROM "recommendation" WHERE {TENANT} AND $timeFilter'
+    ' GROUP BY time($__interval), "priority" fill(0)',
+    ("count",),
+    alias="$tag_priority",
+)
+RISK_RANKING = Query(
+    f'SELECT last("risk_index") AS "risk_index" FROM "customer_risk" WHERE {TENANT} AND $timeFilter'
+    ' GROUP BY "customer"',
+    ("risk_index",),
+    table=True,
+)
+RISK_OVER_TIME = Query(
+    f'SELECT mean("risk_index") FROM "customer_risk" WHERE {TENANT} AND {CUSTOMER} AND $timeFilter'
+    ' GROUP BY time($__interval), "customer" fill(none)',
+    ("mean",),
+    alias="$tag_customer",
+)
+CONTRIBUTIONS = Query(
+    f'SELECT mean(*) FROM "customer_risk" WHERE {TENANT} AND {CUSTOMER} AND $timeFilter'
+    " GROUP BY time($__interval) fill(none)",
+    ("mean_risk_index",),
+)
+SENSORS = Query(
+    f'SELECT mean(*) FROM "telemetry" WHERE {TENANT} AND {ASSET} AND $timeFilter'
+    " GROUP BY time($__interval) fill(none)",
+    (),  # one mean_<sensor> column per sensor the asset has
+)
+ASSET_HEALTH = Query(
+    'SELECT mean("anomaly_score") AS "anomaly_score", mean("failure_probability") AS "failure_probability"'
+    f' FROM "asset_health" WHERE {TENANT} AND {ASSET} AND $timeFilter GROUP BY time($__interval) fill(none)',
+    ("anomaly_score", "failure_probability"),
+)
+PREDICTED_FAILURE = Query(
+    'SELECT mean("ttf_hours") AS "ttf_hours", mean("ttf_low_hours") AS "ttf_low_hours",'
+    ' mean("ttf_high_hours") AS "ttf_high_hours"'
+    f' FROM "asset_health" WHERE {TENANT} AND {ASSET} AND $timeFilter GROUP BY time($__interval) fill(none)',
+    ("ttf_hours", "ttf_low_hours", "ttf_high_hours"),
+)
+RECENT_RECOMMENDATIONS = Query(
+    'SELECT "priority_score", "confidence", "assets" FROM "recommendation"'
+    f' WHERE {TENANT} AND $timeFilter GROUP BY "customer", "asset", "priority"',
+    ("priority_score", "confidence", "assets"),
+    table=True,
+)
+
+QUERIES = {name: value for name, value in globals().items() if isinstance(value, Query) and name.isupper()}
+
+
+def _timeseries(title: str, query: Query, unit: str = "") -> timeseries.Panel:
+    panel = (
+        timeseries.Panel().title(title).datasource(DATASOURCE).with_target(query.target()).height(8).span(12)
+    )
+    return panel.unit(unit) if unit else panel
+
+
+def _table(title: str, query: Query) -> table.Panel:
+    return table.Panel().title(title).datasource(DATASOURCE).with_target(query.target()).height(8).span(12)
+
+
+def _dashboard(uid: str, title: str, variables: tuple[str, ...]) -> db.Dashboard:
+    out = db.Dashboard(title).uid(uid).tags(["forestall"]).time("now-2d", "now").refresh("1m").readonly()
+    for name in variables:
+        out = out.with_variable(VARIABLES[name])
+    return out
+
+
+def dashboards() -> dict[str, db.Dashboard]:
+    fleet = (
+        _dashboard("forestall-fleet", "Forestall · Fleet", ("tenant",))
+        .with_panel(_table("Assets at risk", ASSETS_AT_RISK))
+        .with_panel(_timeseries("Anomaly overview", ANOMALY_OVERVIEW, "percentunit"))
+        .with_panel(_timeseries("Recommendations opened", RECOMMENDATIONS_OPENED))
+    )
+    experience = (
+        _dashboard("forestall-experience", "Forestall · Customer experience", ("tenant", "customer"))
+        .with_panel(_table("Experience Risk Index ranking", RISK_RANKING))
+        .with_panel(_timeseries("Experience Risk Index over time", RISK_OVER_TIME))
+        .with_panel(_timeseries("Contributions over time", CONTRIBUTIONS))
+    )
+    asset = (
+        _dashboard("forestall-asset", "Forestall · Asset", ("tenant", "asset"))
+        .with_panel(_timeseries("Sensors", SENSORS))
+        .with_panel(_timeseries("Anomaly score and failure probability", ASSET_HEALTH, "percentunit"))
+        .with_panel(_timeseries("Predicted time to failure and its band", PREDICTED_FAILURE, "h"))
+    )
+    visits = (
+        _dashboard("forestall-visits", "Forestall · Visits", ("tenant",))
+        .with_panel(_table("Recommended visits", RECENT_RECOMMENDATIONS))
+        .with_panel(_timeseries("Recommendations opened", RECOMMENDATIONS_OPENED))
+    )
+    return {"fleet": fleet, "experience": experience, "asset": asset, "visits": visits}
+
+
+def dashboard_json(builder: db.Dashboard) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    return result
+
+
+DATASOURCES_YAML = """\
+# Written by `forestall grafana build`. The token comes from the environment Grafana runs in.
+apiVersion: 1
+datasources:
+  - name: Forestall InfluxDB
+    uid: forestall-influxdb
+    type: influxdb
+    access: proxy
+    url: ${FORESTALL_INFLUXDB_URL}
+    jsonData:
+      dbName: ${FORESTALL_INFLUXDB_BUCKET}
+      httpMode: POST
+      httpHeaderName1: Authorization
+    secureJsonData:
+      httpHeaderValue1: Token ${FORESTALL_INFLUXDB_TOKEN}
+"""
+
+DASHBOARDS_YAML = """\
+# Written by `forestall grafana build`.
+apiVersion: 1
+providers:
+  - name: forestall
+    folder: Forestall
+    type: file
+    disableDeletion: true
+    allowUiUpdates: false
+    options:
+      path: /etc/grafana/provisioning/dashboards/forestall
+"""
+
+
+def provisioning_files() -> dict[str, str]:
+    """Path (under ``grafana/provisioning``) → text of every file ``forestall grafana build`` writes."""
+    files = {
+        "datasources/forestall.yaml": DATASOURCES_YAML,
+        "dashboards/forestall.yaml": DASHBOARDS_YAML,
+    }
+    for name, builder in dashboards().items():
+        text = json.dumps(dashboard_json(builder), indent=2, sort_keys=True) + "\n"
+        files[f"dashboards/forestall/{name}.json"] = text
+    return files
+
+
+def write_provisioning(folder: Path = PROVISIONING) -> list[Path]:
+    written = []
+    for relative, text in provisioning_files().items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -1,0 +1,223 @@
+"""The dashboards in code: the provisioning files are what the code writes, and every panel's
+InfluxQL runs against a real InfluxDB 1.6 that ``forestall demo`` filled through the store's v1
+mode, with Grafana's macros substituted — returning the columns its panel plots and the values
+the stored points imply."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from forestall.cli import main
+from forestall.demo import TENANT, Demo, DemoOptions
+from forestall.state.db import make_engine, make_sessionmaker
+from forestall.state.models import Recommendation
+from grafana.dashboards import QUERIES, InfluxQuery, dashboard_json, dashboards
+from tests.ingest.conftest import InfluxDB1
+
+Rows = list[dict[str, Any]]
+
+
+def test_the_provisioning_files_are_what_the_code_writes(tmp_path: Path) -> None:
+    assert main(["grafana", "build", "--check"]) == 0  # the files in grafana/provisioning
+    assert main(["grafana", "build", "--out", str(tmp_path)]) == 0
+    stale = tmp_path / "dashboards" / "forestall" / "fleet.json"
+    stale.write_text(stale.read_text().replace("Assets at risk", "Edited by hand"))
+    assert main(["grafana", "build", "--check", "--out", str(tmp_path)]) == 1
+
+
+def test_every_query_is_on_a_panel_and_every_target_is_one_of_the_queries() -> None:
+    texts = {query.text for query in QUERIES.values()}
+    used = set()
+    for builder in dashboards().values():
+        board = builder.build()
+        assert board.uid and board.uid.startswith("forestall-")
+        for panel in board.panels or []:
+            for target in getattr(panel, "targets", None) or []:
+                assert isinstance(target, InfluxQuery)
+                assert target.query in texts
+                used.add(target.query)
+        as_json = dashboard_json(builder)
+        assert as_json["templating"]["list"][0]["name"] == "tenant"
+    assert used == texts
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxDB1, str, tuple[float, float]]]:
+    """InfluxDB 1.6 with 80 simulated hours of the demo fleet (seed 7), written by the worker's
+    InfluxDB store in v1 mode; the state DB's URL and the data's time range."""
+    folder = tmp_path_factory.mktemp("grafana")
+    server = InfluxDB1(folder / "influxdb")
+    try:
+        server.query("CREATE DATABASE forestall")
+        config = folder / "forestall.toml"
+        config.write_text(
+            f'[store]\nkind = "influxdb"\n[influxdb]\nurl = "{server.url}"\napi = "v1"\n'
+            'bucket = "forestall"\nflush_interval_s = 0.2\n'
+        )
+        options = DemoOptions(
+            seconds=40.0,
+            speed=7200.0,
+            assets=16,
+            customers=4,
+            seed=7,
+            api_port=_free(),
+            data_dir=folder / "demo",
+            config=config,
+        )
+        Demo(options, out=io.StringIO(), err=io.StringIO()).run()
+        times = [
+            row["time"]
+            for row in _raw(server, f"SELECT anomaly_score FROM asset_health WHERE tenant = '{TENANT}'")
+        ]
+        assert len(times) > 100, "the demo wrote too little to check the panels on"
+        yield server, f"sqlite:///{folder / 'demo' / 'state.db'}", (min(times), max(times))
+    finally:
+        server.stop()
+
+
+def _free() -> int:
+    from forestall.broker import free_port
+
+    return free_port()
+
+
+def _raw(server: InfluxDB1, q: str) -> Rows:
+    """Every row of every series, each with its series' tags; ``time`` in seconds."""
+    result = server.query(q, db="forestall")
+    rows: Rows = []
+    for statement in result["results"]:  # type: ignore[index]
+        assert "error" not in statement, (q, statement)
+        for series in statement.get("series", []):
+            for values in series["values"]:
+                row = dict(zip(series["columns"], values, strict=True))
+                if "time" in row:  # SHOW queries have none
+                    row["time"] = row["time"] / 1e9
+                rows.append({**series.get("tags", {}), **row})
+    return rows
+
+
+CHECKED: set[str] = set()
+
+
+def _panel(server: InfluxDB1, name: str, span: tuple[float, float], interval: str, **variables: str) -> Rows:
+    """The panel's query as Grafana sends it: the time filter in epoch ms, the variables' values
+    regex-escaped, ``$__interval`` the interval Grafana would pick."""
+    CHECKED.add(name)
+    query = QUERIES[name]
+    start, end = span
+    text = query.text.replace("$timeFilter", f"time >= {int(start * 1000)}ms and time <= {int(end * 1000)}ms")
+    text = text.replace("$__interval", interval)
+    for name in ("tenant", "customer", "asset"):
+        text = text.replace(f"${name}", re.escape(variables.get(name, "")))
+    assert "$" not in text.replace("$/", ""), text
+    return _raw(server, text)
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def test_every_panel_query_returns_what_the_stored_points_imply(
+    loaded: tuple[InfluxDB1, str, tuple[float, float]],
+) -> None:
+    server, state_url, _health_span = loaded
+    whole = "10000d"  # one bucket over all of it (buckets start at epoch multiples: 2024-10-17 here)
+    health = _raw(server, f"SELECT * FROM asset_health WHERE tenant = '{TENANT}'")
+    risk = _raw(server, f"SELECT * FROM customer_risk WHERE tenant = '{TENANT}'")
+    recs = _raw(server, f"SELECT * FROM recommendation WHERE tenant = '{TENANT}'")
+    times = [r["time"] for r in health + risk + recs]
+    span = (min(times) - 1, max(times) + 1)  # the dashboard's time range: all of it
+    by_asset: dict[str, Rows] = defaultdict(list)
+    for row in health:
+        by_asset[row["asset"]].append(row)
+    by_customer: dict[str, Rows] = defaultdict(list)
+    for row in risk:
+        by_customer[row["customer"]].append(row)
+    asset = max(by_asset, key=lambda a: max(r["failure_probability"] or 0.0 for r in by_asset[a]))
+    customer = sorted(by_customer)[0]
+
+    # Fleet: the newest health of every asset
+    at_risk = _panel(server, "ASSETS_AT_RISK", span, whole, tenant=TENANT)
+    assert {r["asset"] for r in at_risk} == set(by_asset)
+    for row in at_risk:
+        newest = max(by_asset[row["asset"]], key=lambda r: r["time"])
+        assert _close(row["failure_probability"], newest["failure_probability"])
+        assert _close(row["anomaly_score"], newest["anomaly_score"])
+    overview = _panel(server, "ANOMALY_OVERVIEW", span, whole, tenant=TENANT)
+    assert {r["asset"]: r["max"] for r in overview if r["max"] is not None} == pytest.approx(
+        {a: max(r["anomaly_score"] for r in rows) for a, rows in by_asset.items()}
+    )
+
+    # Visits: as many recommendations as the state DB opened
+    with make_sessionmaker(make_engine(state_url))() as session:
+        opened = session.scalar(
+            select(func.count()).select_from(Recommendation).where(Recommendation.tenant == TENANT)
+        )
+    assert opened and len(recs) == opened
+    counted = _panel(server, "RECOMMENDATIONS_OPENED", span, "1h", tenant=TENANT)
+    assert sum(r["count"] for r in counted) == opened
+    assert {r["priority"] for r in counted} == {r["priority"] for r in recs}
+    listed = _panel(server, "RECENT_RECOMMENDATIONS", span, whole, tenant=TENANT)
+    assert len(listed) == opened and all(
+        set(QUERIES["RECENT_RECOMMENDATIONS"].columns) <= set(r) for r in listed
+    )
+
+    # Customer experience: ranking, risk over time, contributions
+    ranking = _panel(server, "RISK_RANKING", span, whole, tenant=TENANT)
+    assert {r["customer"]: r["risk_index"] for r in ranking} == pytest.approx(
+        {c: max(rows, key=lambda r: r["time"])["risk_index"] for c, rows in by_customer.items()}
+    )
+    over_time = _panel(server, "RISK_OVER_TIME", span, whole, tenant=TENANT, customer=customer)
+    assert [r["mean"] for r in over_time] == pytest.approx(
+        [sum(r["risk_index"] for r in by_customer[customer]) / len(by_customer[customer])]
+    )
+    contributions = _panel(server, "CONTRIBUTIONS", span, whole, tenant=TENANT, customer=customer)
+    fields = {k for r in by_customer[customer] for k in r} - {"time", "tenant", "customer"}
+    assert {k for k in contributions[0] if k.startswith("mean_")} == {f"mean_{f}" for f in fields}
+    assert contributions[0]["mean_risk_index"] == pytest.approx(over_time[0]["mean"])
+
+    # Asset: its sensors, its health, its predicted failure and band
+    readings = _raw(server, f"SELECT * FROM telemetry WHERE tenant = '{TENANT}' AND asset = '{asset}'")
+    sensors = {k for r in readings for k, v in r.items() if isinstance(v, float)} - {"time"}
+    mean_sensors = _panel(server, "SENSORS", span, whole, tenant=TENANT, asset=asset)
+    plotted = {k[5:] for k, v in mean_sensors[0].items() if k.startswith("mean_") and v is not None}
+    assert len(mean_sensors) == 1 and plotted == sensors  # other types' sensors come back empty
+    some = sorted(sensors)[0]
+    values = [r[some] for r in readings if r.get(some) is not None]
+    assert mean_sensors[0][f"mean_{some}"] == pytest.approx(sum(values) / len(values))
+    own = by_asset[asset]
+    mean_health = _panel(server, "ASSET_HEALTH", span, whole, tenant=TENANT, asset=asset)
+    assert mean_health[0]["failure_probability"] == pytest.approx(
+        sum(r["failure_probability"] for r in own) / len(own)
+    )
+    with_ttf = [r["asset"] for r in health if r.get("ttf_hours") is not None]
+    assert with_ttf, "no asset of the demo has a predicted failure time"
+    predicted = max(set(with_ttf), key=with_ttf.count)
+    hourly = _panel(server, "PREDICTED_FAILURE", span, "1h", tenant=TENANT, asset=predicted)
+    banded = [r for r in hourly if r["ttf_hours"] is not None]
+    hours = {r["time"] // 3600 for r in by_asset[predicted] if r.get("ttf_hours") is not None}
+    assert len(banded) == len(hours)
+    assert all(r["ttf_low_hours"] <= r["ttf_hours"] <= r["ttf_high_hours"] for r in banded)
+    assert set(QUERIES) == CHECKED  # every panel's query was run above
+
+
+def test_the_template_variables_list_what_was_stored(
+    loaded: tuple[InfluxDB1, str, tuple[float, float]],
+) -> None:
+    server, _state, _span = loaded
+    tenants = _raw(server, 'SHOW TAG VALUES FROM "asset_health" WITH KEY = "tenant"')
+    assert [r["value"] for r in tenants] == [TENANT]
+    for builder in dashboards().values():
+        for variable in dashboard_json(builder)["templating"]["list"]:
+            query = variable["query"].replace("$tenant", TENANT)
+            values = [r["value"] for r in _raw(server, query)]
+            assert values, f"variable {variable['name']} lists nothing"
