@@ -46,6 +46,10 @@ class InfluxSettings(BaseModel):
     bucket: str = "forestall"
     token: str = ""
     api: Literal["v2", "v1"] = "v2"
+    # Each tenant's points in a bucket (v1: database) of its own, "<bucket>_<tenant>", created on
+    # its first write: a Grafana organisation per tenant then gets a credential that reads one
+    # tenant only (`forestall grafana push --tenant`). The token must be allowed to create buckets.
+    tenant_buckets: bool = False
     username: str = ""  # v1 mode: sent as u/p
     password: str = ""
     batch_size: int = Field(default=5000, ge=1)  # lines per write

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -18,6 +21,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--check", action="store_true", help="write nothing; exit 1 if the files there differ from the code"
     )
     build.set_defaults(handler=_build)
+    push = sub.add_parser(
+        "push",
+        help="create or update the datasource and dashboards in a running Grafana, and annotate "
+        "each recommendation (idempotent)",
+    )
+    push.add_argument("--url", required=True, help="Grafana's URL, e.g. http://grafana:3000")
+    push.add_argument(
+        "--token", default=os.environ.get("GRAFANA_TOKEN"), help="an API token (default: $GRAFANA_TOKEN)"
+    )
+    push.add_argument(
+        "--user", default=os.environ.get("GRAFANA_USER"), help="a server admin (needed for --tenant)"
+    )
+    push.add_argument("--password", default=os.environ.get("GRAFANA_PASSWORD"))
+    push.add_argument(
+        "--tenant",
+        action="append",
+        default=[],
+        help="an organisation of its own for this tenant, reading only its data (repeatable)",
+    )
+    push.add_argument(
+        "--influx-url",
+        default=None,
+        help="InfluxDB as Grafana reaches it (default: the store's influxdb.url)",
+    )
+    push.add_argument(
+        "--config", type=Path, default=None, help="forestall.toml (state DB and InfluxDB settings)"
+    )
+    push.set_defaults(handler=_reporting(_push))
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -38,4 +69,92 @@ def _build(args: argparse.Namespace) -> int:
         return 1 if stale else 0
     for path in write_provisioning(folder):
         print(path)
+    return 0
+
+
+def _reporting(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A refused or unreachable Grafana or InfluxDB, or bad arguments: one line and exit 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from grafana_client.client import GrafanaException
+
+        from ingest.store.influxdb.transport import MalformedBatchError, RetryableWriteError
+
+        try:
+            return handler(args)
+        except (GrafanaException, RetryableWriteError, MalformedBatchError, ValueError, OSError) as exc:
+            print(f"forestall grafana push: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _push(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from forestall.settings import load_settings
+    from forestall.state.db import make_engine, make_sessionmaker
+    from forestall.state.models import Recommendation
+    from grafana.push import (
+        ORG_PREFIX,
+        Pusher,
+        Recommended,
+        grafana_api,
+        push_org,
+        reader_for,
+        reader_statements,
+    )
+    from ingest.store.influxdb.transport import V1Transport
+
+    settings = load_settings(args.config)
+    credential: str | tuple[str, str] | None = args.token
+    if args.user:
+        credential = (args.user, args.password or "")
+    if args.tenant and not args.user:
+        raise ValueError("--tenant creates organisations: give a server admin's --user and --password")
+    influx_url = args.influx_url or settings.influxdb.url
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+
+    def recommended(tenant: str | None) -> list[Recommended]:
+        query = select(Recommendation).order_by(Recommendation.created_at)
+        if tenant is not None:
+            query = query.where(Recommendation.tenant == tenant)
+        with sessions() as session:
+            return [
+                Recommended(r.id, r.created_at, r.priority, r.customer_id or "", list(r.asset_ids))
+                for r in session.scalars(query)
+            ]
+
+    reports = {}
+    if not args.tenant:
+        reports[""] = push_org(
+            grafana_api(args.url, credential),
+            influx_url,
+            reader_for(settings.influxdb, None),
+            recommended(None),
+        )
+    for tenant in args.tenant:
+        reader = reader_for(settings.influxdb, tenant)
+        transport = V1Transport(settings.influxdb)
+        try:
+            transport.statement(f'CREATE DATABASE "{reader.database}"', reader.database)
+            for statement in reader_statements(reader):
+                transport.statement(statement, reader.database)
+        finally:
+            transport.close()
+        org = Pusher(grafana_api(args.url, credential)).org(ORG_PREFIX + tenant)
+        reports[tenant] = push_org(
+            grafana_api(args.url, credential, org), influx_url, reader, recommended(tenant)
+        )
+    for tenant, report in reports.items():
+        print(
+            json.dumps(
+                {
+                    "tenant": tenant or None,
+                    "created": report.created,
+                    "updated": report.updated,
+                    "unchanged": len(report.unchanged),
+                }
+            )
+        )
     return 0

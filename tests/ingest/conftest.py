@@ -95,9 +95,11 @@ def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
 
 
 class InfluxDB1:
-    """A real InfluxDB 1.6 (``influxd``) with every port and directory in a temp dir."""
+    """A real InfluxDB 1.6 (``influxd``) with every port and directory in a temp dir; with
+    ``admin`` (user, password), authentication is on and that user is its admin."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, admin: tuple[str, str] | None = None) -> None:
+        self.admin = admin
         self.binary = _binary("influxd")
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -109,6 +111,7 @@ class InfluxDB1:
             f'[data]\n  dir = "{self.dir}/data"\n  wal-dir = "{self.dir}/wal"\n'
             "  query-log-enabled = false\n"
             f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            f"  auth-enabled = {'true' if admin else 'false'}\n"
             "[monitor]\n  store-enabled = false\n"
             "[continuous_queries]\n  enabled = false\n"
         )
@@ -117,15 +120,21 @@ class InfluxDB1:
         if not wait_port(self.port, timeout=60) or not _wait_http(f"{self.url}/ping"):
             self.stop()
             raise RuntimeError(f"influxd did not start: {(self.dir / 'influxd.log').read_text()[-800:]}")
+        if admin:  # the first admin may be created without credentials
+            self.query(f"CREATE USER \"{admin[0]}\" WITH PASSWORD '{admin[1]}' WITH ALL PRIVILEGES", auth=())
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def query(self, q: str, db: str | None = None) -> dict[str, object]:
+    def query(self, q: str, db: str | None = None, auth: tuple[str, ...] | None = None) -> dict[str, object]:
+        """Run ``q`` as the admin, or as ``auth`` (user, password); ``()`` sends no credential."""
         params = {"q": q, "epoch": "ns"}
         if db:
             params["db"] = db
+        credential = self.admin if auth is None else auth
+        if credential:
+            params["u"], params["p"] = credential
         response = httpx.post(f"{self.url}/query", params=params, timeout=30)
         response.raise_for_status()
         result: dict[str, object] = response.json()

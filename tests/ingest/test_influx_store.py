@@ -273,9 +273,13 @@ def test_v1_mode_writes_every_measurement_and_reads_it_back(tmp_path: Path, infl
         store.close()
 
 
-def test_v1_retention_deletes_one_tenants_old_points_only(tmp_path: Path, influxdb1: InfluxDB1) -> None:
+@pytest.mark.parametrize("tenant_buckets", [False, True], ids=["one-bucket", "bucket-per-tenant"])
+def test_v1_retention_deletes_one_tenants_old_points_only(
+    tmp_path: Path, influxdb1: InfluxDB1, tenant_buckets: bool
+) -> None:
     influxdb1.query("CREATE DATABASE forestall")
-    store = InfluxStore(influx(influxdb1.url, api="v1"), tmp_path / "spool.sqlite", retention_days=1)
+    settings = influx(influxdb1.url, api="v1", tenant_buckets=tenant_buckets)
+    store = InfluxStore(settings, tmp_path / "spool.sqlite", retention_days=1)
     try:
         for tenant in ("acme", "other"):
             old, recent = Sample(NOW - 3 * 86400, {"t": 1.0}), Sample(NOW, {"t": 2.0})
@@ -289,6 +293,34 @@ def test_v1_retention_deletes_one_tenants_old_points_only(tmp_path: Path, influx
         assert store.query_points("asset_health", "acme", "pump-1", 0, NOW + 1) == []
         assert len(store.query_telemetry("other", "pump-1", 0, NOW + 1)) == 2
         assert len(store.query_points("asset_health", "other", "pump-1", 0, NOW + 1)) == 1
+    finally:
+        store.close()
+
+
+def test_v1_each_tenant_gets_a_database_of_its_own(tmp_path: Path, influxdb1: InfluxDB1) -> None:
+    """With ``tenant_buckets`` a tenant's first point creates its database, and nothing of one
+    tenant lands in another's or in the shared one; order is kept within each."""
+    influxdb1.query("CREATE DATABASE forestall")
+    store = InfluxStore(influx(influxdb1.url, api="v1", tenant_buckets=True), tmp_path / "spool.sqlite")
+    try:
+        for i in range(30):  # interleaved: the spool's batches alternate between the two buckets
+            tenant = ("acme", "globex")[i % 2]
+            store.write_samples(SeriesTags(tenant, "pump-1", "pump"), [Sample(NOW + i, {"t": float(i)})])
+            store.write_points(
+                [Point("customer_risk", {"tenant": tenant, "customer": "c"}, {"risk_index": i}, NOW + i)]
+            )
+        assert store.flush(timeout=60)
+        databases = str(influxdb1.query("SHOW DATABASES"))
+        assert "forestall_acme" in databases and "forestall_globex" in databases
+        for tenant, first in (("acme", 0), ("globex", 1)):
+            rows = influxdb1.query("SELECT * FROM telemetry", db=f"forestall_{tenant}")
+            series = rows["results"][0]["series"][0]  # type: ignore[index]
+            assert {row[series["columns"].index("tenant")] for row in series["values"]} == {tenant}
+            assert [row[series["columns"].index("t")] for row in series["values"]] == list(
+                map(float, range(first, 30, 2))
+            )
+            assert len(store.query_points("customer_risk", tenant, "c", 0, NOW + 100)) == 15
+        assert "series" not in influxdb1.query("SELECT * FROM telemetry", db="forestall")["results"][0]  # type: ignore[index]
     finally:
         store.close()
 

@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from ingest.store.influxdb.transport import (
     Transport,
     V1Transport,
     V2Transport,
+    bucket_for,
 )
 
 log = logging.getLogger(__name__)
@@ -67,24 +69,37 @@ class InfluxStore:
     # -- writes -----------------------------------------------------------------------------
 
     def write_samples(self, tags: SeriesTags, samples: Sequence[Sample]) -> None:
-        self._append(encode_samples(tags, samples))
+        self.write_batch([(tags, samples)])
 
     def write_batch(self, items: Sequence[tuple[SeriesTags, Sequence[Sample]]]) -> None:
-        self._append([line for tags, samples in items for line in encode_samples(tags, samples)])
+        by_bucket: dict[str, list[str]] = defaultdict(list)
+        for tags, samples in items:
+            by_bucket[self._bucket(tags.tenant)].extend(encode_samples(tags, samples))
+        self._append(by_bucket)
 
     def write_points(self, points: Sequence[Point]) -> None:
-        self._append(encode_points(points))
+        by_bucket: dict[str, list[Point]] = defaultdict(list)
+        for point in points:
+            by_bucket[self._bucket(point.tags.get("tenant", ""))].append(point)
+        self._append({bucket: encode_points(group) for bucket, group in by_bucket.items()})
 
-    def _append(self, lines: list[str]) -> None:
-        if not lines:
+    def _bucket(self, tenant: str) -> str:
+        """The spool's name for a tenant's bucket: '' for the configured one."""
+        return bucket_for(self.settings, tenant) if self.settings.tenant_buckets and tenant else ""
+
+    def _append(self, by_bucket: dict[str, list[str]]) -> None:
+        count = sum(len(lines) for lines in by_bucket.values())
+        if not count:
             return
-        if self.spool.pending_lines + len(lines) > self.settings.max_spooled_lines:
+        if self.spool.pending_lines + count > self.settings.max_spooled_lines:
             raise StoreError(
                 f"influxdb spool holds {self.spool.pending_lines} lines (max_spooled_lines); "
                 f"is {self.settings.url} down?",
                 retryable=True,
             )
-        self.spool.append(lines)
+        for bucket, lines in by_bucket.items():
+            if lines:
+                self.spool.append(lines, bucket)
         self._ensure_writer()
         if self.spool.pending_lines >= self.settings.batch_size:
             self._wake.set()
@@ -191,7 +206,7 @@ class InfluxStore:
 
     def _send(self, batches: list[Batch]) -> None:
         try:
-            self._post("\n".join(b.body for b in batches))
+            self._post("\n".join(b.body for b in batches), batches[0].bucket)
         except MalformedBatchError as exc:
             if len(batches) > 1:  # find the culprit; rewriting the good ones is idempotent
                 for batch in batches:
@@ -207,12 +222,12 @@ class InfluxStore:
         self.batches_written += len(batches)
         self.lines_written += sum(b.lines for b in batches)
 
-    def _post(self, body: str) -> None:
+    def _post(self, body: str, bucket: str) -> None:
         """Write one body, retrying retryable failures until it is taken or the store closes."""
         attempt = 0
         while True:
             try:
-                self._transport.write(body)
+                self._transport.write(body, bucket)
                 if self.reachable is False:
                     log.info("influxdb at %s is back; replaying the spool", self.settings.url)
                 self.reachable = True

@@ -14,7 +14,7 @@ import httpx
 from forestall.series import Point, StoreError
 from forestall.settings import InfluxSettings
 from ingest.store.influxdb.lineproto import ns
-from ingest.store.influxdb.transport import auth_headers, v1_params
+from ingest.store.influxdb.transport import auth_headers, bucket_for, v1_params
 
 # Tags per measurement (ARCHITECTURE §3); every other column is a field.
 TAGS = {
@@ -39,12 +39,13 @@ class InfluxQL:
         self.settings = settings
         self.client = httpx.Client(base_url=settings.url, timeout=settings.timeout_s)
 
-    def rows(self, query: str) -> tuple[list[str], list[list[Any]]]:
-        """Columns and rows of a single-series answer (time in epoch nanoseconds)."""
+    def rows(self, query: str, tenant: str) -> tuple[list[str], list[list[Any]]]:
+        """Columns and rows of a single-series answer (time in epoch nanoseconds), from the
+        tenant's bucket."""
         try:
             response = self.client.get(
                 "/query",
-                params=v1_params(self.settings, q=query, epoch="ns"),
+                params=v1_params(self.settings, bucket_for(self.settings, tenant), q=query, epoch="ns"),
                 headers=auth_headers(self.settings),
             )
         except httpx.HTTPError as exc:
@@ -76,7 +77,8 @@ class InfluxQL:
         selected = ",".join(ident(s) for s in sensors) if sensors else "*"
         columns, rows = self.rows(
             f"SELECT {selected} FROM telemetry WHERE tenant = {literal(tenant)} AND asset = "
-            f"{literal(asset)} AND {low} AND time <= {ns(end)} ORDER BY time ASC LIMIT {int(limit)}"
+            f"{literal(asset)} AND {low} AND time <= {ns(end)} ORDER BY time ASC LIMIT {int(limit)}",
+            tenant,
         )
         tags = set(TAGS["telemetry"])
         result = []
@@ -97,7 +99,8 @@ class InfluxQL:
         columns, rows = self.rows(
             f"SELECT * FROM {ident(measurement)} WHERE tenant = {literal(tenant)} AND {ident(key_tag)} = "
             f"{literal(key)} AND time >= {ns(start)} AND time <= {ns(end)} ORDER BY time ASC "
-            f"LIMIT {int(limit)}"
+            f"LIMIT {int(limit)}",
+            tenant,
         )
         tags = set(TAGS.get(measurement, ("tenant", key_tag)))
         result = []

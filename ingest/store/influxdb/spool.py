@@ -1,7 +1,8 @@
 """The on-disk journal of line-protocol batches: every write lands here before it is acknowledged.
 
 One SQLite file (WAL). ``pending`` keeps batches in arrival order until the server takes
-them; ``rejected`` keeps the batches the server refused as malformed, with its answer.
+them; ``rejected`` keeps the batches the server refused as malformed, with its answer. A batch
+names its bucket ('' for the configured one; a tenant's own with ``tenant_buckets``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from forestall.series import StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, lines INTEGER NOT NULL, added REAL NOT NULL
+    id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, lines INTEGER NOT NULL, added REAL NOT NULL,
+    bucket TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS rejected (
     id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, lines INTEGER NOT NULL,
@@ -31,6 +33,7 @@ class Batch:
     body: str
     lines: int
     added: float  # wall clock (monotonic is not kept across restarts)
+    bucket: str = ""  # '' = the configured bucket
 
 
 class Spool:
@@ -43,32 +46,36 @@ class Spool:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
+            if "bucket" not in columns:  # a spool written before buckets per tenant
+                self._db.execute("ALTER TABLE pending ADD COLUMN bucket TEXT NOT NULL DEFAULT ''")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the influxdb spool {path}: {exc}", retryable=False) from exc
         self.pending_lines = self._scalar("SELECT coalesce(sum(lines), 0) FROM pending")
 
-    def append(self, lines: list[str]) -> None:
+    def append(self, lines: list[str], bucket: str = "") -> None:
         body = "\n".join(lines)
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT INTO pending (body, lines, added) VALUES (?, ?, ?)",
-                    (body, len(lines), time.time()),
+                    "INSERT INTO pending (body, lines, added, bucket) VALUES (?, ?, ?, ?)",
+                    (body, len(lines), time.time(), bucket),
                 )
             except sqlite3.Error as exc:
                 raise StoreError(f"influxdb spool write failed: {exc}", retryable=True) from exc
             self.pending_lines += len(lines)
 
     def head(self, max_lines: int) -> list[Batch]:
-        """The oldest batches, at least one, together at most ``max_lines`` lines when possible."""
+        """The oldest batches, at least one, together at most ``max_lines`` lines when possible, all
+        for the bucket of the oldest (one write)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, body, lines, added FROM pending ORDER BY id LIMIT 1000"
+                "SELECT id, body, lines, added, bucket FROM pending ORDER BY id LIMIT 1000"
             ).fetchall()
         batches: list[Batch] = []
         total = 0
         for row in rows:
-            if batches and total + row[2] > max_lines:
+            if batches and (total + row[2] > max_lines or row[4] != batches[0].bucket):
                 break
             batches.append(Batch(*row))
             total += row[2]

@@ -34,7 +34,10 @@ class MalformedBatchError(Exception):
 
 
 class Transport(Protocol):
-    def write(self, body: str) -> None: ...
+    def write(self, body: str, bucket: str) -> None:
+        """Write to ``bucket`` ('' = the configured one)."""
+        ...
+
     def delete_tenant(self, tenant: str, before: float) -> None:
         """Delete the tenant's points of every measurement stamped before ``before`` (epoch s)."""
         ...
@@ -62,6 +65,7 @@ class V2Transport:
 
     def __init__(self, settings: InfluxSettings) -> None:
         self.settings = settings
+        self._created: set[str] = set()
         self.client = InfluxDBClient(
             url=settings.url,
             token=settings.token,
@@ -72,15 +76,18 @@ class V2Transport:
         )
         self.api = self.client.write_api(write_options=SYNCHRONOUS)
 
-    def write(self, body: str) -> None:
+    def write(self, body: str, bucket: str) -> None:
         try:
             self.api.write(
-                bucket=self.settings.bucket,
+                bucket=bucket or self.settings.bucket,
                 org=self.settings.org,
                 record=body.encode(),
                 write_precision=WritePrecision.NS,  # type: ignore[arg-type]  # a str enum, typed str
             )
         except ApiException as exc:
+            if exc.status == 404 and bucket and bucket not in self._created:
+                self._create_bucket(bucket)  # a tenant's first point
+                return self.write(body, bucket)
             headers: dict[str, str] = dict(exc.headers or {})
             raise classify(
                 int(exc.status or 0), str(exc.body or exc.reason), headers.get("Retry-After")
@@ -94,11 +101,42 @@ class V2Transport:
                 start=datetime.fromtimestamp(0, UTC),
                 stop=datetime.fromtimestamp(before, UTC),
                 predicate=f'tenant="{tenant}"',  # tenant ids are [A-Za-z0-9_-]: nothing to escape
-                bucket=self.settings.bucket,
+                bucket=bucket_for(self.settings, tenant),
                 org=self.settings.org,
             )
         except ApiException as exc:
             raise classify(int(exc.status or 0), str(exc.body or exc.reason), None) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
+
+    def _create_bucket(self, bucket: str) -> None:
+        """A tenant's bucket (the configured one's retention) and the DBRP mapping InfluxQL needs."""
+        from influxdb_client.domain.dbrp_create import DBRPCreate
+        from influxdb_client.service.dbr_ps_service import DBRPsService
+
+        self._created.add(bucket)
+        try:
+            buckets = self.client.buckets_api()
+            found = buckets.find_bucket_by_name(bucket)  # type: ignore[no-untyped-call]
+            if found is None:
+                template = buckets.find_bucket_by_name(self.settings.bucket)  # type: ignore[no-untyped-call]
+                rules = template.retention_rules if template is not None else []
+                found = buckets.create_bucket(
+                    bucket_name=bucket, retention_rules=rules, org=self.settings.org
+                )
+            mappings = DBRPsService(self.client.api_client)  # type: ignore[no-untyped-call]
+            mappings.post_dbrp(  # type: ignore[no-untyped-call]
+                DBRPCreate(  # type: ignore[no-untyped-call]
+                    org=self.settings.org,
+                    bucket_id=found.id,
+                    database=bucket,
+                    retention_policy="autogen",
+                    default=True,
+                )
+            )
+        except ApiException as exc:
+            if exc.status != 422:  # 422: the mapping exists
+                raise classify(int(exc.status or 0), str(exc.body or exc.reason), None) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
 
@@ -113,25 +151,39 @@ class V1Transport:
     def __init__(self, settings: InfluxSettings) -> None:
         self.settings = settings
         self.client = httpx.Client(base_url=settings.url, timeout=settings.timeout_s)
+        self._created: set[str] = set()
 
-    def write(self, body: str) -> None:
+    def write(self, body: str, bucket: str) -> None:
+        db = bucket or self.settings.bucket
         try:
             response = self.client.post(
                 "/write",
-                params=v1_params(self.settings, precision="ns"),
+                params=v1_params(self.settings, db, precision="ns"),
                 headers={"Content-Encoding": "gzip", **auth_headers(self.settings)},
                 content=gzip.compress(body.encode(), compresslevel=1),
             )
         except httpx.HTTPError as exc:
             raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
+        if response.status_code == 404 and bucket and bucket not in self._created:
+            self._created.add(bucket)  # a tenant's first point: its database
+            self.statement(f'CREATE DATABASE "{bucket}"', db)
+            return self.write(body, bucket)
         if response.status_code >= 300:
             raise classify(response.status_code, response.text, response.headers.get("Retry-After"))
 
     def delete_tenant(self, tenant: str, before: float) -> None:
-        statement = f"DELETE WHERE \"tenant\" = '{tenant}' AND time < {int(before * 1e9)}"
-        try:  # a statement that changes data goes by POST
+        self.statement(
+            f"DELETE WHERE \"tenant\" = '{tenant}' AND time < {int(before * 1e9)}",
+            bucket_for(self.settings, tenant),
+        )
+
+    def statement(self, statement: str, db: str) -> None:
+        """Run an InfluxQL statement that changes data (by POST); errors classified as writes are."""
+        try:
             response = self.client.post(
-                "/query", params=v1_params(self.settings, q=statement), headers=auth_headers(self.settings)
+                "/query",
+                params=v1_params(self.settings, db, q=statement),
+                headers=auth_headers(self.settings),
             )
         except httpx.HTTPError as exc:
             raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
@@ -143,8 +195,13 @@ class V1Transport:
         self.client.close()
 
 
-def v1_params(settings: InfluxSettings, **extra: str) -> dict[str, str]:
-    params = {"db": settings.bucket, **extra}
+def bucket_for(settings: InfluxSettings, tenant: str) -> str:
+    """Where a tenant's points are: its own bucket with ``tenant_buckets``, else the configured one."""
+    return f"{settings.bucket}_{tenant}" if settings.tenant_buckets else settings.bucket
+
+
+def v1_params(settings: InfluxSettings, db: str, **extra: str) -> dict[str, str]:
+    params = {"db": db, **extra}
     if settings.username:
         params["u"], params["p"] = settings.username, settings.password
     return params

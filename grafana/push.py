@@ -1,0 +1,255 @@
+"""``forestall grafana push``: the datasource, the dashboards and an annotation per recommendation,
+into a running Grafana through its HTTP API (grafana-client), idempotently: what is already there
+as the code would write it is left alone, so a second push changes nothing.
+
+With tenants, each gets a Grafana organisation of its own ("Forestall <tenant>") whose datasource
+reads only that tenant's InfluxDB database (``influxdb.tenant_buckets``), with a read-only
+InfluxDB user made for it (``reader_statements``). Grafana's API tokens belong to one
+organisation, so creating organisations takes a server admin's user name and password.
+
+The decisions — what a datasource, a dashboard, an annotation should be — are pure functions;
+``Pusher`` compares them with what Grafana has and sends only the differences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from grafana_client.api import GrafanaApi
+from grafana_client.client import GrafanaClientError, TokenAuth
+
+from forestall.settings import InfluxSettings
+from grafana.dashboards import DATASOURCE, dashboard_json, dashboards
+
+ORG_PREFIX = "Forestall "
+ANNOTATION_TAG = "forestall-recommendation"
+VISITS_UID = "forestall-visits"
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The credential a Grafana datasource reads InfluxDB with: a user (v1) or a token (v2)."""
+
+    database: str
+    username: str = ""
+    password: str = ""
+    token: str = ""
+
+
+@dataclass
+class Report:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> int:
+        return len(self.created) + len(self.updated)
+
+
+def reader_for(settings: InfluxSettings, tenant: str | None) -> Reader:
+    """The datasource's credential. A tenant's is a user of its own whose password is derived
+    from the store's admin credential (so a second push finds the same one and needs no state)."""
+    if tenant is None:
+        return Reader(settings.bucket, settings.username, settings.password, settings.token)
+    if settings.api != "v1":
+        raise ValueError(
+            "per-tenant readers are made in InfluxDB v1 mode (users with READ on a database); "
+            "for InfluxDB 2 give each organisation a bucket token yourself"
+        )
+    if not settings.tenant_buckets:
+        raise ValueError(
+            "--tenant needs influxdb.tenant_buckets = true: a tenant's data in a database of its own"
+        )
+    secret = (settings.token or settings.password).encode()
+    if not secret:
+        raise ValueError("per-tenant readers need the store's admin credential (influxdb.password or token)")
+    password = hmac.new(secret, f"forestall-grafana-reader:{tenant}".encode(), hashlib.sha256).hexdigest()[
+        :32
+    ]
+    return Reader(f"{settings.bucket}_{tenant}", f"grafana_{tenant}", password)
+
+
+def reader_statements(reader: Reader) -> list[str]:
+    """InfluxQL that makes ``reader`` a user who may read its database and nothing else."""
+    return [
+        f"CREATE USER \"{reader.username}\" WITH PASSWORD '{reader.password}'",
+        f"SET PASSWORD FOR \"{reader.username}\" = '{reader.password}'",
+        f'GRANT READ ON "{reader.database}" TO "{reader.username}"',
+    ]
+
+
+def datasource_model(url: str, reader: Reader) -> dict[str, Any]:
+    """The InfluxQL datasource as Grafana's API takes it (``uid`` fixed: the dashboards name it)."""
+    model: dict[str, Any] = {
+        "uid": DATASOURCE.uid,
+        "name": "Forestall InfluxDB",
+        "type": "influxdb",
+        "access": "proxy",
+        "url": url,
+        "database": reader.database,
+        "jsonData": {"dbName": reader.database, "httpMode": "POST"},
+        "secureJsonData": {},
+    }
+    if reader.token:
+        model["jsonData"]["httpHeaderName1"] = "Authorization"
+        model["secureJsonData"]["httpHeaderValue1"] = f"Token {reader.token}"
+    if reader.username:
+        model["user"] = reader.username
+        model["secureJsonData"]["password"] = reader.password
+    return model
+
+
+def datasource_differs(wanted: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    """Grafana never returns secrets: compare the rest, and that every secret is set."""
+    for key, value in wanted.items():
+        if key == "secureJsonData":
+            fields = current.get("secureJsonFields") or {}
+            if any(not fields.get(name) for name in value):
+                return True
+        elif key == "jsonData":
+            have = current.get("jsonData") or {}
+            if any(have.get(k) != v for k, v in value.items()):
+                return True
+        elif current.get(key) != value:
+            return True
+    return False
+
+
+def dashboard_differs(wanted: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    """Grafana adds ``id`` and ``version`` to a stored dashboard; the rest must be as written."""
+    ignore = {"id", "version"}
+    return {k: v for k, v in wanted.items() if k not in ignore} != {
+        k: v for k, v in current.items() if k not in ignore
+    }
+
+
+@dataclass(frozen=True)
+class Recommended:
+    """What an annotation says of a recommendation (read from the state DB by the command)."""
+
+    id: str
+    created_at: float
+    priority: str
+    customer: str
+    assets: Sequence[str]
+    reason: str = ""
+
+
+def annotation_model(rec: Recommended) -> dict[str, Any]:
+    assets = ", ".join(rec.assets)
+    text = f"{rec.priority} visit recommended for {rec.customer}: {assets}"
+    if rec.reason:
+        text += f" ({rec.reason})"
+    return {
+        "dashboardUID": VISITS_UID,
+        "time": int(rec.created_at * 1000),
+        "tags": [ANNOTATION_TAG, f"rec:{rec.id}", rec.priority, f"customer:{rec.customer}"],
+        "text": text,
+    }
+
+
+def grafana_api(url: str, credential: str | tuple[str, str] | None, org_id: int | None = None) -> GrafanaApi:
+    """A client of Grafana at ``url``; with ``org_id``, every request is made in that organisation."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--url must be http(s)://host[:port][/path], got {url!r}")
+    auth = TokenAuth(credential) if isinstance(credential, str) else credential
+    return GrafanaApi(
+        auth=auth,
+        host=parts.hostname,
+        port=parts.port,
+        url_path_prefix=parts.path.strip("/"),
+        protocol=parts.scheme,
+        organization_id=org_id,
+    )
+
+
+class Pusher:
+    def __init__(self, api: GrafanaApi) -> None:
+        self.api = api
+
+    def org(self, name: str) -> int:
+        """The id of the organisation ``name``, created if it is not there."""
+        try:
+            found: dict[str, Any] = self.api.organization.find_organization(name)
+            return int(found["id"])
+        except GrafanaClientError as exc:
+            if exc.status_code != 404:
+                raise
+        created: dict[str, Any] = self.api.organization.create_organization({"name": name})
+        return int(created["orgId"])
+
+    def datasource(self, wanted: dict[str, Any], report: Report) -> None:
+        name = f"datasource {wanted['uid']}"
+        try:
+            current: dict[str, Any] = self.api.datasource.get_datasource_by_uid(wanted["uid"])
+        except GrafanaClientError as exc:
+            if exc.status_code != 404:
+                raise
+            self.api.datasource.create_datasource(wanted)
+            report.created.append(name)
+            return
+        if datasource_differs(wanted, current):
+            self.api.datasource.update_datasource_by_uid(wanted["uid"], wanted)
+            report.updated.append(name)
+        else:
+            report.unchanged.append(name)
+
+    def dashboards(self, wanted: Iterable[dict[str, Any]], report: Report) -> None:
+        for board in wanted:
+            name = f"dashboard {board['uid']}"
+            try:
+                current: dict[str, Any] = self.api.dashboard.get_dashboard(board["uid"])["dashboard"]
+            except GrafanaClientError as exc:
+                if exc.status_code != 404:
+                    raise
+                current = {}
+            if current and not dashboard_differs(board, current):
+                report.unchanged.append(name)
+                continue
+            self.api.dashboard.update_dashboard(
+                {"dashboard": board, "overwrite": True, "message": "forestall"}
+            )
+            (report.updated if current else report.created).append(name)
+
+    def annotations(self, recommendations: Sequence[Recommended], report: Report) -> None:
+        """One annotation per recommendation, on the Visits dashboard; those there are kept."""
+        if not recommendations:
+            return
+        found = self.api.annotations.find_annotations(
+            tags=[ANNOTATION_TAG],
+            time_from=int(min(r.created_at for r in recommendations) * 1000),
+            time_to=int(max(r.created_at for r in recommendations) * 1000) + 1,
+            limit=100_000,
+        )
+        present = {tag for item in found for tag in item.get("tags", []) if tag.startswith("rec:")}
+        for rec in recommendations:
+            if f"rec:{rec.id}" in present:
+                report.unchanged.append(f"annotation {rec.id}")
+                continue
+            model = annotation_model(rec)
+            self.api.annotations.add_annotation(
+                dashboard_uid=model["dashboardUID"],
+                time_from=model["time"],
+                tags=model["tags"],
+                text=model["text"],
+            )
+            report.created.append(f"annotation {rec.id}")
+
+
+def push_org(
+    api: GrafanaApi, influx_url: str, reader: Reader, recommendations: Sequence[Recommended]
+) -> Report:
+    """Datasource, dashboards and annotations into the organisation ``api`` is bound to."""
+    report = Report()
+    pusher = Pusher(api)
+    pusher.datasource(datasource_model(influx_url, reader), report)
+    pusher.dashboards([dashboard_json(b) for b in dashboards().values()], report)
+    pusher.annotations(recommendations, report)
+    return report

@@ -1,0 +1,140 @@
+"""A stand-in for Grafana's HTTP API (Grafana cannot run on these machines): the endpoints
+``forestall grafana push`` uses, kept per organisation (``X-Grafana-Org-Id``) as Grafana keeps
+them, with every request recorded so a test can check exactly what was sent."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+ADMIN = ("admin", "admin-password")
+TOKEN = "glsa_test_token"  # an API token of organisation 1
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    org: int
+    body: Any
+
+
+@dataclass
+class Org:
+    name: str
+    datasources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+
+
+class GrafanaDouble:
+    def __init__(self) -> None:
+        self.orgs: dict[int, Org] = {1: Org("Main Org.")}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                status, body = double.handle(self.command, self.path, dict(self.headers.items()), raw)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer  # noqa: N815 - http.server's names
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def writes(self) -> list[Request]:
+        return [r for r in self.requests if r.method != "GET"]
+
+    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        parts = urlsplit(target)
+        path, query = unquote(parts.path), parse_qs(parts.query)
+        auth = headers.get("Authorization", "")
+        admin = auth == "Basic " + base64.b64encode(":".join(ADMIN).encode()).decode()
+        if not admin and auth != f"Bearer {TOKEN}":
+            return 401, {"message": "Unauthorized"}
+        # a token belongs to its organisation; a server admin may act in any
+        org_id = int(headers.get("X-Grafana-Org-Id", "1")) if admin else 1
+        body = json.loads(raw) if raw else None
+        with self._lock:
+            self.requests.append(Request(method, path, query, org_id, body))
+            if org_id not in self.orgs:
+                return 404, {"message": "organization not found"}
+            return self._route(method, path, query, body, self.orgs[org_id], admin)
+
+    def _route(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any, org: Org, admin: bool
+    ) -> tuple[int, Any]:
+        if path.startswith("/api/orgs/name/") and method == "GET":
+            name = path.removeprefix("/api/orgs/name/")
+            found = [i for i, o in self.orgs.items() if o.name == name]
+            return (
+                (200, {"id": found[0], "name": name})
+                if found
+                else (404, {"message": "Organization not found"})
+            )
+        if path == "/api/orgs" and method == "POST":
+            if not admin:
+                return 403, {"message": "Permission denied"}
+            new_id = max(self.orgs) + 1
+            self.orgs[new_id] = Org(body["name"])
+            return 200, {"orgId": new_id, "message": "Organization created"}
+        if path.startswith("/api/datasources/uid/"):
+            uid = path.removeprefix("/api/datasources/uid/")
+            if method == "GET":
+                if uid not in org.datasources:
+                    return 404, {"message": "Data source not found"}
+                stored = dict(org.datasources[uid])
+                secrets = stored.pop("secureJsonData", {})
+                return 200, {**stored, "secureJsonFields": {k: True for k in secrets}}
+            if method == "PUT" and uid in org.datasources:
+                org.datasources[uid] = body
+                return 200, {"message": "Datasource updated"}
+        if path == "/api/datasources" and method == "POST":
+            if body["uid"] in org.datasources:
+                return 409, {"message": "data source with the same uid already exists"}
+            org.datasources[body["uid"]] = body
+            return 200, {"message": "Datasource added"}
+        if path.startswith("/api/dashboards/uid/") and method == "GET":
+            uid = path.removeprefix("/api/dashboards/uid/")
+            if uid not in org.dashboards:
+                return 404, {"message": "Dashboard not found"}
+            return 200, {"dashboard": org.dashboards[uid], "meta": {}}
+        if path == "/api/dashboards/db" and method == "POST":
+            board = dict(body["dashboard"])
+            old = org.dashboards.get(board["uid"])
+            board["id"] = old["id"] if old else len(org.dashboards) + 1
+            board["version"] = old["version"] + 1 if old else 1
+            org.dashboards[board["uid"]] = board
+            return 200, {"status": "success", "uid": board["uid"], "version": board["version"]}
+        if path == "/api/annotations" and method == "GET":
+            tags = set(query.get("tags", []))
+            low, high = int(query.get("from", ["0"])[0]), int(query.get("to", [str(2**62)])[0])
+            return 200, [a for a in org.annotations if tags <= set(a["tags"]) and low <= a["time"] <= high]
+        if path == "/api/annotations" and method == "POST":
+            org.annotations.append({**body, "id": len(org.annotations) + 1})
+            return 200, {"message": "Annotation added", "id": len(org.annotations)}
+        return 404, {"message": f"no route {method} {path}"}

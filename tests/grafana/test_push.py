@@ -1,0 +1,197 @@
+"""``forestall grafana push`` against a double of Grafana's API that records every request, and a
+real InfluxDB 1.6 with authentication: an organisation per tenant whose datasource credential
+reads its tenant's database and cannot read another's; a second push changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from forestall.cli import main
+from forestall.contract import Sample
+from forestall.series import SeriesTags
+from forestall.settings import InfluxSettings
+from forestall.state.db import make_engine, make_sessionmaker, upgrade
+from forestall.state.models import Recommendation
+from grafana.dashboards import dashboard_json, dashboards
+from grafana.push import ANNOTATION_TAG, reader_for
+from ingest.store.influxdb import InfluxStore
+from tests.grafana.grafana_double import ADMIN, TOKEN, GrafanaDouble
+from tests.ingest.conftest import InfluxDB1
+
+INFLUX_ADMIN = ("forestall", "influx-admin-password")
+NOW = 1_795_460_400.0
+TENANTS = ("acme", "globex")
+
+
+@pytest.fixture
+def grafana() -> Iterator[GrafanaDouble]:
+    double = GrafanaDouble()
+    yield double
+    double.close()
+
+
+@pytest.fixture
+def secured_influx(tmp_path: Path) -> Iterator[InfluxDB1]:
+    server = InfluxDB1(tmp_path / "influxdb", admin=INFLUX_ADMIN)
+    yield server
+    server.stop()
+
+
+def _config(tmp_path: Path, influx: InfluxDB1, state_url: str) -> Path:
+    config = tmp_path / "forestall.toml"
+    config.write_text(
+        f'database_url = "{state_url}"\n[influxdb]\nurl = "{influx.url}"\napi = "v1"\nbucket = "forestall"\n'
+        f'username = "{INFLUX_ADMIN[0]}"\npassword = "{INFLUX_ADMIN[1]}"\ntenant_buckets = true\n'
+    )
+    return config
+
+
+def _recommendation(tenant: str, n: int) -> Recommendation:
+    at = NOW + 3600 * n
+    return Recommendation(
+        id=f"rec-{tenant}-{n}",
+        tenant=tenant,
+        customer_id=f"{tenant}-customer",
+        asset_ids=[f"pump-{n}"],
+        status="open",
+        priority="P2",
+        priority_score=0.7,
+        reason={},
+        confidence=0.8,
+        window_start=at,
+        window_end=at + 86400,
+        sla_due_at=at + 86400,
+        fits_sla=True,
+        risk_index=55.0,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def _push(
+    config: Path, grafana: GrafanaDouble, *extra: str, capsys: pytest.CaptureFixture[str]
+) -> list[dict[str, object]]:
+    argv = ["grafana", "push", "--url", grafana.url, "--config", str(config), *extra]
+    assert main(argv) == 0, capsys.readouterr().err
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_each_tenant_gets_an_organisation_that_reads_only_its_data(
+    tmp_path: Path, secured_influx: InfluxDB1, grafana: GrafanaDouble, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    upgrade(state_url)
+    with make_sessionmaker(make_engine(state_url)).begin() as session:
+        session.add_all([_recommendation(t, n) for t in TENANTS for n in range(3 if t == "acme" else 1)])
+    config = _config(tmp_path, secured_influx, state_url)
+    settings = InfluxSettings(
+        url=secured_influx.url,
+        api="v1",
+        username=INFLUX_ADMIN[0],
+        password=INFLUX_ADMIN[1],
+        tenant_buckets=True,
+    )
+    store = InfluxStore(settings, tmp_path / "spool.sqlite")
+    try:
+        for tenant in TENANTS:
+            store.write_samples(SeriesTags(tenant, "pump-1", "pump"), [Sample(NOW, {"temp_c": 40.0})])
+        assert store.flush(timeout=60)
+    finally:
+        store.close()
+
+    tenant_args = [a for t in TENANTS for a in ("--tenant", t)]
+    admin = ["--user", ADMIN[0], "--password", ADMIN[1]]
+    first = _push(config, grafana, *admin, *tenant_args, capsys=capsys)
+    boards = [dashboard_json(b) for b in dashboards().values()]
+
+    # exactly: an organisation per tenant, then in it the datasource, the dashboards, the annotations
+    orgs = {org.name: org_id for org_id, org in grafana.orgs.items()}
+    assert set(orgs) == {"Main Org.", "Forestall acme", "Forestall globex"}
+    writes = [(r.method, r.path, r.org) for r in grafana.writes()]
+    expected = []
+    for tenant, annotated in (("acme", 3), ("globex", 1)):
+        org = orgs[f"Forestall {tenant}"]
+        expected += [("POST", "/api/orgs", 1), ("POST", "/api/datasources", org)]
+        expected += [("POST", "/api/dashboards/db", org)] * len(boards)
+        expected += [("POST", "/api/annotations", org)] * annotated
+    assert writes == expected
+    for tenant in TENANTS:
+        org = grafana.orgs[orgs[f"Forestall {tenant}"]]
+        source = org.datasources["forestall-influxdb"]
+        assert (source["type"], source["url"], source["database"]) == (
+            "influxdb",
+            secured_influx.url,
+            f"forestall_{tenant}",
+        )
+        assert source["user"] == f"grafana_{tenant}" and source["secureJsonData"]["password"]
+        assert {
+            uid: {k: v for k, v in b.items() if k not in ("id", "version")}
+            for uid, b in org.dashboards.items()
+        } == {b["uid"]: b for b in boards}
+        assert sorted(a["tags"][1] for a in org.annotations) == [
+            f"rec:rec-{tenant}-{n}" for n in range(3 if tenant == "acme" else 1)
+        ]
+        assert all(
+            a["tags"][0] == ANNOTATION_TAG and a["dashboardUID"] == "forestall-visits"
+            for a in org.annotations
+        )
+    assert next(r["created"] for r in first if r["tenant"] == "globex") == [
+        "datasource forestall-influxdb",
+        *[f"dashboard {b['uid']}" for b in boards],
+        "annotation rec-globex-0",
+    ]
+
+    # a second push changes nothing
+    before = len(grafana.writes())
+    second = _push(config, grafana, *admin, *tenant_args, capsys=capsys)
+    assert len(grafana.writes()) == before
+    assert all(r["created"] == [] and r["updated"] == [] for r in second)
+
+    # a viewer of acme's organisation, with its datasource's credential, reads acme and only acme
+    source = grafana.orgs[orgs["Forestall acme"]].datasources["forestall-influxdb"]
+    reader = (source["user"], source["secureJsonData"]["password"])
+    own = secured_influx.query("SELECT * FROM telemetry", db="forestall_acme", auth=reader)
+    assert "acme" in json.dumps(own) and "globex" not in json.dumps(own)
+    for other in ("forestall_globex", "forestall"):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            secured_influx.query("SELECT * FROM telemetry", db=other, auth=reader)
+        assert refused.value.response.status_code == 403
+    with pytest.raises(httpx.HTTPStatusError):
+        secured_influx.query(f'GRANT READ ON "forestall_globex" TO "{reader[0]}"', auth=reader)
+    assert reader_for(settings, "acme").password == reader[1]  # derived, not stored: the same next push
+
+
+def test_without_tenants_one_organisation_gets_everything_with_a_token(
+    tmp_path: Path, secured_influx: InfluxDB1, grafana: GrafanaDouble, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    upgrade(state_url)
+    with make_sessionmaker(make_engine(state_url)).begin() as session:
+        session.add_all([_recommendation("acme", 0), _recommendation("globex", 1)])
+    config = _config(tmp_path, secured_influx, state_url)
+    [report] = _push(config, grafana, "--token", TOKEN, capsys=capsys)
+    assert report["tenant"] is None and len(report["created"]) == 1 + len(dashboards()) + 2  # type: ignore[arg-type]
+    assert {r.org for r in grafana.requests} == {1}
+    # an edited dashboard is put back; the rest is left alone
+    grafana.orgs[1].dashboards["forestall-fleet"]["title"] = "edited in the UI"
+    [again] = _push(config, grafana, "--token", TOKEN, capsys=capsys)
+    assert again["updated"] == ["dashboard forestall-fleet"] and again["created"] == []
+
+
+def test_a_refused_grafana_is_one_line_and_exit_2(
+    tmp_path: Path, secured_influx: InfluxDB1, grafana: GrafanaDouble, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    upgrade(state_url)
+    config = _config(tmp_path, secured_influx, state_url)
+    argv = ["grafana", "push", "--url", grafana.url, "--config", str(config)]
+    assert main([*argv, "--token", "wrong"]) == 2
+    assert "Unauthorized" in capsys.readouterr().err
+    assert main([*argv, "--token", TOKEN, "--tenant", "acme"]) == 2  # organisations need an admin
+    assert "server admin" in capsys.readouterr().err
+    assert grafana.writes() == []
