@@ -35,6 +35,20 @@ CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 ALREADY_EXISTS = ("Role already exists", "Client already exists")  # the plugin's answers to a repeat
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 DEVICE_SENDS = ("telemetry", "status", "ack")
+# Made only when asked for (a password given): the demo profile's simulated fleet and FSM system,
+# which speak for every device of the demo tenant and over the simulator's own world channel.
+SIMULATOR_ROLE = "forestall-simulator"
+SIMULATOR_ACLS: Sequence[Mapping[str, Any]] = (
+    *(
+        {"acltype": "publishClientSend", "topic": f"{TOPIC_ROOT}/demo/+/{kind}", "allow": True}
+        for kind in DEVICE_SENDS
+    ),
+    {"acltype": "subscribePattern", "topic": f"{TOPIC_ROOT}/demo/+/cmd", "allow": True},
+    {"acltype": "publishClientReceive", "topic": f"{TOPIC_ROOT}/demo/+/cmd", "allow": True},
+    {"acltype": "publishClientSend", "topic": "forestall-sim/v1/#", "allow": True},
+    {"acltype": "subscribePattern", "topic": "forestall-sim/v1/#", "allow": True},
+    {"acltype": "publishClientReceive", "topic": "forestall-sim/v1/#", "allow": True},
+)
 # Where Debian's mosquitto package puts the plugin (the compose image: /usr/lib/…, as configured)
 DYNSEC_PLUGINS = (
     "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
@@ -144,9 +158,8 @@ def service_commands(passwords: Mapping[str, str]) -> list[dict[str, Any]]:
     ``ok_if=ALREADY_EXISTS`` and then ``password_commands`` to make it repeatable."""
     out: list[dict[str, Any]] = []
     for role, password in passwords.items():
-        out.append(
-            {"command": "createRole", "rolename": role, "acls": [dict(a) for a in SERVICE_ROLES[role]]}
-        )
+        acls = SIMULATOR_ACLS if role == SIMULATOR_ROLE else SERVICE_ROLES[role]
+        out.append({"command": "createRole", "rolename": role, "acls": [dict(a) for a in acls]})
         out.append(
             {"command": "createClient", "username": role, "password": password, "roles": [{"rolename": role}]}
         )

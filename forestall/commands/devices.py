@@ -56,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         services.add_argument(
             f"--{role}-password", default=os.environ.get(env), help=f"default: ${env}, else a random one"
         )
+    services.add_argument(
+        "--simulator-password",
+        default=os.environ.get("SIMULATOR_MQTT_PASSWORD") or None,
+        help="also the demo's simulator credential (default: $SIMULATOR_MQTT_PASSWORD; unset: none)",
+    )
     services.set_defaults(handler=_reporting(_services))
 
 
@@ -133,10 +138,19 @@ def _change(args: argparse.Namespace) -> int:
 
 
 def _services(args: argparse.Namespace) -> int:
-    from forestall.devices import ALREADY_EXISTS, SERVICE_ROLES, DynSec, password_commands, service_commands
+    from forestall.devices import (
+        ALREADY_EXISTS,
+        SERVICE_ROLES,
+        SIMULATOR_ROLE,
+        DynSec,
+        password_commands,
+        service_commands,
+    )
 
     given = {f"forestall-{name}": getattr(args, f"{name}_password") for name in SERVICES}
     passwords = {role: given.get(role) or secrets.token_urlsafe(24) for role in SERVICE_ROLES}
+    if args.simulator_password:
+        passwords[SIMULATOR_ROLE] = args.simulator_password
     with DynSec(_admin_url(args), ca_file=args.ca_file) as dynsec:
         dynsec.run(service_commands(passwords), ok_if=ALREADY_EXISTS)
         dynsec.run(password_commands(passwords))

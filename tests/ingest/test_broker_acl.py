@@ -399,3 +399,31 @@ def _batch(asset: str, seq: int) -> bytes:
     return json.dumps(
         {"schema": "forestall.telemetry/1", "asset": asset, "seq": seq, "samples": [sample]}
     ).encode()
+
+
+def test_the_demo_simulator_credential_speaks_for_the_demo_tenant_only(
+    broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passwords = ("--worker-password", "w-pass", "--api-password", "a-pass", "--simulator-password", "s-pass")
+    out = _cli("devices", "services", "--broker", broker.admin_url, *passwords, capsys=capsys)
+    assert "SIMULATOR_MQTT_PASSWORD=s-pass" in out.splitlines()
+    plain = f"mqtt://127.0.0.1:{broker.plain_port}"
+    worker = Peer(plain, "worker-1", username="forestall-worker", password="w-pass")
+    simulator = Peer(plain, "sim-1", username="forestall-simulator", password="s-pass")
+    try:
+        for peer in (worker, simulator):
+            assert peer.connected.wait(5), peer.refused
+        assert worker.subscribe("forestall/v1/#") == [1]
+        assert simulator.subscribe("forestall-sim/v1/#") == [1]
+        assert simulator.subscribe("forestall/v1/demo/+/cmd") == [1]
+        assert simulator.subscribe("forestall/v1/acme/+/cmd")[0] >= 128
+        simulator.publish("forestall/v1/demo/pump-1/telemetry", b"demo")
+        simulator.publish("forestall/v1/acme/pump-1/telemetry", b"another tenant")
+        simulator.publish("forestall-sim/v1/demo/pump-1/visit", b"world")
+        assert _wait(lambda: any(p == b"world" for _, p in simulator.messages))
+        assert _wait(lambda: len(worker.messages) >= 1)
+        time.sleep(0.5)
+        assert [p for _, p in worker.messages] == [b"demo"]
+    finally:
+        for peer in (worker, simulator):
+            peer.stop()
