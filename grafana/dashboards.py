@@ -247,6 +247,12 @@ def provisioning_files() -> dict[str, str]:
     for name, builder in dashboards().items():
         text = json.dumps(dashboard_json(builder), indent=2, sort_keys=True) + "\n"
         files[f"dashboards/forestall/{name}.json"] = text
+    from grafana.alerts import provisioning  # it builds on this module's datasource and query types
+
+    alerting = json.dumps(provisioning(), indent=2, sort_keys=True)  # JSON is YAML, comments aside
+    files["alerting/forestall.yaml"] = (
+        f"# Written by `forestall grafana build` (grafana/alerts.py).\n{alerting}\n"
+    )
     return files
 
 

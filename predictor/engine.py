@@ -8,6 +8,7 @@ import pickle
 import tempfile
 from pathlib import Path
 
+from predictor.alerts import Alerts
 from predictor.models import MODEL_VERSION, AssetModel, Health, TypeModels
 
 CHECKPOINT_FORMAT = 1
@@ -20,6 +21,11 @@ class Predictor:
         self.version = MODEL_VERSION
         self._labelled: set[tuple[str, str]] = set()  # assets with labels waiting for their data
         self.event_cursor = 0  # the last event (state DB) whose label has been taken
+        self.alerts = Alerts()  # Grafana alerts firing on assets (``grafana_alert`` events)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        state.setdefault("alerts", Alerts())  # a checkpoint from before Grafana alerts
+        self.__dict__.update(state)
 
     def model(self, tenant: str, asset: str, asset_type: str) -> AssetModel:
         key = (tenant, asset)

@@ -60,6 +60,7 @@ class AssetCondition:
     failed: bool = False  # the asset has failed and awaits its repair
     failed_at: float | None = None  # its latest failure (a recommendation older than that is moot)
     at: float | None = None  # event time of the health this rests on
+    alerts: tuple[str, ...] = ()  # Grafana alerts firing on it (``alerts``)
 
 
 class _AssetLike(Protocol):
@@ -79,6 +80,7 @@ def condition(
     repeat_faults: int = 0,
     failed: bool = False,
     failed_at: float | None = None,
+    alerts: tuple[str, ...] = (),
 ) -> AssetCondition:
     """What the planner needs to know of an asset, from its registry entry and latest health."""
     return AssetCondition(
@@ -96,6 +98,7 @@ def condition(
         failed,
         failed_at,
         health.at,
+        alerts,
     )
 
 
@@ -132,17 +135,23 @@ PRIORITY_WEIGHTS = {
     "prevention": 0.25,
 }
 PRIORITY_CUTS = ((0.55, "P1"), (0.4, "P2"), (0.25, "P3"))
+ALERT_PRIORITY = "P2"  # a visit for an asset a Grafana alert fires on is at least this urgent
 
 
 def needs_visit(
     cond: AssetCondition, policy: PlannerPolicy = PlannerPolicy(), now: float | None = None
 ) -> bool:
-    """A visit is due when failure within the models' horizon has become likely enough.
+    """A visit is due when failure within the models' horizon has become likely enough, or a
+    Grafana alert fires on the asset (someone decided that this signal needs a technician).
 
     Only on fresh health: an asset that stopped reporting (it may have failed) keeps its last
     health, which says nothing new.
     """
-    if cond.failed or cond.failure_probability < policy.open_probability:
+    if cond.failed:
+        return False
+    if cond.alerts:
+        return True
+    if cond.failure_probability < policy.open_probability:
         return False
     return now is None or cond.at is None or now - cond.at <= policy.fresh_hours * HOUR
 
@@ -192,6 +201,9 @@ def plan_visit(
     priority = priority_of(score)
     if not fits and priority in ("P3", "P4"):
         priority = "P2"  # the SLA cannot be met unless the visit is expedited
+    alerts = sorted({name for c in conds for name in c.alerts})
+    if alerts:
+        priority = min(priority, ALERT_PRIORITY)
     top = sorted({s for c in conds for s in c.top_sensors})
     return VisitPlan(
         asset_ids=tuple(sorted(c.asset_id for c in conds)),
@@ -217,6 +229,7 @@ def plan_visit(
             "top_sensors": top,
             "priority_factors": {k: round(v, 3) for k, v in parts.items()},
             "risk_index": round(risk_index, 1),
+            **({"alerts": alerts} if alerts else {}),
         },
     )
 
@@ -227,7 +240,7 @@ def escalates(current_priority: str, current_window_end: float, plan: VisitPlan)
 
 
 def should_cancel(conds: Sequence[AssetCondition], policy: PlannerPolicy = PlannerPolicy()) -> bool:
-    return all(c.failure_probability < policy.cancel_probability for c in conds)
+    return all(c.failure_probability < policy.cancel_probability and not c.alerts for c in conds)
 
 
 # -- the one visit policy --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from forestall.contract import Sample
 from forestall.series import Point, TelemetryStore
 from forestall.state.models import Asset, AssetHealth, Event, EventClock
 from predictor import planner
+from predictor.alerts import most_at_risk
 from predictor.engine import Predictor
 from predictor.models import Health
 from predictor.riskstate import refresh_customer_risk
@@ -138,6 +139,9 @@ class PredictorService:
         touched: list[tuple[str, str]] = []
         for event in events:
             self.predictor.event_cursor = event.id
+            if event.kind == "grafana_alert":
+                touched.extend(self._take_alert(session, event))
+                continue
             label = label_of(event)
             if label is None or event.asset_id is None or not self.owns(event.tenant, event.asset_id):
                 continue
@@ -147,6 +151,36 @@ class PredictorService:
                 event.tenant, event.asset_id, asset_type, label, event.occurred_at, time.time()
             )
             touched.append((event.tenant, event.asset_id))
+        return touched
+
+    def _take_alert(self, session: Session, event: Event) -> list[tuple[str, str]]:
+        """A Grafana alert (recorded by the API) marks its asset, or for a customer-level alert the
+        customer's assets most at risk, for the planner; a resolved one clears the mark."""
+        name = str(event.data.get("alertname") or "grafana")
+        if event.asset_id is not None:
+            targets = [event.asset_id]
+        elif event.customer_id is not None:
+            assets = session.scalars(
+                select(Asset.id).where(Asset.tenant == event.tenant, Asset.customer_id == event.customer_id)
+            )
+            chances = {}
+            for asset_id in assets:
+                model = self.predictor.assets.get((event.tenant, asset_id))
+                if model is not None and model.last is not None:
+                    chances[asset_id] = model.last.failure_probability
+            targets = most_at_risk(chances) if event.data.get("status") != "resolved" else list(chances)
+        else:
+            return []
+        touched = []
+        for asset_id in targets:
+            key = (event.tenant, asset_id)
+            if not self.owns(*key):
+                continue
+            if event.data.get("status") == "resolved":
+                self.predictor.alerts.resolve(key, name)
+            else:
+                self.predictor.alerts.fire(key, name, float(event.data.get("notified_at", event.occurred_at)))
+            touched.append(key)
         return touched
 
     # -- health, risk, visits --------------------------------------------------------------

@@ -44,8 +44,11 @@ class Visits:
             if model is not None and model.last is not None:
                 known.append((asset, model.last, model.down, model.failed_at))
         faults = confirmed_faults(session, tenant, [a.id for a, *_ in known], now)
+        alerts = self.predictor.alerts
         return {
-            a.id: planner.condition(a, h, repeats(faults[a.id]), down, failed_at)
+            a.id: planner.condition(
+                a, h, repeats(faults[a.id]), down, failed_at, alerts.active((tenant, a.id), now)
+            )
             for a, h, down, failed_at in known
         }
 
@@ -134,7 +137,10 @@ class Visits:
             sla_due_at=plan.sla_due_at,
             fits_sla=plan.fits_sla,
             risk_index=risk,
-            source="predictor",
+            # opened on a Grafana alert alone: the models' own risk would not have; they leave it be
+            source="grafana"
+            if plan.reason.get("alerts") and plan.confidence < self.policy.open_probability
+            else "predictor",
             created_at=now,
             updated_at=now,
         )

@@ -5,8 +5,10 @@ deployment's ``api.grafana_token`` (then ``?tenant=`` names the tenant) or an AP
 ``grafana`` (or ``admin``), which carries its tenant. Each alert
 becomes one row in the events table (kind ``grafana_alert``) linked to the asset named by its
 ``asset`` / ``asset_id`` label and that asset's customer (or a ``customer`` / ``customer_id``
-label) when they exist in the tenant. The worker and the predictor ignore this kind: it is a
-record for dispatchers and audits, not a risk input.
+label) when they exist in the tenant. The worker reads them as evidence for the visit policy
+(``predictor/alerts.py``): a firing alert opens or escalates a recommendation for its asset, or
+for a customer-level alert the customer's assets most at risk; a resolved one is recorded and
+ends that.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def _record(session: Session, tenant: str, alert: GrafanaAlert, now: float) -> A
         "ends_at": alert.endsAt,
         "generator_url": alert.generatorURL,
         "fingerprint": alert.fingerprint,
+        "notified_at": now,  # the tenant's event clock when Grafana (re)sent it: how fresh it is
     }
     return append_event(
         session,

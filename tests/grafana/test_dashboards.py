@@ -6,6 +6,7 @@ the stored points imply."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 from collections import defaultdict
@@ -14,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import alerting as alerting_model
+from grafana_foundation_sdk.models import dashboard as model
 from sqlalchemy import func, select
 
 from forestall.cli import main
 from forestall.demo import TENANT, Demo, DemoOptions
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.models import Recommendation
-from grafana.dashboards import QUERIES, InfluxQuery, dashboard_json, dashboards
+from grafana.alerts import FAILURE_PROBABILITY, RISK_INDEX, RULES, rule_group
+from grafana.dashboards import PROVISIONING, QUERIES, InfluxQuery, dashboard_json, dashboards
 from tests.ingest.conftest import InfluxDB1
 
 Rows = list[dict[str, Any]]
@@ -47,7 +53,26 @@ def test_every_query_is_on_a_panel_and_every_target_is_one_of_the_queries() -> N
                 used.add(target.query)
         as_json = dashboard_json(builder)
         assert as_json["templating"]["list"][0]["name"] == "tenant"
+        # what was written reads back through the SDK's own model unchanged
+        assert json.loads(json.dumps(model.Dashboard.from_json(as_json), cls=JSONEncoder)) == as_json
     assert used == texts
+
+
+def test_the_alert_rules_validate_against_the_sdk_and_route_to_the_visit_endpoint() -> None:
+    group = json.loads(json.dumps(rule_group().build(), cls=JSONEncoder))
+    assert json.loads(json.dumps(alerting_model.RuleGroup.from_json(group), cls=JSONEncoder)) == group
+    written = yaml.safe_load((PROVISIONING / "alerting" / "forestall.yaml").read_text())
+    rules = {r["uid"]: r for g in written["groups"] for r in g["rules"]}
+    assert set(rules) == {spec.uid for spec in RULES}
+    for spec in RULES:
+        refs = [q["refId"] for q in rules[spec.uid]["data"]]
+        assert refs == ["A", "B", "C"] and rules[spec.uid]["condition"] == "C"
+        assert rules[spec.uid]["data"][0]["model"]["query"] == spec.query
+        assert rules[spec.uid]["data"][2]["model"]["conditions"][0]["evaluator"]["params"] == [spec.threshold]
+    [point] = written["contactPoints"]
+    settings = point["receivers"][0]["settings"]
+    assert settings["url"] == "$FORESTALL_ALERT_URL" and settings["authorization_scheme"] == "Bearer"
+    assert written["policies"][0]["receiver"] == point["name"]
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +233,21 @@ def test_every_panel_query_returns_what_the_stored_points_imply(
     assert len(banded) == len(hours)
     assert all(r["ttf_low_hours"] <= r["ttf_hours"] <= r["ttf_high_hours"] for r in banded)
     assert set(QUERIES) == CHECKED  # every panel's query was run above
+
+    # the alert rules' queries: the newest value of each series of the last hour, with its labels
+    hour = (max(times) - 3600, max(times) + 1)
+    for spec, rows, key in ((FAILURE_PROBABILITY, health, "asset"), (RISK_INDEX, risk, "customer")):
+        text = spec.query.replace(
+            "$timeFilter", f"time >= {int(hour[0] * 1000)}ms and time <= {int(hour[1] * 1000)}ms"
+        )
+        answered = _raw(server, text)
+        field = spec.columns[0]
+        recent: dict[str, dict[str, Any]] = {}
+        for row in sorted(rows, key=lambda r: r["time"]):  # the newest last, so it stays
+            if hour[0] <= row["time"] <= hour[1] and row.get(field) is not None:
+                recent[row[key]] = row
+        assert {r[key]: r[field] for r in answered} == pytest.approx({k: r[field] for k, r in recent.items()})
+        assert all(r["tenant"] == TENANT for r in answered)
 
 
 def test_the_template_variables_list_what_was_stored(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -102,3 +104,31 @@ def test_bundles_keep_every_asset_and_take_the_earliest_failure() -> None:
     assert plan.asset_ids == ("a", "b")
     assert plan.predicted_failure_at == 20.0 * 3600
     assert plan.reason["priority_factors"]["scale"] > 0
+
+
+@given(conditions, customers, st.text(alphabet="ABC", min_size=1, max_size=3))
+def test_an_alert_opens_a_visit_of_at_least_p2_whatever_the_models_say(
+    cond: AssetCondition, customer: Customer, alert: str
+) -> None:
+    alerted = _alerted(cond, alert)
+    [action] = planner.decide({cond.asset_id: alerted}, [], [], customer, 50.0, 0.0)
+    assert isinstance(action, planner.Open)
+    assert action.plan.priority <= planner.ALERT_PRIORITY and action.plan.reason["alerts"] == [alert]
+    failed = _alerted(cond, alert, failed=True)
+    assert planner.decide({cond.asset_id: failed}, [], [], customer, 50.0, 0.0) == []
+
+
+def test_an_alert_escalates_the_models_visit_once_and_keeps_it_from_being_cancelled() -> None:
+    calm = AssetCondition("p1", "s1", 0.05, 0.1, 400.0, 300.0, 1, False, 0)  # risk gone
+    visit = planner.OpenVisit("v1", ("p1",), "open", "P4", 0.0, 300 * 3600.0)
+    customer = Customer("c1", "smb", "bronze", 0.5)
+    [cancel] = planner.decide({"p1": calm}, [visit], [], customer, 10.0, 0.0)
+    assert cancel == planner.Close("v1", "risk_gone")
+    [revise] = planner.decide({"p1": _alerted(calm, "HighRisk")}, [visit], [], customer, 10.0, 0.0)
+    assert isinstance(revise, planner.Revise) and revise.priority == planner.ALERT_PRIORITY
+    escalated = planner.OpenVisit("v1", ("p1",), "open", revise.priority, 0.0, revise.window_end)
+    assert planner.decide({"p1": _alerted(calm, "HighRisk")}, [escalated], [], customer, 10.0, 0.0) == []
+
+
+def _alerted(cond: AssetCondition, alert: str, failed: bool = False) -> AssetCondition:
+    return replace(cond, alerts=(alert,), failed=failed)

@@ -1,0 +1,170 @@
+"""Grafana alert rules that trigger visits, in code (grafana-foundation-sdk): on the failure
+probability of an asset and on the Experience Risk Index of a customer. Each rule's InfluxQL
+groups by the tags that become the alert's labels (``asset``, ``customer``, ``tenant``); the
+webhook contact point posts the notifications to ``POST /v1/integrations/grafana``, where they
+open or escalate a recommendation through the same planner as the models
+(``predictor/alerts.py``).
+
+The contact point's URL and token come from Grafana's environment: ``FORESTALL_ALERT_URL``
+(``http://api:8000/v1/integrations/grafana``) and ``FORESTALL_ALERT_TOKEN``, an API key of role
+``grafana`` of one tenant — ``forestall keys create --tenant T --role grafana`` — so one tenant's
+Grafana cannot open visits for another.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from grafana_foundation_sdk.builders import alerting
+from grafana_foundation_sdk.builders import expr as expressions
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import alerting as alerting_model
+from grafana_foundation_sdk.models import dashboard as dashboard_model
+
+from grafana.dashboards import DATASOURCE, InfluxQuery, InfluxQueryBuilder
+
+FOLDER_UID = "forestall"
+GROUP = "forestall-visits"
+CONTACT_POINT = "forestall-visits"
+EXPRESSIONS = dashboard_model.DataSourceRef(type_val="__expr__", uid="__expr__")
+WINDOW_S = 3600  # each evaluation looks at the last hour
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    uid: str
+    title: str
+    query: str  # InfluxQL: the newest value per series of the last hour
+    threshold: float
+    summary: str
+    columns: tuple[str, ...]  # what the query returns besides time
+
+
+FAILURE_PROBABILITY = AlertRule(
+    "forestall-failure-probability",
+    "Failure probability high",
+    'SELECT last("failure_probability") AS "failure_probability" FROM "asset_health"'
+    ' WHERE $timeFilter GROUP BY "tenant", "customer", "asset"',
+    0.8,
+    "{{ $labels.asset }} of {{ $labels.customer }}: failure within 48 h is likely",
+    ("failure_probability",),
+)
+RISK_INDEX = AlertRule(
+    "forestall-risk-index",
+    "Experience Risk Index high",
+    'SELECT last("risk_index") AS "risk_index" FROM "customer_risk"'
+    ' WHERE $timeFilter GROUP BY "tenant", "customer"',
+    70.0,
+    "{{ $labels.customer }}: Experience Risk Index above 70",
+    ("risk_index",),
+)
+RULES = (FAILURE_PROBABILITY, RISK_INDEX)
+
+
+def rule(spec: AlertRule) -> alerting.Rule:
+    """A: the InfluxQL; B: each series' last value; C: above the threshold (the condition)."""
+    last_hour = alerting_model.RelativeTimeRange(from_val=WINDOW_S, to=0)
+    source = (
+        alerting.Query("A")
+        .datasource_uid(str(DATASOURCE.uid))
+        .relative_time_range(last_hour)
+        .model(InfluxQueryBuilder(InfluxQuery("A", spec.query, "time_series")))
+    )
+    reduce = (
+        alerting.Query("B")
+        .datasource_uid("__expr__")
+        .relative_time_range(last_hour)
+        .model(expressions.TypeReduce().ref_id("B").datasource(EXPRESSIONS).expression("A").reducer("last"))
+    )
+    above = expressions.ExprTypeThresholdConditionsEvaluator().type("gt").params([spec.threshold])
+    threshold = (
+        alerting.Query("C")
+        .datasource_uid("__expr__")
+        .relative_time_range(last_hour)
+        .model(
+            expressions.TypeThreshold()
+            .ref_id("C")
+            .datasource(EXPRESSIONS)
+            .expression("B")
+            .conditions([expressions.ExprTypeThresholdConditions().evaluator(above)])
+        )
+    )
+    return (
+        alerting.Rule(spec.title)
+        .uid(spec.uid)
+        .queries([source, reduce, threshold])
+        .condition("C")
+        .for_val("10m")
+        .no_data_state("OK")
+        .exec_err_state("Error")
+        .labels({"forestall": "visit"})
+        .annotations({"summary": spec.summary})
+    )
+
+
+def _json(builder: Any) -> Any:
+    return json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+
+
+def rule_group() -> alerting.RuleGroup:
+    return alerting.RuleGroup(GROUP).folder_uid(FOLDER_UID).interval(60).rules([rule(spec) for spec in RULES])
+
+
+def contact_point() -> alerting.ContactPoint:
+    return (
+        alerting.ContactPoint()
+        .uid(CONTACT_POINT)
+        .name(CONTACT_POINT)
+        .type("webhook")
+        .settings(
+            {
+                "url": "$FORESTALL_ALERT_URL",
+                "httpMethod": "POST",
+                "authorization_scheme": "Bearer",
+                "authorization_credentials": "$FORESTALL_ALERT_TOKEN",
+            }
+        )
+    )
+
+
+def provisioning() -> dict[str, Any]:
+    """Grafana's alerting provisioning file: the folder's rule group, the contact point and the
+    policy that routes the rules' alerts (label ``forestall=visit``) to it."""
+    group = _json(rule_group())
+    rules = []
+    for item in group["rules"]:
+        rules.append(
+            {
+                "uid": item["uid"],
+                "title": item["title"],
+                "condition": item["condition"],
+                "data": item["data"],
+                "for": item["for"],
+                "noDataState": item["noDataState"],
+                "execErrState": item["execErrState"],
+                "labels": item["labels"],
+                "annotations": item["annotations"],
+            }
+        )
+    point = _json(contact_point())
+    return {
+        "apiVersion": 1,
+        "groups": [{"orgId": 1, "name": GROUP, "folder": "Forestall", "interval": "1m", "rules": rules}],
+        "contactPoints": [
+            {
+                "orgId": 1,
+                "name": CONTACT_POINT,
+                "receivers": [{"uid": point["uid"], "type": point["type"], "settings": point["settings"]}],
+            }
+        ],
+        "policies": [
+            {
+                "orgId": 1,
+                "receiver": CONTACT_POINT,
+                "group_by": ["alertname", "tenant", "customer", "asset"],
+                "repeat_interval": "4h",
+            }
+        ],
+    }
