@@ -5,9 +5,10 @@ datasource, into ``grafana/provisioning`` — nothing there is edited by hand.
 Every query is one ``Query`` below, so the tests run each of them against a real InfluxDB with
 Grafana's macros substituted. Template variables: ``$tenant``, ``$customer``, ``$asset``.
 
-This first part covers what the time-series store holds (health, risk, recommendations,
-readings); panels on the state DB (online/offline, rejections, surveys, incidents, outcomes)
-come with the per-tenant datasource credentials of the Grafana issue.
+Besides readings, health, risk and recommendations, the worker writes what the dashboards chart
+of the state DB's facts as measurements of their own (``forestall/measurements.py``: liveness,
+rejections, surveys, incidents, failures, visit outcomes), so one datasource per tenant, with
+one credential, shows everything and nothing of another tenant.
 """
 
 from __future__ import annotations
@@ -154,6 +155,41 @@ RECENT_RECOMMENDATIONS = Query(
     table=True,
 )
 
+ASSETS_ONLINE = Query(
+    'SELECT last("online") AS "online" FROM "asset_status"'
+    f' WHERE {TENANT} AND $timeFilter GROUP BY "asset", "customer"',
+    ("online",),
+    table=True,
+)
+INGEST_REJECTIONS = Query(
+    f'SELECT sum("count") AS "rejected" FROM "ingest_rejections" WHERE {TENANT} AND $timeFilter'
+    ' GROUP BY time($__interval), "reason" fill(none)',
+    ("rejected",),
+    alias="$tag_reason",
+)
+INCIDENTS = Query(
+    'SELECT sum("count") AS "incidents", sum("duration_min") AS "minutes" FROM "incident"'
+    f' WHERE {TENANT} AND $timeFilter GROUP BY "customer", "segment", "kind"',
+    ("incidents", "minutes"),
+    table=True,
+)
+SURVEY_SCORES = Query(
+    'SELECT mean("score") AS "score", count("score") AS "responses" FROM "feedback"'
+    f' WHERE {TENANT} AND $timeFilter GROUP BY "customer", "segment", "kind"',
+    ("score", "responses"),
+    table=True,
+)
+VISIT_OUTCOMES = Query(
+    'SELECT count("fault_found") AS "visits", sum("fault_found") AS "failures_prevented" FROM "visit_outcome"'
+    f" WHERE {TENANT} AND $timeFilter GROUP BY time($__interval) fill(none)",
+    ("visits", "failures_prevented"),
+)
+FAILURES = Query(
+    f'SELECT sum("count") AS "failures" FROM "failure" WHERE {TENANT} AND $timeFilter'
+    " GROUP BY time($__interval) fill(none)",
+    ("failures",),
+)
+
 QUERIES = {name: value for name, value in globals().items() if isinstance(value, Query) and name.isupper()}
 
 
@@ -180,6 +216,8 @@ def dashboards() -> dict[str, db.Dashboard]:
         _dashboard("forestall-fleet", "Forestall · Fleet", ("tenant",))
         .with_panel(_table("Assets at risk", ASSETS_AT_RISK))
         .with_panel(_timeseries("Anomaly overview", ANOMALY_OVERVIEW, "percentunit"))
+        .with_panel(_table("Online (1) and offline (0), newest per asset", ASSETS_ONLINE))
+        .with_panel(_timeseries("Ingest rejections by reason", INGEST_REJECTIONS))
         .with_panel(_timeseries("Recommendations opened", RECOMMENDATIONS_OPENED))
     )
     experience = (
@@ -187,6 +225,8 @@ def dashboards() -> dict[str, db.Dashboard]:
         .with_panel(_table("Experience Risk Index ranking", RISK_RANKING))
         .with_panel(_timeseries("Experience Risk Index over time", RISK_OVER_TIME))
         .with_panel(_timeseries("Contributions over time", CONTRIBUTIONS))
+        .with_panel(_table("Incidents per customer and segment", INCIDENTS))
+        .with_panel(_table("Survey scores (CSAT, NPS, CES) per customer and segment", SURVEY_SCORES))
     )
     asset = (
         _dashboard("forestall-asset", "Forestall · Asset", ("tenant", "asset"))
@@ -198,6 +238,8 @@ def dashboards() -> dict[str, db.Dashboard]:
         _dashboard("forestall-visits", "Forestall · Visits", ("tenant",))
         .with_panel(_table("Recommended visits", RECENT_RECOMMENDATIONS))
         .with_panel(_timeseries("Recommendations opened", RECOMMENDATIONS_OPENED))
+        .with_panel(_timeseries("Visit outcomes and failures prevented", VISIT_OUTCOMES))
+        .with_panel(_timeseries("Unplanned failures", FAILURES))
     )
     return {"fleet": fleet, "experience": experience, "asset": asset, "visits": visits}
 

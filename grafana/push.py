@@ -222,7 +222,7 @@ class Pusher:
         """One annotation per recommendation, on the Visits dashboard; those there are kept."""
         if not recommendations:
             return
-        found = self.api.annotations.find_annotations(
+        found = self.api.annotations.get_annotation(  # find_annotations in grafana-client 5
             tags=[ANNOTATION_TAG],
             time_from=int(min(r.created_at for r in recommendations) * 1000),
             time_to=int(max(r.created_at for r in recommendations) * 1000) + 1,

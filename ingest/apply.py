@@ -12,7 +12,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from forestall.contract import Sample, Status, Topic, format_ts, printable
-from forestall.series import SeriesTags, TelemetryStore
+from forestall.measurements import rejection_points, status_point
+from forestall.series import Point, SeriesTags, TelemetryStore
 from forestall.state.models import Asset, Command, Rejection
 from forestall.state.repo import advance_tenant_clock, emit_webhook
 from ingest.metrics import WorkerMetrics
@@ -42,6 +43,8 @@ class Applier:
         self._duplicates = self._seq_resets = self._stored = 0
         self._samples: dict[tuple[str, str], list[Sample]] = defaultdict(list)
         self._touched: set[tuple[str, str]] = set()
+        self._rejected: Counter[tuple[str, str]] = Counter()  # (tenant, reason) of the chunk
+        self._points: list[Point] = []  # asset_status changes of the chunk (forestall.measurements)
         self.samples_stored = 0
         self.newest: list[tuple[str, float]] = []  # tenant, newest sample time of each batch last stored
 
@@ -51,6 +54,8 @@ class Applier:
         self._tags.clear()
         self._samples.clear()
         self._touched.clear()
+        self._rejected.clear()
+        self._points.clear()
         self._forget_counts()
 
     def _forget_counts(self) -> None:
@@ -202,6 +207,7 @@ class Applier:
         if asset.online is not online:
             if online:
                 asset.online_since = at
+                self._points.append(status_point(asset.tenant, asset.id, asset.customer_id, True, at))
             else:
                 self.mark_offline(session, asset, at)
         asset.online, asset.last_seen_at = online, at
@@ -212,10 +218,10 @@ class Applier:
             "buffer": {"pending": status.buffer_pending, "dropped": status.buffer_dropped},
         }
 
-    @staticmethod
-    def mark_offline(session: Session, asset: Asset, since: float) -> None:
+    def mark_offline(self, session: Session, asset: Asset, since: float) -> None:
         """Set an asset offline since ``since`` (event time) and emit ``asset.offline``."""
         asset.online, asset.online_since = False, since
+        self._points.append(status_point(asset.tenant, asset.id, asset.customer_id, False, since))
         emit_webhook(
             session,
             asset.tenant,
@@ -226,7 +232,19 @@ class Applier:
 
     def _reject(self, session: Session, rejected: Rejected) -> None:
         self._reasons[rejected.reason] += 1
+        self._rejected[(rejected.tenant or "", rejected.reason)] += 1
         session.add(rejection_row(rejected))
+
+    def count_rejected(self, tenant: str, reason: str, count: int) -> None:
+        """Rejections kept elsewhere (the device rate limit's), for the chunk's points only."""
+        self._rejected[(tenant, reason)] += count
+
+    def write_points(self, at: float) -> None:
+        """The chunk's status changes and rejection counts (stamped ``at``, wall clock), to the store."""
+        points = self._points + rejection_points(self._rejected, at)
+        self._points, self._rejected = [], Counter()
+        if points:
+            self.store.write_points(points)
 
 
 def rejection_row(rejected: Rejected) -> Rejection:

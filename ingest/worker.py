@@ -309,6 +309,7 @@ class Worker:
                 self.applier.apply(session, item.topic, outcome)
             clocks, stored = self.applier.finish(session, self.pipeline)
             self._report_rate_limited(session)
+            self.applier.write_points(time.time())
             self._read_registry_changes(session)
             session.flush()  # what the messages wrote fails here, before the models learn from them
             if self.predictor is not None:
@@ -339,6 +340,7 @@ class Worker:
                 detail += "; still flooding: disabling the device at the broker"
             topic_name = f"forestall/v1/{tenant}/{asset}/telemetry"
             session.add(rejection_row(Rejected("rate_limited", detail, topic_name, tenant, asset, "")))
+            self.applier.count_rejected(tenant, "rate_limited", count)
         for tenant, asset in flooding:
             assert self._disabler is not None
             self._disabler.submit(self._disable_device, tenant, asset)
@@ -387,6 +389,7 @@ class Worker:
         try:
             with self.sessions.begin() as session:
                 self._sweep_liveness(session)
+                self.applier.write_points(time.time())
                 # Every partition sees every tenant's clock; one of them is enough to purge.
                 if self.partition == 0 and time.monotonic() - self._last_retention > RETENTION_EVERY_S:
                     self._last_retention = time.monotonic()

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forestall.contract import Sample
+from forestall.measurements import event_points
 from forestall.series import Point, TelemetryStore
-from forestall.state.models import Asset, AssetHealth, Event, EventClock
+from forestall.state.models import Asset, AssetHealth, Customer, Event, EventClock
 from predictor import planner
 from predictor.alerts import most_at_risk
 from predictor.engine import Predictor
@@ -63,11 +64,11 @@ class PredictorService:
         """
         opened = self.visits.recommendations_opened
         pending: dict[tuple[str, str], Asset] = {}
-        for key in self._read_labels(session):
+        points: list[Point] = []
+        for key in self._read_labels(session, points):
             if (asset := session.get(Asset, key)) is not None:
                 pending[key] = asset
         changed: dict[tuple[str, str], Asset] = dict(pending)
-        points: list[Point] = []
         for slice_, now in self._slices(batches, clocks):
             for ts, asset, sample in slice_:
                 self.predictor.observe(asset.tenant, asset.id, asset.asset_type, ts, sample.values)
@@ -128,8 +129,12 @@ class PredictorService:
 
     # -- labels from the field -------------------------------------------------------------
 
-    def _read_labels(self, session: Session) -> list[tuple[str, str]]:
-        """Queue the labels of new events (for the assets this worker owns); the assets they touched."""
+    def _read_labels(self, session: Session, points: list[Point]) -> list[tuple[str, str]]:
+        """Queue the labels of new events (for the assets this worker owns); the assets they touched.
+
+        Each event this worker owns (by its asset, or else its customer) also adds its points to
+        ``points`` (``forestall.measurements``: feedback, incidents, failures, visit outcomes).
+        """
         events = session.scalars(
             select(Event)
             .where(Event.id > self.predictor.event_cursor)
@@ -139,6 +144,24 @@ class PredictorService:
         touched: list[tuple[str, str]] = []
         for event in events:
             self.predictor.event_cursor = event.id
+            owner = event.asset_id or event.customer_id
+            if owner is not None and self.owns(event.tenant, owner):
+                customer = (
+                    session.get(Customer, (event.tenant, event.customer_id)) if event.customer_id else None
+                )
+                segment = customer.segment if customer is not None else None
+                points.extend(
+                    event_points(
+                        event.id,
+                        event.kind,
+                        event.tenant,
+                        event.customer_id,
+                        event.asset_id,
+                        event.occurred_at,
+                        event.data,
+                        segment,
+                    )
+                )
             if event.kind == "grafana_alert":
                 touched.extend(self._take_alert(session, event))
                 continue

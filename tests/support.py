@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -100,3 +101,15 @@ def emit_events(sessions: sessionmaker[Session], tenant: str, n: int, first: int
     with sessions.begin() as session:
         for i in range(first, first + n):
             emit_webhook(session, tenant, "visit.updated", 1_800_000_000.0 + i, {"id": f"rec_{i}", "n": i})
+
+
+def as_grafana_sends(text: str, span: tuple[float, float], interval: str, **variables: str) -> str:
+    """An InfluxQL query of a dashboard or alert rule as Grafana sends it: ``$timeFilter`` in epoch
+    ms, ``$__interval`` the interval it would pick, the template variables' values regex-escaped."""
+    start, end = span
+    text = text.replace("$timeFilter", f"time >= {int(start * 1000)}ms and time <= {int(end * 1000)}ms")
+    text = text.replace("$__interval", interval)
+    for name in ("tenant", "customer", "asset"):
+        text = text.replace(f"${name}", re.escape(variables.get(name, "")))
+    assert "$" not in text.replace("$/", ""), f"a macro left in {text}"
+    return text

@@ -8,8 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,12 @@ from sqlalchemy import func, select
 from forestall.cli import main
 from forestall.demo import TENANT, Demo, DemoOptions
 from forestall.state.db import make_engine, make_sessionmaker
-from forestall.state.models import Recommendation
+from forestall.state.models import Asset, Event, Recommendation
 from grafana.alerts import FAILURE_PROBABILITY, RISK_INDEX, RULES, rule_group
 from grafana.dashboards import PROVISIONING, QUERIES, InfluxQuery, dashboard_json, dashboards
+from predictor.engine import Predictor
 from tests.ingest.conftest import InfluxDB1
+from tests.support import as_grafana_sends
 
 Rows = list[dict[str, Any]]
 
@@ -101,7 +102,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxDB1
         Demo(options, out=io.StringIO(), err=io.StringIO()).run()
         times = [
             row["time"]
-            for row in _raw(server, f"SELECT anomaly_score FROM asset_health WHERE tenant = '{TENANT}'")
+            for row in server.rows(f"SELECT anomaly_score FROM asset_health WHERE tenant = '{TENANT}'")
         ]
         assert len(times) > 100, "the demo wrote too little to check the panels on"
         yield server, f"sqlite:///{folder / 'demo' / 'state.db'}", (min(times), max(times))
@@ -115,36 +116,13 @@ def _free() -> int:
     return free_port()
 
 
-def _raw(server: InfluxDB1, q: str) -> Rows:
-    """Every row of every series, each with its series' tags; ``time`` in seconds."""
-    result = server.query(q, db="forestall")
-    rows: Rows = []
-    for statement in result["results"]:  # type: ignore[index]
-        assert "error" not in statement, (q, statement)
-        for series in statement.get("series", []):
-            for values in series["values"]:
-                row = dict(zip(series["columns"], values, strict=True))
-                if "time" in row:  # SHOW queries have none
-                    row["time"] = row["time"] / 1e9
-                rows.append({**series.get("tags", {}), **row})
-    return rows
-
-
 CHECKED: set[str] = set()
 
 
 def _panel(server: InfluxDB1, name: str, span: tuple[float, float], interval: str, **variables: str) -> Rows:
-    """The panel's query as Grafana sends it: the time filter in epoch ms, the variables' values
-    regex-escaped, ``$__interval`` the interval Grafana would pick."""
+    """The panel's query as Grafana sends it, run."""
     CHECKED.add(name)
-    query = QUERIES[name]
-    start, end = span
-    text = query.text.replace("$timeFilter", f"time >= {int(start * 1000)}ms and time <= {int(end * 1000)}ms")
-    text = text.replace("$__interval", interval)
-    for name in ("tenant", "customer", "asset"):
-        text = text.replace(f"${name}", re.escape(variables.get(name, "")))
-    assert "$" not in text.replace("$/", ""), text
-    return _raw(server, text)
+    return server.rows(as_grafana_sends(QUERIES[name].text, span, interval, **variables))
 
 
 def _close(a: float, b: float) -> bool:
@@ -156,10 +134,15 @@ def test_every_panel_query_returns_what_the_stored_points_imply(
 ) -> None:
     server, state_url, _health_span = loaded
     whole = "10000d"  # one bucket over all of it (buckets start at epoch multiples: 2024-10-17 here)
-    health = _raw(server, f"SELECT * FROM asset_health WHERE tenant = '{TENANT}'")
-    risk = _raw(server, f"SELECT * FROM customer_risk WHERE tenant = '{TENANT}'")
-    recs = _raw(server, f"SELECT * FROM recommendation WHERE tenant = '{TENANT}'")
-    times = [r["time"] for r in health + risk + recs]
+    health = server.rows(f"SELECT * FROM asset_health WHERE tenant = '{TENANT}'")
+    risk = server.rows(f"SELECT * FROM customer_risk WHERE tenant = '{TENANT}'")
+    recs = server.rows(f"SELECT * FROM recommendation WHERE tenant = '{TENANT}'")
+    with make_sessionmaker(make_engine(state_url))() as session:
+        facts = session.scalars(select(Event).where(Event.tenant == TENANT)).all()
+        statuses = {
+            a.id for a in session.scalars(select(Asset).where(Asset.tenant == TENANT)) if a.online is not None
+        }
+    times = [r["time"] for r in health + risk + recs] + [e.occurred_at for e in facts]
     span = (min(times) - 1, max(times) + 1)  # the dashboard's time range: all of it
     by_asset: dict[str, Rows] = defaultdict(list)
     for row in health:
@@ -211,7 +194,7 @@ def test_every_panel_query_returns_what_the_stored_points_imply(
     assert contributions[0]["mean_risk_index"] == pytest.approx(over_time[0]["mean"])
 
     # Asset: its sensors, its health, its predicted failure and band
-    readings = _raw(server, f"SELECT * FROM telemetry WHERE tenant = '{TENANT}' AND asset = '{asset}'")
+    readings = server.rows(f"SELECT * FROM telemetry WHERE tenant = '{TENANT}' AND asset = '{asset}'")
     sensors = {k for r in readings for k, v in r.items() if isinstance(v, float)} - {"time"}
     mean_sensors = _panel(server, "SENSORS", span, whole, tenant=TENANT, asset=asset)
     plotted = {k[5:] for k, v in mean_sensors[0].items() if k.startswith("mean_") and v is not None}
@@ -232,15 +215,45 @@ def test_every_panel_query_returns_what_the_stored_points_imply(
     hours = {r["time"] // 3600 for r in by_asset[predicted] if r.get("ttf_hours") is not None}
     assert len(banded) == len(hours)
     assert all(r["ttf_low_hours"] <= r["ttf_hours"] <= r["ttf_high_hours"] for r in banded)
+    # what the worker wrote of the state DB's facts: liveness, incidents, surveys, outcomes, failures
+    # the events the worker had read when the demo stopped (a simulator may post after its last chunk)
+    checkpoint = Predictor.load(
+        Path(state_url.removeprefix("sqlite:///")).parent / "checkpoints" / "worker-0-of-1.pkl"
+    )
+    assert checkpoint is not None
+    read = [e for e in facts if e.id <= checkpoint.event_cursor]
+    kinds = Counter(e.kind for e in read)
+    online = _panel(server, "ASSETS_ONLINE", span, whole, tenant=TENANT)
+    assert {r["asset"] for r in online} == statuses and all(r["online"] in (0.0, 1.0) for r in online)
+    incidents = _panel(server, "INCIDENTS", span, whole, tenant=TENANT)
+    assert sum(r["incidents"] for r in incidents) == kinds["incident"]  # also two outages at one instant
+    surveys = _panel(server, "SURVEY_SCORES", span, whole, tenant=TENANT)
+    assert sum(r["responses"] for r in surveys) == kinds["feedback"]
+    scores = defaultdict(list)
+    for e in read:
+        if e.kind == "feedback":
+            scores[(e.customer_id, e.data["kind"])].append(e.data["score"])
+    assert {(r["customer"], r["kind"]): r["score"] for r in surveys} == pytest.approx(
+        {key: sum(v) / len(v) for key, v in scores.items()}
+    )
+    outcomes = _panel(server, "VISIT_OUTCOMES", span, whole, tenant=TENANT)
+    found = [e for e in read if e.kind == "outcome"]
+    assert found, "the demo's FSM reported no visit"
+    assert sum(r["visits"] for r in outcomes) == len(found)
+    assert sum(r["failures_prevented"] for r in outcomes) == sum(1 for e in found if e.data["fault_found"])
+    failures = _panel(server, "FAILURES", span, whole, tenant=TENANT)
+    failed = sum(1 for e in read if e.kind == "maintenance" and e.data.get("kind") == "failure")
+    assert sum(r["failures"] or 0 for r in failures) == failed
+    _panel(
+        server, "INGEST_REJECTIONS", span, whole, tenant=TENANT
+    )  # the demo's devices send none: test_rejections
+
     assert set(QUERIES) == CHECKED  # every panel's query was run above
 
     # the alert rules' queries: the newest value of each series of the last hour, with its labels
     hour = (max(times) - 3600, max(times) + 1)
     for spec, rows, key in ((FAILURE_PROBABILITY, health, "asset"), (RISK_INDEX, risk, "customer")):
-        text = spec.query.replace(
-            "$timeFilter", f"time >= {int(hour[0] * 1000)}ms and time <= {int(hour[1] * 1000)}ms"
-        )
-        answered = _raw(server, text)
+        answered = server.rows(as_grafana_sends(spec.query, hour, "1h"))
         field = spec.columns[0]
         recent: dict[str, dict[str, Any]] = {}
         for row in sorted(rows, key=lambda r: r["time"]):  # the newest last, so it stays
@@ -254,10 +267,10 @@ def test_the_template_variables_list_what_was_stored(
     loaded: tuple[InfluxDB1, str, tuple[float, float]],
 ) -> None:
     server, _state, _span = loaded
-    tenants = _raw(server, 'SHOW TAG VALUES FROM "asset_health" WITH KEY = "tenant"')
+    tenants = server.rows('SHOW TAG VALUES FROM "asset_health" WITH KEY = "tenant"')
     assert [r["value"] for r in tenants] == [TENANT]
     for builder in dashboards().values():
         for variable in dashboard_json(builder)["templating"]["list"]:
             query = variable["query"].replace("$tenant", TENANT)
-            values = [r["value"] for r in _raw(server, query)]
+            values = [r["value"] for r in server.rows(query)]
             assert values, f"variable {variable['name']} lists nothing"

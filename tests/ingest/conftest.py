@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -139,6 +140,19 @@ class InfluxDB1:
         response.raise_for_status()
         result: dict[str, object] = response.json()
         return result
+
+    def rows(self, q: str, db: str = "forestall") -> list[dict[str, Any]]:
+        """Every row of every series ``q`` answers, each with its series' tags; ``time`` in seconds."""
+        rows: list[dict[str, Any]] = []
+        for statement in self.query(q, db=db)["results"]:  # type: ignore[attr-defined]
+            assert "error" not in statement, (q, statement)
+            for series in statement.get("series", []):
+                for values in series["values"]:
+                    row = dict(zip(series["columns"], values, strict=True))
+                    if "time" in row:  # SHOW queries have none
+                        row["time"] = row["time"] / 1e9
+                    rows.append({**series.get("tags", {}), **row})
+        return rows
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -25,12 +25,13 @@ from forestall.contract import Sample, telemetry_payload
 from forestall.series import Point, SeriesTags, StoreError
 from forestall.settings import InfluxSettings, Settings
 from forestall.state.db import upgrade
+from grafana.dashboards import QUERIES
 from ingest.store.influxdb import InfluxStore
 from ingest.store.influxdb.lineproto import encode_points, encode_samples
 from ingest.worker import Worker
 from tests.conftest import Mosquitto
 from tests.ingest.conftest import InfluxDB1, VictoriaMetrics
-from tests.support import wait_for
+from tests.support import as_grafana_sends, wait_for
 
 NOW = float(int(time.time()) - 3600)  # VictoriaMetrics ignores points > 2 days ahead or past retention
 
@@ -423,3 +424,53 @@ def test_a_worker_configured_for_influxdb_writes_there(
     [series] = victoria_metrics.export('{__name__="telemetry_temp_c",asset="pump-7"}')
     assert len(series["values"]) == 50  # type: ignore[arg-type]
     assert victoria_metrics.metric("vm_rows_ignored_total") == 0
+
+
+def test_the_worker_writes_liveness_and_rejections_for_the_fleet_dashboard(
+    tmp_path: Path, influxdb1: InfluxDB1, mosquitto: Mosquitto
+) -> None:
+    """Through a real worker on InfluxDB 1.6 (v1): a status change is an ``asset_status`` point and
+    each chunk's rejections an ``ingest_rejections`` count per reason, which the Fleet dashboard's
+    panels read back as Grafana would send them."""
+    influxdb1.query("CREATE DATABASE forestall")
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'state.db'}",
+        mqtt={"url": mosquitto.url},
+        store={"kind": "influxdb", "path": str(tmp_path / "tsdb")},
+        influxdb=influx(influxdb1.url, api="v1").model_dump(),
+        worker={"checkpoint_dir": str(tmp_path / "ckpt")},
+    )
+    upgrade(settings.database_url)
+    worker = Worker(settings, predictor_enabled=False)
+    worker.start()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="influx-dashboard-publisher")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    sent = {"malformed_json": 3, "schema": 2}
+    try:
+        assert wait_for(lambda: worker.connected)
+        time.sleep(0.5)
+        status = b'{"schema": "forestall.status/1", "asset": "pump-7", "state": "online"}'
+        client.publish("forestall/v1/acme/pump-7/status", status, qos=1).wait_for_publish(30)
+        for _ in range(sent["malformed_json"]):
+            client.publish("forestall/v1/acme/pump-7/telemetry", b"{not json", qos=1).wait_for_publish(30)
+        for _ in range(sent["schema"]):
+            client.publish("forestall/v1/acme/pump-7/telemetry", b'{"schema": "x"}', qos=1).wait_for_publish(
+                30
+            )
+        client.publish(
+            "forestall/v1/acme/pump-7/telemetry", telemetry_payload("pump-7", 1, samples(0)), qos=1
+        )
+        assert wait_for(lambda: worker.metrics.samples._value.get() == 10)
+        assert worker.store.flush(timeout=60)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        worker.stop()
+    span = (time.time() - 3600, time.time() + 60)
+    rejected = influxdb1.rows(
+        as_grafana_sends(QUERIES["INGEST_REJECTIONS"].text, span, "10000d", tenant="acme")
+    )
+    assert {r["reason"]: r["rejected"] for r in rejected} == sent
+    online = influxdb1.rows(as_grafana_sends(QUERIES["ASSETS_ONLINE"].text, span, "10000d", tenant="acme"))
+    assert [(r["asset"], r["online"]) for r in online] == [("pump-7", 1.0)]
