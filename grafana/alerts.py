@@ -129,6 +129,32 @@ def contact_point() -> alerting.ContactPoint:
     )
 
 
+def rule_group_model(org_id: int = 1) -> dict[str, Any]:
+    """The rule group as Grafana's alerting provisioning API takes it (``PUT …/rule-groups/…``)."""
+    group = _json(rule_group())
+    for item in group["rules"]:
+        item.update({"folderUID": FOLDER_UID, "ruleGroup": GROUP, "orgID": org_id})
+    return {"title": GROUP, "folderUid": FOLDER_UID, "interval": group["interval"], "rules": group["rules"]}
+
+
+def contact_point_model(url: str, token: str | None) -> dict[str, Any]:
+    """The webhook contact point for the API; ``token`` None leaves the one Grafana keeps."""
+    point = _json(contact_point())
+    settings = {**point["settings"], "url": url}
+    if token is None:
+        del settings["authorization_credentials"]
+    else:
+        settings["authorization_credentials"] = token
+    return {"uid": point["uid"], "name": point["name"], "type": point["type"], "settings": settings}
+
+
+POLICY = {
+    "receiver": CONTACT_POINT,
+    "group_by": ["alertname", "tenant", "customer", "asset"],
+    "repeat_interval": "4h",
+}
+
+
 def provisioning() -> dict[str, Any]:
     """Grafana's alerting provisioning file: the folder's rule group, the contact point and the
     policy that routes the rules' alerts (label ``forestall=visit``) to it."""
@@ -159,12 +185,5 @@ def provisioning() -> dict[str, Any]:
                 "receivers": [{"uid": point["uid"], "type": point["type"], "settings": point["settings"]}],
             }
         ],
-        "policies": [
-            {
-                "orgId": 1,
-                "receiver": CONTACT_POINT,
-                "group_by": ["alertname", "tenant", "customer", "asset"],
-                "repeat_interval": "4h",
-            }
-        ],
+        "policies": [{"orgId": 1, **POLICY}],
     }

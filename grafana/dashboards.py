@@ -30,6 +30,9 @@ PROVISIONING = Path(__file__).resolve().parent / "provisioning"
 TENANT = '"tenant" =~ /^$tenant$/'
 CUSTOMER = '"customer" =~ /^$customer$/'
 ASSET = '"asset" =~ /^$asset$/'
+# Where dispatchers' tables link to: the API's board (``?customer=`` / ``?asset=``). A dashboard
+# constant, so an operator sets it once (``forestall grafana build --board-url``, or in Grafana).
+BOARD_URL = "http://localhost:8000"
 
 
 class InfluxQuery(cogvariants.Dataquery):
@@ -200,43 +203,53 @@ def _timeseries(title: str, query: Query, unit: str = "") -> timeseries.Panel:
     return panel.unit(unit) if unit else panel
 
 
-def _table(title: str, query: Query) -> table.Panel:
-    return table.Panel().title(title).datasource(DATASOURCE).with_target(query.target()).height(8).span(12)
+def _table(title: str, query: Query, link: str | None = None) -> table.Panel:
+    """A table; ``link`` (``customer`` or ``asset``) makes each row open the board on its value."""
+    panel = table.Panel().title(title).datasource(DATASOURCE).with_target(query.target()).height(8).span(12)
+    if link is None:
+        return panel
+    board = db.DashboardLink(f"Open the {link} on the dispatcher board")
+    return panel.data_links([board.url(f"${{board}}/?{link}=${{__data.fields.{link}}}").target_blank(True)])
 
 
-def _dashboard(uid: str, title: str, variables: tuple[str, ...]) -> db.Dashboard:
+def _dashboard(uid: str, title: str, variables: tuple[str, ...], board_url: str) -> db.Dashboard:
     out = db.Dashboard(title).uid(uid).tags(["forestall"]).time("now-2d", "now").refresh("1m").readonly()
     for name in variables:
         out = out.with_variable(VARIABLES[name])
-    return out
+    board = db.ConstantVariable("board").label("Dispatcher board").value(board_url)
+    return out.with_variable(board)
 
 
-def dashboards() -> dict[str, db.Dashboard]:
+def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
     fleet = (
-        _dashboard("forestall-fleet", "Forestall · Fleet", ("tenant",))
-        .with_panel(_table("Assets at risk", ASSETS_AT_RISK))
+        _dashboard("forestall-fleet", "Forestall · Fleet", ("tenant",), board_url)
+        .with_panel(_table("Assets at risk", ASSETS_AT_RISK, "asset"))
         .with_panel(_timeseries("Anomaly overview", ANOMALY_OVERVIEW, "percentunit"))
-        .with_panel(_table("Online (1) and offline (0), newest per asset", ASSETS_ONLINE))
+        .with_panel(_table("Online (1) and offline (0), newest per asset", ASSETS_ONLINE, "asset"))
         .with_panel(_timeseries("Ingest rejections by reason", INGEST_REJECTIONS))
         .with_panel(_timeseries("Recommendations opened", RECOMMENDATIONS_OPENED))
     )
     experience = (
-        _dashboard("forestall-experience", "Forestall · Customer experience", ("tenant", "customer"))
-        .with_panel(_table("Experience Risk Index ranking", RISK_RANKING))
+        _dashboard(
+            "forestall-experience", "Forestall · Customer experience", ("tenant", "customer"), board_url
+        )
+        .with_panel(_table("Experience Risk Index ranking", RISK_RANKING, "customer"))
         .with_panel(_timeseries("Experience Risk Index over time", RISK_OVER_TIME))
         .with_panel(_timeseries("Contributions over time", CONTRIBUTIONS))
-        .with_panel(_table("Incidents per customer and segment", INCIDENTS))
-        .with_panel(_table("Survey scores (CSAT, NPS, CES) per customer and segment", SURVEY_SCORES))
+        .with_panel(_table("Incidents per customer and segment", INCIDENTS, "customer"))
+        .with_panel(
+            _table("Survey scores (CSAT, NPS, CES) per customer and segment", SURVEY_SCORES, "customer")
+        )
     )
     asset = (
-        _dashboard("forestall-asset", "Forestall · Asset", ("tenant", "asset"))
+        _dashboard("forestall-asset", "Forestall · Asset", ("tenant", "asset"), board_url)
         .with_panel(_timeseries("Sensors", SENSORS))
         .with_panel(_timeseries("Anomaly score and failure probability", ASSET_HEALTH, "percentunit"))
         .with_panel(_timeseries("Predicted time to failure and its band", PREDICTED_FAILURE, "h"))
     )
     visits = (
-        _dashboard("forestall-visits", "Forestall · Visits", ("tenant",))
-        .with_panel(_table("Recommended visits", RECENT_RECOMMENDATIONS))
+        _dashboard("forestall-visits", "Forestall · Visits", ("tenant",), board_url)
+        .with_panel(_table("Recommended visits", RECENT_RECOMMENDATIONS, "asset"))
         .with_panel(_timeseries("Recommendations opened", RECOMMENDATIONS_OPENED))
         .with_panel(_timeseries("Visit outcomes and failures prevented", VISIT_OUTCOMES))
         .with_panel(_timeseries("Unplanned failures", FAILURES))
@@ -280,13 +293,13 @@ providers:
 """
 
 
-def provisioning_files() -> dict[str, str]:
+def provisioning_files(board_url: str = BOARD_URL) -> dict[str, str]:
     """Path (under ``grafana/provisioning``) → text of every file ``forestall grafana build`` writes."""
     files = {
         "datasources/forestall.yaml": DATASOURCES_YAML,
         "dashboards/forestall.yaml": DASHBOARDS_YAML,
     }
-    for name, builder in dashboards().items():
+    for name, builder in dashboards(board_url).items():
         text = json.dumps(dashboard_json(builder), indent=2, sort_keys=True) + "\n"
         files[f"dashboards/forestall/{name}.json"] = text
     from grafana.alerts import provisioning  # it builds on this module's datasource and query types
@@ -298,9 +311,9 @@ def provisioning_files() -> dict[str, str]:
     return files
 
 
-def write_provisioning(folder: Path = PROVISIONING) -> list[Path]:
+def write_provisioning(folder: Path = PROVISIONING, board_url: str = BOARD_URL) -> list[Path]:
     written = []
-    for relative, text in provisioning_files().items():
+    for relative, text in provisioning_files(board_url).items():
         path = folder / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

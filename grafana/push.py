@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +24,8 @@ from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, TokenAuth
 
 from forestall.settings import InfluxSettings
-from grafana.dashboards import DATASOURCE, dashboard_json, dashboards
+from grafana.alerts import CONTACT_POINT, FOLDER_UID, GROUP, POLICY, contact_point_model, rule_group_model
+from grafana.dashboards import BOARD_URL, DATASOURCE, dashboard_json, dashboards
 
 ORG_PREFIX = "Forestall "
 ANNOTATION_TAG = "forestall-recommendation"
@@ -242,14 +243,91 @@ class Pusher:
             )
             report.created.append(f"annotation {rec.id}")
 
+    def alerting(self, org_id: int, alert_url: str, new_token: Callable[[], str], report: Report) -> None:
+        """The folder, the rule group, the contact point to the API and the policy that routes to it.
+
+        ``new_token`` makes the contact point's credential (a tenant's ``grafana`` key) only when
+        the contact point is not there yet: Grafana never shows it again, and keeps it on updates.
+        """
+        try:
+            self.api.folder.get_folder(FOLDER_UID)
+            report.unchanged.append(f"folder {FOLDER_UID}")
+        except GrafanaClientError as exc:
+            if exc.status_code != 404:
+                raise
+            self.api.folder.create_folder("Forestall", uid=FOLDER_UID)
+            report.created.append(f"folder {FOLDER_UID}")
+        wanted = rule_group_model(org_id)
+        try:
+            current = self.api.alertingprovisioning.get_rule_group(FOLDER_UID, GROUP)
+        except GrafanaClientError as exc:
+            if exc.status_code != 404:
+                raise
+            current = {}
+        if current and not rules_differ(wanted, current):
+            report.unchanged.append(f"rule group {GROUP}")
+        else:
+            self.api.alertingprovisioning.update_rule_group(FOLDER_UID, GROUP, wanted)
+            (report.updated if current else report.created).append(f"rule group {GROUP}")
+        points = {p.get("uid"): p for p in self.api.alertingprovisioning.get_contactpoints()}
+        existing = points.get(CONTACT_POINT)
+        if existing is None:
+            self.api.alertingprovisioning.create_contactpoint(contact_point_model(alert_url, new_token()))
+            report.created.append(f"contact point {CONTACT_POINT}")
+        else:
+            wanted_point = contact_point_model(alert_url, None)
+            have = existing.get("settings") or {}
+            if existing.get("type") != wanted_point["type"] or any(
+                have.get(k) != v for k, v in wanted_point["settings"].items()
+            ):
+                self.api.alertingprovisioning.update_contactpoint(CONTACT_POINT, wanted_point)
+                report.updated.append(f"contact point {CONTACT_POINT}")
+            else:
+                report.unchanged.append(f"contact point {CONTACT_POINT}")
+        tree = self.api.alertingprovisioning.get_notification_policy_tree()
+        if any(tree.get(k) != v for k, v in POLICY.items()):
+            self.api.alertingprovisioning.set_notification_policy_tree({**tree, **POLICY})
+            report.updated.append("notification policy")
+        else:
+            report.unchanged.append("notification policy")
+
+
+def rules_differ(wanted: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    """Grafana adds ids, provenance and timestamps to stored rules; the rest must be as written."""
+    if wanted["interval"] != current.get("interval"):
+        return True
+    have = {r.get("uid"): r for r in current.get("rules", [])}
+    for rule in wanted["rules"]:
+        stored = have.get(rule["uid"])
+        if stored is None or any(stored.get(k) != v for k, v in rule.items()):
+            return True
+    return len(have) != len(wanted["rules"])
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """Where Grafana's alerts go: the API's ``/v1/integrations/grafana`` and how to get a key."""
+
+    url: str
+    new_token: Callable[[], str]
+
 
 def push_org(
-    api: GrafanaApi, influx_url: str, reader: Reader, recommendations: Sequence[Recommended]
+    api: GrafanaApi,
+    influx_url: str,
+    reader: Reader,
+    recommendations: Sequence[Recommended],
+    alerting: Alerting | None = None,
+    org_id: int = 1,
+    board_url: str = BOARD_URL,
 ) -> Report:
-    """Datasource, dashboards and annotations into the organisation ``api`` is bound to."""
+    """Datasource, dashboards, annotations and (with ``alerting``) the alert rules and their
+    contact point, into the organisation ``api`` is bound to."""
     report = Report()
     pusher = Pusher(api)
     pusher.datasource(datasource_model(influx_url, reader), report)
-    pusher.dashboards([dashboard_json(b) for b in dashboards().values()], report)
+    pusher.dashboards([dashboard_json(b) for b in dashboards(board_url).values()], report)
     pusher.annotations(recommendations, report)
+    if alerting is not None:
+        pusher.alerting(org_id, alerting.url, alerting.new_token, report)
     return report

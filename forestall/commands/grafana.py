@@ -20,6 +20,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if the files there differ from the code"
     )
+    build.add_argument(
+        "--board-url",
+        default=None,
+        help="where the tables link to (the API's board); default http://localhost:8000",
+    )
     build.set_defaults(handler=_build)
     push = sub.add_parser(
         "push",
@@ -45,6 +50,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="InfluxDB as Grafana reaches it (default: the store's influxdb.url)",
     )
+    push.add_argument("--board-url", default=None, help="where the tables link to (the API's board)")
+    push.add_argument(
+        "--alert-url",
+        default=None,
+        help="the API's /v1/integrations/grafana as Grafana reaches it: also push the alert rules and "
+        "their contact point (with --tenant, each gets a new grafana key of its tenant)",
+    )
+    push.add_argument(
+        "--alert-token",
+        default=os.environ.get("FORESTALL_ALERT_TOKEN"),
+        help="without --tenant: the grafana key the contact point sends (default: $FORESTALL_ALERT_TOKEN)",
+    )
     push.add_argument(
         "--config", type=Path, default=None, help="forestall.toml (state DB and InfluxDB settings)"
     )
@@ -52,13 +69,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _build(args: argparse.Namespace) -> int:
-    from grafana.dashboards import PROVISIONING, provisioning_files, write_provisioning
+    from grafana.dashboards import BOARD_URL, PROVISIONING, provisioning_files, write_provisioning
 
     folder: Path = args.out or PROVISIONING
+    board_url: str = args.board_url or BOARD_URL
     if args.check:
         stale = [
             name
-            for name, text in provisioning_files().items()
+            for name, text in provisioning_files(board_url).items()
             if not (folder / name).is_file() or (folder / name).read_text() != text
         ]
         for name in stale:
@@ -67,7 +85,7 @@ def _build(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 1 if stale else 0
-    for path in write_provisioning(folder):
+    for path in write_provisioning(folder, board_url):
         print(path)
     return 0
 
@@ -94,9 +112,12 @@ def _push(args: argparse.Namespace) -> int:
 
     from forestall.settings import load_settings
     from forestall.state.db import make_engine, make_sessionmaker
+    from forestall.state.keys import create_key
     from forestall.state.models import Recommendation
+    from grafana.dashboards import BOARD_URL
     from grafana.push import (
         ORG_PREFIX,
+        Alerting,
         Pusher,
         Recommended,
         grafana_api,
@@ -113,6 +134,7 @@ def _push(args: argparse.Namespace) -> int:
     if args.tenant and not args.user:
         raise ValueError("--tenant creates organisations: give a server admin's --user and --password")
     influx_url = args.influx_url or settings.influxdb.url
+    board_url = args.board_url or BOARD_URL
     sessions = make_sessionmaker(make_engine(settings.database_url))
 
     def recommended(tenant: str | None) -> list[Recommended]:
@@ -125,6 +147,21 @@ def _push(args: argparse.Namespace) -> int:
                 for r in session.scalars(query)
             ]
 
+    def alerting(tenant: str | None) -> Alerting | None:
+        if args.alert_url is None:
+            return None
+        if tenant is None:
+            token = args.alert_token
+            if not token:
+                raise ValueError("--alert-url without --tenant needs --alert-token (a key of role grafana)")
+            return Alerting(args.alert_url, lambda: str(token))
+
+        def new_key() -> str:
+            with sessions.begin() as session:
+                return create_key(session, tenant, "grafana", name="forestall grafana push")
+
+        return Alerting(args.alert_url, new_key)
+
     reports = {}
     if not args.tenant:
         reports[""] = push_org(
@@ -132,6 +169,8 @@ def _push(args: argparse.Namespace) -> int:
             influx_url,
             reader_for(settings.influxdb, None),
             recommended(None),
+            alerting(None),
+            board_url=board_url,
         )
     for tenant in args.tenant:
         reader = reader_for(settings.influxdb, tenant)
@@ -144,7 +183,13 @@ def _push(args: argparse.Namespace) -> int:
             transport.close()
         org = Pusher(grafana_api(args.url, credential)).org(ORG_PREFIX + tenant)
         reports[tenant] = push_org(
-            grafana_api(args.url, credential, org), influx_url, reader, recommended(tenant)
+            grafana_api(args.url, credential, org),
+            influx_url,
+            reader,
+            recommended(tenant),
+            alerting(tenant),
+            org,
+            board_url,
         )
     for tenant, report in reports.items():
         print(

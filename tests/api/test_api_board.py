@@ -178,3 +178,26 @@ def test_the_board_renders_customers_visits_and_asset_trends(
     shot = run_chromium(url, tmp_path / "shot-profile", f"--screenshot={png}")
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert png.stat().st_size > 20_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_grafana_links_open_the_board_on_one_customer_or_one_asset(
+    tenant: Tenant, settings: Settings, tmp_path: Path, seed: Any
+) -> None:
+    """The links of Grafana's panels (``?customer=`` / ``?asset=``, grafana/dashboards.py) show
+    that customer's, or that asset's, rows only."""
+    seed_board(tenant, settings)
+    key = tenant.keys["dispatcher"]
+    by_customer = run_chromium(f"{tenant.url}/?key={key}&customer=northwind", tmp_path / "c", "--dump-dom")
+    html = by_customer.stdout
+    assert 'data-loaded="' in html, by_customer.stderr[-2000:]
+    assert "showing customer northwind" in html
+    assert "Northwind Utilities" in html and "Lakeside Clinic" not in html and "Harbor Foods" not in html
+    assert 'data-asset="pump-0042"' in html and 'data-asset="comp-0007"' in html
+    assert 'data-asset="chiller-03"' not in html
+    assert 'class="prio P1"' in html and 'class="prio P3"' in html and 'class="prio P2"' not in html
+
+    by_asset = run_chromium(f"{tenant.url}/?key={key}&asset=chiller-03", tmp_path / "a", "--dump-dom")
+    html = by_asset.stdout
+    assert "showing asset chiller-03" in html and "Lakeside Clinic" in html
+    assert 'data-asset="chiller-03"' in html and 'data-asset="pump-0042"' not in html
+    assert 'class="prio P2"' in html and 'class="prio P1"' not in html

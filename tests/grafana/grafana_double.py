@@ -31,6 +31,15 @@ class Org:
     datasources: dict[str, dict[str, Any]] = field(default_factory=dict)
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)
     annotations: list[dict[str, Any]] = field(default_factory=list)
+    folders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rule_groups: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    contact_points: dict[str, dict[str, Any]] = field(default_factory=dict)
+    policy: dict[str, Any] = field(
+        default_factory=lambda: {
+            "receiver": "grafana-default-email",
+            "group_by": ["grafana_folder", "alertname"],
+        }
+    )
 
 
 class GrafanaDouble:
@@ -137,4 +146,59 @@ class GrafanaDouble:
         if path == "/api/annotations" and method == "POST":
             org.annotations.append({**body, "id": len(org.annotations) + 1})
             return 200, {"message": "Annotation added", "id": len(org.annotations)}
+        return self._alerting(method, path, body, org)
+
+    def _alerting(self, method: str, path: str, body: Any, org: Org) -> tuple[int, Any]:
+        """Folders and the alerting provisioning API, as Grafana keeps them (secrets redacted)."""
+        if path.startswith("/api/folders/") and method == "GET":
+            uid = path.removeprefix("/api/folders/")
+            return (200, org.folders[uid]) if uid in org.folders else (404, {"message": "folder not found"})
+        if path == "/api/folders" and method == "POST":
+            org.folders[body["uid"]] = {**body, "id": len(org.folders) + 1}
+            return 200, org.folders[body["uid"]]
+        prefix = "/api/v1/provisioning/folder/"
+        if path.startswith(prefix) and "/rule-groups/" in path:
+            folder, group = path.removeprefix(prefix).split("/rule-groups/")
+            if folder not in org.folders:
+                return 404, {"message": "folder not found"}
+            if method == "GET":
+                found = org.rule_groups.get((folder, group))
+                return (200, found) if found else (404, {"message": "rule group not found"})
+            if method == "PUT":
+                rules = [
+                    {**r, "id": n + 1, "provenance": "api", "updated": "2026-11-30T10:00:00Z"}
+                    for n, r in enumerate(body["rules"])
+                ]
+                org.rule_groups[(folder, group)] = {**body, "rules": rules}
+                return 200, org.rule_groups[(folder, group)]
+        if path == "/api/v1/provisioning/contact-points":
+            if method == "GET":
+                return 200, [
+                    {
+                        **cp,
+                        "settings": {
+                            k: "[REDACTED]" if k == "authorization_credentials" else v
+                            for k, v in cp["settings"].items()
+                        },
+                    }
+                    for cp in org.contact_points.values()
+                ]
+            if method == "POST":
+                org.contact_points[body["uid"]] = body
+                return 202, body
+        if path.startswith("/api/v1/provisioning/contact-points/") and method == "PUT":
+            uid = path.removeprefix("/api/v1/provisioning/contact-points/")
+            old = org.contact_points.get(uid)
+            if old is None:
+                return 404, {"message": "contact point not found"}
+            secret = old["settings"].get("authorization_credentials")
+            settings = {"authorization_credentials": secret, **body["settings"]}  # secrets kept unless given
+            org.contact_points[uid] = {**body, "settings": settings}
+            return 202, {"message": "contactpoint updated"}
+        if path == "/api/v1/provisioning/policies":
+            if method == "GET":
+                return 200, org.policy
+            if method == "PUT":
+                org.policy = body
+                return 202, {"message": "policies updated"}
         return 404, {"message": f"no route {method} {path}"}

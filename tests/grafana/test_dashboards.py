@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,9 +55,22 @@ def test_every_query_is_on_a_panel_and_every_target_is_one_of_the_queries() -> N
                 used.add(target.query)
         as_json = dashboard_json(builder)
         assert as_json["templating"]["list"][0]["name"] == "tenant"
+        linked = [
+            link["url"]
+            for panel in as_json["panels"]
+            for link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", [])
+        ]
+        assert all(
+            re.fullmatch(r"\$\{board\}/\?(customer|asset)=\$\{__data\.fields\.\1\}", u) for u in linked
+        )
+        assert as_json["templating"]["list"][-1]["name"] == "board"
         # what was written reads back through the SDK's own model unchanged
         assert json.loads(json.dumps(model.Dashboard.from_json(as_json), cls=JSONEncoder)) == as_json
     assert used == texts
+    board = dashboard_json(dashboards("https://board.example")["fleet"])["templating"]["list"][-1]
+    assert (board["type"], board["query"]) == ("constant", "https://board.example")
+    tables = [p for b in dashboards().values() for p in dashboard_json(b)["panels"] if p["type"] == "table"]
+    assert all(p["fieldConfig"]["defaults"].get("links") for p in tables)  # every table opens the board
 
 
 def test_the_alert_rules_validate_against_the_sdk_and_route_to_the_visit_endpoint() -> None:
@@ -271,6 +285,8 @@ def test_the_template_variables_list_what_was_stored(
     assert [r["value"] for r in tenants] == [TENANT]
     for builder in dashboards().values():
         for variable in dashboard_json(builder)["templating"]["list"]:
+            if variable["type"] != "query":  # the board's address is a constant
+                continue
             query = variable["query"].replace("$tenant", TENANT)
             values = [r["value"] for r in server.rows(query)]
             assert values, f"variable {variable['name']} lists nothing"

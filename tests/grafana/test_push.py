@@ -16,7 +16,9 @@ from forestall.contract import Sample
 from forestall.series import SeriesTags
 from forestall.settings import InfluxSettings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
+from forestall.state.keys import lookup_key
 from forestall.state.models import Recommendation
+from grafana.alerts import RULES
 from grafana.dashboards import dashboard_json, dashboards
 from grafana.push import ANNOTATION_TAG, reader_for
 from ingest.store.influxdb import InfluxStore
@@ -24,6 +26,7 @@ from tests.grafana.grafana_double import ADMIN, TOKEN, GrafanaDouble
 from tests.ingest.conftest import InfluxDB1
 
 INFLUX_ADMIN = ("forestall", "influx-admin-password")
+ALERT_URL = "http://api:8000/v1/integrations/grafana"
 NOW = 1_795_460_400.0
 TENANTS = ("acme", "globex")
 
@@ -104,7 +107,7 @@ def test_each_tenant_gets_an_organisation_that_reads_only_its_data(
     finally:
         store.close()
 
-    tenant_args = [a for t in TENANTS for a in ("--tenant", t)]
+    tenant_args = [a for t in TENANTS for a in ("--tenant", t)] + ["--alert-url", ALERT_URL]
     admin = ["--user", ADMIN[0], "--password", ADMIN[1]]
     first = _push(config, grafana, *admin, *tenant_args, capsys=capsys)
     boards = [dashboard_json(b) for b in dashboards().values()]
@@ -119,6 +122,12 @@ def test_each_tenant_gets_an_organisation_that_reads_only_its_data(
         expected += [("POST", "/api/orgs", 1), ("POST", "/api/datasources", org)]
         expected += [("POST", "/api/dashboards/db", org)] * len(boards)
         expected += [("POST", "/api/annotations", org)] * annotated
+        expected += [
+            ("POST", "/api/folders", org),
+            ("PUT", "/api/v1/provisioning/folder/forestall/rule-groups/forestall-visits", org),
+            ("POST", "/api/v1/provisioning/contact-points", org),
+            ("PUT", "/api/v1/provisioning/policies", org),
+        ]
     assert writes == expected
     for tenant in TENANTS:
         org = grafana.orgs[orgs[f"Forestall {tenant}"]]
@@ -144,7 +153,22 @@ def test_each_tenant_gets_an_organisation_that_reads_only_its_data(
         "datasource forestall-influxdb",
         *[f"dashboard {b['uid']}" for b in boards],
         "annotation rec-globex-0",
+        "folder forestall",
+        "rule group forestall-visits",
+        "contact point forestall-visits",
     ]
+
+    # each organisation's alerts go to the API with a grafana key of its own tenant, and only there
+    for tenant in TENANTS:
+        org = grafana.orgs[orgs[f"Forestall {tenant}"]]
+        [point] = org.contact_points.values()
+        assert point["settings"]["url"] == ALERT_URL and point["type"] == "webhook"
+        with make_sessionmaker(make_engine(state_url))() as session:
+            key = lookup_key(session, point["settings"]["authorization_credentials"])
+            assert key is not None and (key.tenant, key.role) == (tenant, "grafana")
+        [group] = org.rule_groups.values()
+        assert {r["uid"] for r in group["rules"]} == {spec.uid for spec in RULES}
+        assert org.policy["receiver"] == point["name"]
 
     # a second push changes nothing
     before = len(grafana.writes())
@@ -194,4 +218,6 @@ def test_a_refused_grafana_is_one_line_and_exit_2(
     assert "Unauthorized" in capsys.readouterr().err
     assert main([*argv, "--token", TOKEN, "--tenant", "acme"]) == 2  # organisations need an admin
     assert "server admin" in capsys.readouterr().err
+    assert main([*argv, "--token", TOKEN, "--alert-url", ALERT_URL]) == 2  # whose key would alerts send?
+    assert "--alert-token" in capsys.readouterr().err
     assert grafana.writes() == []
