@@ -152,9 +152,9 @@ PREDICTED_FAILURE = Query(
     ("ttf_hours", "ttf_low_hours", "ttf_high_hours"),
 )
 RECENT_RECOMMENDATIONS = Query(
-    'SELECT "priority_score", "confidence", "assets" FROM "recommendation"'
+    'SELECT "priority_score", "confidence", "assets", "sla_due_hours", "window_hours" FROM "recommendation"'
     f' WHERE {TENANT} AND $timeFilter GROUP BY "customer", "asset", "priority"',
-    ("priority_score", "confidence", "assets"),
+    ("priority_score", "confidence", "assets", "sla_due_hours", "window_hours"),
     table=True,
 )
 
@@ -249,7 +249,11 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
     )
     visits = (
         _dashboard("forestall-visits", "Forestall · Visits", ("tenant",), board_url)
-        .with_panel(_table("Recommended visits", RECENT_RECOMMENDATIONS, "asset"))
+        .with_panel(
+            _table(
+                "Recommended visits: priority, SLA due and window (hours)", RECENT_RECOMMENDATIONS, "asset"
+            )
+        )
         .with_panel(_timeseries("Recommendations opened", RECOMMENDATIONS_OPENED))
         .with_panel(_timeseries("Visit outcomes and failures prevented", VISIT_OUTCOMES))
         .with_panel(_timeseries("Unplanned failures", FAILURES))

@@ -160,6 +160,8 @@ class Visits:
                 "priority_score": plan.priority_score,
                 "confidence": plan.confidence,
                 "assets": float(len(plan.asset_ids)),
+                "sla_due_hours": (plan.sla_due_at - now) / HOUR,  # the SLA's response, from now
+                "window_hours": (plan.window_end - now) / HOUR,  # the window closes this soon
             },
             now,
         )

@@ -188,7 +188,13 @@ def test_every_panel_query_returns_what_the_stored_points_imply(
     counted = _panel(server, "RECOMMENDATIONS_OPENED", span, "1h", tenant=TENANT)
     assert sum(r["count"] for r in counted) == opened
     assert {r["priority"] for r in counted} == {r["priority"] for r in recs}
+    with make_sessionmaker(make_engine(state_url))() as session:
+        due = {
+            (r.asset_ids[0], round(r.created_at)): (r.sla_due_at - r.created_at) / 3600
+            for r in session.scalars(select(Recommendation).where(Recommendation.tenant == TENANT))
+        }
     listed = _panel(server, "RECENT_RECOMMENDATIONS", span, whole, tenant=TENANT)
+    assert {(r["asset"], round(r["time"])): r["sla_due_hours"] for r in listed} == pytest.approx(due)
     assert len(listed) == opened and all(
         set(QUERIES["RECENT_RECOMMENDATIONS"].columns) <= set(r) for r in listed
     )
