@@ -54,15 +54,11 @@ class Report:
 
 
 def reader_for(settings: InfluxSettings, tenant: str | None) -> Reader:
-    """The datasource's credential. A tenant's is a user of its own whose password is derived
-    from the store's admin credential (so a second push finds the same one and needs no state)."""
+    """The datasource's credential. A tenant's (v1) is a user of its own whose password is derived
+    from the store's admin credential (so a second push finds the same one and needs no state);
+    on InfluxDB 2, ``grafana.readers`` adds a read token of the tenant's bucket."""
     if tenant is None:
         return Reader(settings.bucket, settings.username, settings.password, settings.token)
-    if settings.api != "v1":
-        raise ValueError(
-            "per-tenant readers are made in InfluxDB v1 mode (users with READ on a database); "
-            "for InfluxDB 2 give each organisation a bucket token yourself"
-        )
     if not settings.tenant_buckets:
         raise ValueError(
             "--tenant needs influxdb.tenant_buckets = true: a tenant's data in a database of its own"

@@ -123,9 +123,8 @@ def _push(args: argparse.Namespace) -> int:
         grafana_api,
         push_org,
         reader_for,
-        reader_statements,
     )
-    from ingest.store.influxdb.transport import V1Transport
+    from grafana.readers import ensure_reader
 
     settings = load_settings(args.config)
     credential: str | tuple[str, str] | None = args.token
@@ -173,14 +172,7 @@ def _push(args: argparse.Namespace) -> int:
             board_url=board_url,
         )
     for tenant in args.tenant:
-        reader = reader_for(settings.influxdb, tenant)
-        transport = V1Transport(settings.influxdb)
-        try:
-            transport.statement(f'CREATE DATABASE "{reader.database}"', reader.database)
-            for statement in reader_statements(reader):
-                transport.statement(statement, reader.database)
-        finally:
-            transport.close()
+        reader = ensure_reader(settings.influxdb, tenant)
         org = Pusher(grafana_api(args.url, credential)).org(ORG_PREFIX + tenant)
         reports[tenant] = push_org(
             grafana_api(args.url, credential, org),

@@ -5,6 +5,8 @@ reads its tenant's database and cannot read another's; a second push changes not
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,3 +223,41 @@ def test_a_refused_grafana_is_one_line_and_exit_2(
     assert main([*argv, "--token", TOKEN, "--alert-url", ALERT_URL]) == 2  # whose key would alerts send?
     assert "--alert-token" in capsys.readouterr().err
     assert grafana.writes() == []
+
+
+@pytest.mark.skipif(
+    not os.environ.get("FORESTALL_TEST_INFLUXDB_URL"),
+    reason="needs a real InfluxDB 2.x: FORESTALL_TEST_INFLUXDB_URL",
+)
+def test_on_influxdb2_each_tenant_gets_a_token_that_reads_its_bucket_only(tmp_path: Path) -> None:
+    from influxdb_client.client.influxdb_client import InfluxDBClient
+    from influxdb_client.rest import ApiException
+
+    from grafana.readers import ensure_reader
+
+    env = os.environ
+    settings = InfluxSettings(
+        url=env["FORESTALL_TEST_INFLUXDB_URL"],
+        org=env.get("FORESTALL_TEST_INFLUXDB_ORG", "forestall"),
+        bucket=env.get("FORESTALL_TEST_INFLUXDB_BUCKET", "forestall"),
+        token=env.get("FORESTALL_TEST_INFLUXDB_TOKEN", ""),
+        tenant_buckets=True,
+    )
+    run = f"t{time.time_ns()}"
+    tenants = (f"{run}a", f"{run}b")
+    store = InfluxStore(settings, tmp_path / "spool.sqlite")
+    try:
+        for tenant in tenants:
+            store.write_samples(
+                SeriesTags(tenant, "pump-1", "pump"), [Sample(time.time() - 60, {"temp_c": 40.0})]
+            )
+        assert store.flush(timeout=60)
+    finally:
+        store.close()
+    first = ensure_reader(settings, tenants[0])
+    assert ensure_reader(settings, tenants[0]) == first  # found again, not made twice
+    with InfluxDBClient(url=settings.url, token=first.token, org=settings.org) as client:
+        own = client.query_api().query(f'from(bucket: "{first.database}") |> range(start: -1h)')
+        assert [r.get_value() for t in own for r in t.records] == [40.0]
+        with pytest.raises(ApiException):
+            client.query_api().query(f'from(bucket: "{settings.bucket}_{tenants[1]}") |> range(start: -1h)')

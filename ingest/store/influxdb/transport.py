@@ -86,7 +86,7 @@ class V2Transport:
             )
         except ApiException as exc:
             if exc.status == 404 and bucket and bucket not in self._created:
-                self._create_bucket(bucket)  # a tenant's first point
+                self.ensure_bucket(bucket)  # a tenant's first point
                 return self.write(body, bucket)
             headers: dict[str, str] = dict(exc.headers or {})
             raise classify(
@@ -109,7 +109,7 @@ class V2Transport:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
 
-    def _create_bucket(self, bucket: str) -> None:
+    def ensure_bucket(self, bucket: str) -> None:
         """A tenant's bucket (the configured one's retention) and the DBRP mapping InfluxQL needs."""
         from influxdb_client.domain.dbrp_create import DBRPCreate
         from influxdb_client.service.dbr_ps_service import DBRPsService
