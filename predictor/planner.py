@@ -267,6 +267,8 @@ class ClosedVisit:
     status: str  # dismissed, completed, expired, cancelled
     closed_at: float
     fault_found: bool | None = None
+    confidence: float | None = None  # the failure probability it was opened on
+    predicted_failure_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +346,7 @@ def decide(
     """
     cooling = cooling_down(closed_visits, now, policy)
     ended = _last_closed(closed_visits)
+    overdue = _overdue(closed_visits, now)
     actions: list[Action] = []
     covered = {a for visit in open_visits for a in visit.asset_ids}
     for visit in open_visits:
@@ -370,12 +373,27 @@ def decide(
         and a not in cooling
         and needs_visit(c, policy, now)
         and (a not in ended or c.at is None or c.at > ended[a])
+        and (c.alerts or c.failure_probability > overdue.get(a, -1.0))
     ]
     by_site: dict[str | None, list[AssetCondition]] = {}
     for cond in at_risk:
         by_site.setdefault(cond.site, []).append(cond)
     actions.extend(Open(plan_visit(conds, customer, risk_index, now, policy)) for conds in by_site.values())
     return actions
+
+
+def _overdue(closed: Iterable[ClosedVisit], now: float) -> dict[str, float]:
+    """Per asset, the highest confidence of its recommendations that lapsed although the failure
+    they foresaw is past: the asset outlived that prediction, so a successor needs more evidence
+    than it had (or a new alert), not the same evidence again every few hours."""
+    overdue: dict[str, float] = {}
+    for visit in closed:
+        if visit.status != "expired" or visit.confidence is None or visit.predicted_failure_at is None:
+            continue
+        if visit.predicted_failure_at < now:
+            for asset in visit.asset_ids:
+                overdue[asset] = max(overdue.get(asset, 0.0), visit.confidence)
+    return overdue
 
 
 def lapse_cutoff(now: float, policy: PlannerPolicy = PlannerPolicy()) -> float:

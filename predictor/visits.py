@@ -183,6 +183,8 @@ class Visits:
                 rec.status,
                 rec.closed_at if rec.closed_at is not None else now,
                 bool(rec.outcome.get("fault_found")) if rec.outcome else None,
+                rec.confidence,
+                rec.predicted_failure_at,
             )
             for rec in rows
         ]

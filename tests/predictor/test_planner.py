@@ -132,3 +132,26 @@ def test_an_alert_escalates_the_models_visit_once_and_keeps_it_from_being_cancel
 
 def _alerted(cond: AssetCondition, alert: str, failed: bool = False) -> AssetCondition:
     return replace(cond, alerts=(alert,), failed=failed)
+
+
+def test_a_prediction_the_asset_outlived_needs_more_evidence_before_a_successor() -> None:
+    """A recommendation lapsed after the failure it foresaw was due: the same evidence does not
+    open it again every few hours; more evidence, or an alert, does; a lapse whose foreseen
+    failure is still ahead does not hold a successor back."""
+    customer = Customer("c1", "key", "gold", 0.3)
+    lapsed = planner.ClosedVisit(("p1",), "expired", 100 * 3600.0, None, 0.85, 90 * 3600.0)
+    now = 101 * 3600.0
+
+    def decide_at(
+        p: float, closed: planner.ClosedVisit = lapsed, alerts: tuple[str, ...] = ()
+    ) -> list[object]:
+        cond = AssetCondition("p1", "s1", p, 0.5, 10.0, 5.0, 3, False, 0, at=now, alerts=alerts)
+        return list(planner.decide({"p1": cond}, [], [closed], customer, 50.0, now))
+
+    assert decide_at(0.85) == [] and decide_at(0.8) == []
+    assert [type(a).__name__ for a in decide_at(0.9)] == ["Open"]
+    assert [type(a).__name__ for a in decide_at(0.8, alerts=("HighRisk",))] == ["Open"]
+    ahead = replace(lapsed, predicted_failure_at=now + 3600.0)
+    assert [type(a).__name__ for a in decide_at(0.8, ahead)] == ["Open"]
+    dismissed_long_ago = replace(lapsed, status="cancelled")
+    assert [type(a).__name__ for a in decide_at(0.8, dismissed_long_ago)] == ["Open"]
