@@ -56,6 +56,15 @@ def _config(tmp_path: Path, influx: InfluxDB1, state_url: str) -> Path:
     return config
 
 
+def _state_db(tmp_path: Path, recommendations: list[Recommendation]) -> str:
+    """A migrated SQLite state DB holding ``recommendations``; its URL."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    upgrade(url)
+    with make_sessionmaker(make_engine(url)).begin() as session:
+        session.add_all(recommendations)
+    return url
+
+
 def _recommendation(tenant: str, n: int) -> Recommendation:
     at = NOW + 3600 * n
     return Recommendation(
@@ -89,10 +98,9 @@ def _push(
 def test_each_tenant_gets_an_organisation_that_reads_only_its_data(
     tmp_path: Path, secured_influx: InfluxDB1, grafana: GrafanaDouble, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_url = f"sqlite:///{tmp_path / 'state.db'}"
-    upgrade(state_url)
-    with make_sessionmaker(make_engine(state_url)).begin() as session:
-        session.add_all([_recommendation(t, n) for t in TENANTS for n in range(3 if t == "acme" else 1)])
+    state_url = _state_db(
+        tmp_path, [_recommendation(t, n) for t in TENANTS for n in range(3 if t == "acme" else 1)]
+    )
     config = _config(tmp_path, secured_influx, state_url)
     settings = InfluxSettings(
         url=secured_influx.url,
@@ -195,10 +203,7 @@ def test_each_tenant_gets_an_organisation_that_reads_only_its_data(
 def test_without_tenants_one_organisation_gets_everything_with_a_token(
     tmp_path: Path, secured_influx: InfluxDB1, grafana: GrafanaDouble, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_url = f"sqlite:///{tmp_path / 'state.db'}"
-    upgrade(state_url)
-    with make_sessionmaker(make_engine(state_url)).begin() as session:
-        session.add_all([_recommendation("acme", 0), _recommendation("globex", 1)])
+    state_url = _state_db(tmp_path, [_recommendation("acme", 0), _recommendation("globex", 1)])
     config = _config(tmp_path, secured_influx, state_url)
     [report] = _push(config, grafana, "--token", TOKEN, capsys=capsys)
     assert report["tenant"] is None and len(report["created"]) == 1 + len(dashboards()) + 2  # type: ignore[arg-type]
@@ -212,8 +217,7 @@ def test_without_tenants_one_organisation_gets_everything_with_a_token(
 def test_a_refused_grafana_is_one_line_and_exit_2(
     tmp_path: Path, secured_influx: InfluxDB1, grafana: GrafanaDouble, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state_url = f"sqlite:///{tmp_path / 'state.db'}"
-    upgrade(state_url)
+    state_url = _state_db(tmp_path, [])
     config = _config(tmp_path, secured_influx, state_url)
     argv = ["grafana", "push", "--url", grafana.url, "--config", str(config)]
     assert main([*argv, "--token", "wrong"]) == 2

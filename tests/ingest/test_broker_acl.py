@@ -153,6 +153,14 @@ class Peer:
         self.client.loop_stop()
 
 
+def _provision(
+    broker: Broker, capsys: pytest.CaptureFixture[str], tenant: str, asset: str, *extra: str
+) -> str:
+    """``forestall devices provision`` as an operator runs it; the edge.toml it prints."""
+    args = ("devices", "provision", "--tenant", tenant, "--asset", asset, "--broker", broker.admin_url)
+    return _cli(*args, *extra, capsys=capsys)
+
+
 def _cli(*argv: str, capsys: pytest.CaptureFixture[str]) -> str:
     assert main(list(argv)) == 0
     return capsys.readouterr().out
@@ -185,32 +193,10 @@ def test_a_provisioned_device_reaches_only_its_own_topics(
         assert "WORKER_MQTT_PASSWORD=w-pass" in services.splitlines()
     pump_1 = ("--tenant", "acme", "--asset", "pump-1")
     edge_url = f"mqtts://127.0.0.1:{broker.tls_port}"
-    toml = _cli(
-        "devices",
-        "provision",
-        "--tenant",
-        "acme",
-        "--asset",
-        "pump-1",
-        "--broker",
-        broker.admin_url,
-        "--edge-url",
-        edge_url,
-        "--edge-ca-file",
-        str(broker.ca),
-        capsys=capsys,
+    toml = _provision(
+        broker, capsys, "acme", "pump-1", "--edge-url", edge_url, "--edge-ca-file", str(broker.ca)
     )
-    _cli(
-        "devices",
-        "provision",
-        "--tenant",
-        "globex",
-        "--asset",
-        "pump-1",
-        "--broker",
-        broker.admin_url,
-        capsys=capsys,
-    )
+    _provision(broker, capsys, "globex", "pump-1")
     from edge_agent.config import parse_config
 
     device_conf = parse_config(tomllib.loads(toml))  # a ready edge.toml
@@ -305,10 +291,7 @@ def test_the_worker_disables_a_device_that_goes_on_flooding(
     _cli("devices", "services", "--broker", broker.admin_url, *passwords, capsys=capsys)
     devices = {}
     for asset in ("flood", "calm"):
-        toml = _cli(
-            "devices", "provision", "--tenant", "acme", "--asset", asset, "--broker", broker.admin_url,
-            capsys=capsys,
-        )  # fmt: skip
+        toml = _provision(broker, capsys, "acme", asset)
         devices[asset] = tomllib.loads(toml)["mqtt"]
     plain = f"127.0.0.1:{broker.plain_port}"
     settings = Settings(
@@ -374,17 +357,7 @@ def test_only_the_guard_credential_may_command_the_broker(
 ) -> None:
     passwords = ("--worker-password", "w-pass", "--api-password", "a-pass", "--guard-password", "g-pass")
     _cli("devices", "services", "--broker", broker.admin_url, *passwords, capsys=capsys)
-    _cli(
-        "devices",
-        "provision",
-        "--tenant",
-        "acme",
-        "--asset",
-        "pump-1",
-        "--broker",
-        broker.admin_url,
-        capsys=capsys,
-    )
+    _provision(broker, capsys, "acme", "pump-1")
     base = f"127.0.0.1:{broker.plain_port}"
     for user, password in (("forestall-worker", "w-pass"), ("forestall-api", "a-pass")):
         with pytest.raises(DynSecError), DynSec(f"mqtt://{user}:{password}@{base}", timeout_s=2) as dynsec:
