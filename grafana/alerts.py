@@ -148,16 +148,21 @@ def contact_point_model(url: str, token: str | None) -> dict[str, Any]:
     return {"uid": point["uid"], "name": point["name"], "type": point["type"], "settings": settings}
 
 
-POLICY = {
+# A route under the organisation's policy tree: only this module's rules (label forestall=visit)
+# go to the API; every other alert keeps going where the organisation sends it.
+ROUTE: dict[str, Any] = {
     "receiver": CONTACT_POINT,
+    "object_matchers": [["forestall", "=", "visit"]],
     "group_by": ["alertname", "tenant", "customer", "asset"],
     "repeat_interval": "4h",
 }
+DEFAULT_RECEIVER = "grafana-default-email"  # the contact point every Grafana starts with
 
 
 def provisioning() -> dict[str, Any]:
     """Grafana's alerting provisioning file: the folder's rule group, the contact point and the
-    policy that routes the rules' alerts (label ``forestall=visit``) to it."""
+    policy tree whose route sends the rules' alerts (label ``forestall=visit``), and only them, to
+    it (a provisioned tree replaces the organisation's: its root keeps Grafana's default)."""
     group = _json(rule_group())
     rules = []
     for item in group["rules"]:
@@ -185,5 +190,5 @@ def provisioning() -> dict[str, Any]:
                 "receivers": [{"uid": point["uid"], "type": point["type"], "settings": point["settings"]}],
             }
         ],
-        "policies": [{"orgId": 1, **POLICY}],
+        "policies": [{"orgId": 1, "receiver": DEFAULT_RECEIVER, "routes": [ROUTE]}],
     }

@@ -251,7 +251,9 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
         _dashboard("forestall-visits", "Forestall · Visits", ("tenant",), board_url)
         .with_panel(
             _table(
-                "Recommended visits: priority, SLA due and window (hours)", RECENT_RECOMMENDATIONS, "asset"
+                "Recommended visits: priority, hours from opening to SLA due and to window end",
+                RECENT_RECOMMENDATIONS,
+                "asset",
             )
         )
         .with_panel(_timeseries("Recommendations opened", RECOMMENDATIONS_OPENED))

@@ -24,8 +24,9 @@ from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, TokenAuth
 
 from forestall.settings import InfluxSettings
-from grafana.alerts import CONTACT_POINT, FOLDER_UID, GROUP, POLICY, contact_point_model, rule_group_model
+from grafana.alerts import CONTACT_POINT, FOLDER_UID, GROUP, ROUTE, contact_point_model, rule_group_model
 from grafana.dashboards import BOARD_URL, DATASOURCE, dashboard_json, dashboards
+from ingest.store.influxdb.transport import bucket_for
 
 ORG_PREFIX = "Forestall "
 ANNOTATION_TAG = "forestall-recommendation"
@@ -69,7 +70,7 @@ def reader_for(settings: InfluxSettings, tenant: str | None) -> Reader:
     password = hmac.new(secret, f"forestall-grafana-reader:{tenant}".encode(), hashlib.sha256).hexdigest()[
         :32
     ]
-    return Reader(f"{settings.bucket}_{tenant}", f"grafana_{tenant}", password)
+    return Reader(bucket_for(settings, tenant), f"grafana_{tenant}", password)
 
 
 def reader_statements(reader: Reader) -> list[str]:
@@ -99,6 +100,10 @@ def datasource_model(url: str, reader: Reader) -> dict[str, Any]:
     if reader.username:
         model["user"] = reader.username
         model["secureJsonData"]["password"] = reader.password
+    # Grafana never shows a secret again: a fingerprint of it, in the open, tells a push that the
+    # credential changed (a rotated store credential, a new token) and the datasource needs it
+    secrets_text = "\n".join(sorted(model["secureJsonData"].values()))
+    model["jsonData"]["forestallCredential"] = hashlib.sha256(secrets_text.encode()).hexdigest()[:16]
     return model
 
 
@@ -281,11 +286,14 @@ class Pusher:
             else:
                 report.unchanged.append(f"contact point {CONTACT_POINT}")
         tree = self.api.alertingprovisioning.get_notification_policy_tree()
-        if any(tree.get(k) != v for k, v in POLICY.items()):
-            self.api.alertingprovisioning.set_notification_policy_tree({**tree, **POLICY})
-            report.updated.append("notification policy")
-        else:
+        routes = list(tree.get("routes") or [])
+        ours = [r for r in routes if r.get("receiver") == CONTACT_POINT]
+        if len(ours) == 1 and all(ours[0].get(k) == v for k, v in ROUTE.items()):
             report.unchanged.append("notification policy")
+        else:  # our route, once, as written; the organisation's other routes and root kept
+            routes = [r for r in routes if r.get("receiver") != CONTACT_POINT] + [dict(ROUTE)]
+            self.api.alertingprovisioning.set_notification_policy_tree({**tree, "routes": routes})
+            report.updated.append("notification policy")
 
 
 def rules_differ(wanted: Mapping[str, Any], current: Mapping[str, Any]) -> bool:

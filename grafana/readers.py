@@ -25,7 +25,7 @@ def ensure_reader(settings: InfluxSettings, tenant: str) -> Reader:
     if settings.api == "v1":
         transport = V1Transport(settings)
         try:
-            transport.statement(f'CREATE DATABASE "{reader.database}"', reader.database)
+            transport.ensure_database(reader.database)
             for statement in reader_statements(reader):
                 transport.statement(statement, reader.database)
         finally:

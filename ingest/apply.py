@@ -74,6 +74,7 @@ class Applier:
         self.metrics.samples.inc(self._stored)
         self.samples_stored += self._stored
         self._forget_counts()
+        self.write_points(time.time())  # after the commit: a rolled-back chunk's retry counts once
 
     def forget_asset(self, tenant: str, asset_id: str | None) -> None:
         """Re-read an asset's registry row next time (its customer or type changed)."""
@@ -240,11 +241,17 @@ class Applier:
         self._rejected[(tenant, reason)] += count
 
     def write_points(self, at: float) -> None:
-        """The chunk's status changes and rejection counts (stamped ``at``, wall clock), to the store."""
+        """The committed status changes and rejection counts (stamped ``at``, wall clock), to the
+        store. They are what the dashboards chart, not the record (the state DB is): a store that
+        refuses them is logged, not retried."""
         points = self._points + rejection_points(self._rejected, at)
         self._points, self._rejected = [], Counter()
-        if points:
+        if not points:
+            return
+        try:
             self.store.write_points(points)
+        except Exception:
+            log.warning("could not store %d liveness and rejection points", len(points), exc_info=True)
 
 
 def rejection_row(rejected: Rejected) -> Rejection:

@@ -309,7 +309,6 @@ class Worker:
                 self.applier.apply(session, item.topic, outcome)
             clocks, stored = self.applier.finish(session, self.pipeline)
             self._report_rate_limited(session)
-            self.applier.write_points(time.time())
             self._read_registry_changes(session)
             session.flush()  # what the messages wrote fails here, before the models learn from them
             if self.predictor is not None:
@@ -389,13 +388,13 @@ class Worker:
         try:
             with self.sessions.begin() as session:
                 self._sweep_liveness(session)
-                self.applier.write_points(time.time())
                 # Every partition sees every tenant's clock; one of them is enough to purge.
                 if self.partition == 0 and time.monotonic() - self._last_retention > RETENTION_EVERY_S:
                     self._last_retention = time.monotonic()
                     retention_s = self.settings.store.retention_days * 86400.0
                     removed = run_retention(session, self.store, self._clocks, time.time(), retention_s)
                     log.info("retention removed %d rows", removed)
+            self.applier.write_points(time.time())  # the offline changes, once they are committed
         except Exception:
             log.exception(
                 "worker %s: the liveness and retention sweep failed; next in %s s", self.name, SWEEP_EVERY_S

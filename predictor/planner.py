@@ -256,7 +256,7 @@ class OpenVisit:
     priority: str
     window_start: float
     window_end: float
-    from_models: bool = True  # opened by the models (not by hand or by a Grafana alert)
+    from_models: bool = True  # opened by this policy (models or Grafana alert), not by hand
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,14 +183,14 @@ class PredictorService:
         if event.asset_id is not None:
             targets = [event.asset_id]
         elif event.customer_id is not None:
-            assets = session.scalars(
-                select(Asset.id).where(Asset.tenant == event.tenant, Asset.customer_id == event.customer_id)
+            # ranked on the state DB's health, which every partition sees alike (each then marks
+            # those of the chosen assets it owns)
+            rows = session.execute(
+                select(Asset.id, AssetHealth.failure_probability)
+                .join(AssetHealth, (AssetHealth.tenant == Asset.tenant) & (AssetHealth.asset_id == Asset.id))
+                .where(Asset.tenant == event.tenant, Asset.customer_id == event.customer_id)
             )
-            chances = {}
-            for asset_id in assets:
-                model = self.predictor.assets.get((event.tenant, asset_id))
-                if model is not None and model.last is not None:
-                    chances[asset_id] = model.last.failure_probability
+            chances = {asset_id: p for asset_id, p in rows}
             targets = most_at_risk(chances) if event.data.get("status") != "resolved" else list(chances)
         else:
             return []

@@ -81,7 +81,7 @@ class Visits:
                 rec.priority,
                 rec.window_start,
                 rec.window_end,
-                rec.source == "predictor",
+                rec.source in ("predictor", "grafana"),  # the policy's own: revised and cancelled by it
             )
             for rec in open_recs.values()
         ]
@@ -160,8 +160,8 @@ class Visits:
                 "priority_score": plan.priority_score,
                 "confidence": plan.confidence,
                 "assets": float(len(plan.asset_ids)),
-                "sla_due_hours": (plan.sla_due_at - now) / HOUR,  # the SLA's response, from now
-                "window_hours": (plan.window_end - now) / HOUR,  # the window closes this soon
+                "sla_due_hours": (plan.sla_due_at - now) / HOUR,  # from opening to the SLA's response
+                "window_hours": (plan.window_end - now) / HOUR,  # from opening to the window's end
             },
             now,
         )

@@ -84,4 +84,8 @@ def test_no_secret_is_written_in_the_file() -> None:
     for line in text.splitlines():
         if re.search(r"(PASSWORD|TOKEN)[A-Z_]*:\s", line):
             value = line.split(":", 1)[1].strip()
-            assert value.startswith("${") or "${" in value, f"a secret in docker-compose.yml: {line.strip()}"
+            assert re.fullmatch(r"\$\{[A-Z_]+(:[?-][^}]*)?\}", value), (
+                f"a secret in docker-compose.yml: {line.strip()}"
+            )
+        for password in re.findall(r"://[^:/@\s]+:([^@\s]+)@", line):  # credentials inside URLs
+            assert re.fullmatch(r"\$\{[A-Z_]+\}", password), f"a password in a URL: {line.strip()}"

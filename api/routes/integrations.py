@@ -8,7 +8,9 @@ becomes one row in the events table (kind ``grafana_alert``) linked to the asset
 label) when they exist in the tenant. The worker reads them as evidence for the visit policy
 (``predictor/alerts.py``): a firing alert opens or escalates a recommendation for its asset, or
 for a customer-level alert the customer's assets most at risk; a resolved one is recorded and
-ends that.
+ends that. An alert whose ``tenant`` label names another tenant than the token's is not recorded
+(``ignored_other_tenant``): a Grafana whose rules see several tenants' data cannot open visits
+for a tenant with another tenant's key.
 """
 
 from __future__ import annotations
@@ -89,12 +91,16 @@ def grafana_alerts(session: SessionDep, tenant: GrafanaTenant, body: GrafanaNoti
     """Record each alert as a ``grafana_alert`` event (see the module docs)."""
     now = event_now_or_wall(session, tenant)
     ids = []
+    ignored = 0
     for alert in body.alerts:
+        if alert.labels.get("tenant", tenant) != tenant:  # a rule over several tenants' data
+            ignored += 1
+            continue
         event = _record(session, tenant, alert, now)
         session.flush()
         ids.append(event.id)
     session.commit()
-    return GrafanaRecorded(recorded=len(ids), event_ids=ids)
+    return GrafanaRecorded(recorded=len(ids), event_ids=ids, ignored_other_tenant=ignored)
 
 
 def _record(session: Session, tenant: str, alert: GrafanaAlert, now: float) -> Any:

@@ -32,3 +32,4 @@ class GrafanaNotification(BaseModel):
 class GrafanaRecorded(BaseModel):
     recorded: int = Field(description="alerts appended to the events table")
     event_ids: list[int]
+    ignored_other_tenant: int = Field(0, description="alerts whose tenant label names another tenant")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ADMIN_URL_ENV = "FORESTALL_BROKER_ADMIN_URL"
-SERVICES = ("worker", "api", "guard")  # forestall.devices.SERVICE_ROLES, without the prefix
+SERVICES = ("worker", "api", "guard")  # forestall.devices.SERVICE_ROLES, without the prefix (tested)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -148,12 +148,17 @@ def _services(args: argparse.Namespace) -> int:
     )
 
     given = {f"forestall-{name}": getattr(args, f"{name}_password") for name in SERVICES}
+    given = {role: password for role, password in given.items() if password}
     passwords = {role: given.get(role) or secrets.token_urlsafe(24) for role in SERVICE_ROLES}
     if args.simulator_password:
         passwords[SIMULATOR_ROLE] = args.simulator_password
     with DynSec(_admin_url(args), ca_file=args.ca_file) as dynsec:
         dynsec.run(service_commands(passwords), ok_if=ALREADY_EXISTS)
         dynsec.run(password_commands(passwords))
-    for role, password in passwords.items():
-        print(f"{role.removeprefix('forestall-').upper()}_MQTT_PASSWORD={password}")
+    for role, password in passwords.items():  # only what was made here: a given one may be in logs
+        name = f"{role.removeprefix('forestall-').upper()}_MQTT_PASSWORD"
+        if role in given or role == SIMULATOR_ROLE:
+            print(f"{role}: the given password is set", file=sys.stderr)
+        else:
+            print(f"{name}={password}")
     return 0

@@ -52,6 +52,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     push.add_argument("--board-url", default=None, help="where the tables link to (the API's board)")
     push.add_argument(
+        "--influx-token", default=None, help="without --tenant: the datasource's read token (InfluxDB 2)"
+    )
+    push.add_argument(
+        "--influx-user", default=None, help="without --tenant: the datasource's read-only user (1.x)"
+    )
+    push.add_argument("--influx-password", default=None)
+    push.add_argument(
         "--alert-url",
         default=None,
         help="the API's /v1/integrations/grafana as Grafana reaches it: also push the alert rules and "
@@ -119,6 +126,7 @@ def _push(args: argparse.Namespace) -> int:
         ORG_PREFIX,
         Alerting,
         Pusher,
+        Reader,
         Recommended,
         grafana_api,
         push_org,
@@ -163,10 +171,21 @@ def _push(args: argparse.Namespace) -> int:
 
     reports = {}
     if not args.tenant:
+        reader = reader_for(settings.influxdb, None)
+        if args.influx_token or args.influx_user:
+            reader = Reader(
+                reader.database, args.influx_user or "", args.influx_password or "", args.influx_token or ""
+            )
+        else:
+            print(
+                "forestall grafana push: the datasource reads with the store's own credential; give it a "
+                "read-only one with --influx-token or --influx-user",
+                file=sys.stderr,
+            )
         reports[""] = push_org(
             grafana_api(args.url, credential),
             influx_url,
-            reader_for(settings.influxdb, None),
+            reader,
             recommended(None),
             alerting(None),
             board_url=board_url,

@@ -107,7 +107,13 @@ def test_grafana_alerts_are_recorded_as_events_of_the_tenant(tenant: Tenant, see
         assert response.json()["recorded"] == 2
         assert grafana.post(url, json=GRAFANA_BODY).status_code == 422  # which tenant?
     with httpx.Client(headers={"authorization": f"Bearer {tenant.keys['grafana']}"}) as keyed:
-        assert keyed.post(url, json={"alerts": []}).json() == {"recorded": 0, "event_ids": []}
+        assert keyed.post(url, json={"alerts": []}).json() == {
+            "recorded": 0,
+            "event_ids": [],
+            "ignored_other_tenant": 0,
+        }
+        other = {"alerts": [{"status": "firing", "labels": {"alertname": "X", "tenant": "someone-else"}}]}
+        assert keyed.post(url, json=other).json()["ignored_other_tenant"] == 1
     assert httpx.post(url, params={"tenant": tenant.name}, json=GRAFANA_BODY).status_code == 401
     wrong = httpx.post(
         url, params={"tenant": tenant.name}, json=GRAFANA_BODY, headers={"authorization": "Bearer x"}

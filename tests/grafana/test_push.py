@@ -178,7 +178,10 @@ def test_each_tenant_gets_an_organisation_that_reads_only_its_data(
             assert key is not None and (key.tenant, key.role) == (tenant, "grafana")
         [group] = org.rule_groups.values()
         assert {r["uid"] for r in group["rules"]} == {spec.uid for spec in RULES}
-        assert org.policy["receiver"] == point["name"]
+        # the organisation's own policy stays; one route sends the rules' alerts (only) to the API
+        assert org.policy["receiver"] == "grafana-default-email"
+        [route] = org.policy["routes"]
+        assert (route["receiver"], route["object_matchers"]) == (point["name"], [["forestall", "=", "visit"]])
 
     # a second push changes nothing
     before = len(grafana.writes())
@@ -212,6 +215,15 @@ def test_without_tenants_one_organisation_gets_everything_with_a_token(
     grafana.orgs[1].dashboards["forestall-fleet"]["title"] = "edited in the UI"
     [again] = _push(config, grafana, "--token", TOKEN, capsys=capsys)
     assert again["updated"] == ["dashboard forestall-fleet"] and again["created"] == []
+    # a read-only credential of its own: the datasource is updated once (its secret's fingerprint
+    # changed, though Grafana never shows the secret), then left alone
+    viewer = ("--token", TOKEN, "--influx-user", "viewer", "--influx-password", "v-pass")
+    [changed] = _push(config, grafana, *viewer, capsys=capsys)
+    assert changed["updated"] == ["datasource forestall-influxdb"]
+    source = grafana.orgs[1].datasources["forestall-influxdb"]
+    assert (source["user"], source["secureJsonData"]["password"]) == ("viewer", "v-pass")
+    [same] = _push(config, grafana, *viewer, capsys=capsys)
+    assert same["updated"] == [] and same["created"] == []
 
 
 def test_a_refused_grafana_is_one_line_and_exit_2(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
 
 from forestall.contract import Sample
 from forestall.state.db import make_engine, make_sessionmaker
-from forestall.state.models import Asset, Recommendation
+from forestall.state.models import Asset, AssetHealth, Recommendation
 from forestall.state.repo import append_event
 from ingest.store.embedded import EmbeddedStore
 from predictor.engine import Predictor
@@ -128,10 +127,12 @@ def test_a_grafana_alert_opens_a_visit_the_models_would_not_and_a_resolved_one_e
     feed({"p1": healthy(1, at + 600.0), "p2": healthy(1, at + 600.0, seed=6)})
     assert service.predictor.alerts.active(("acme", "p1"), at + 3600.0) == ()
 
-    # a customer-level alert: the customer's assets most at risk (here p2, pushed up by hand)
-    p2 = service.predictor.assets[("acme", "p2")]
-    assert p2.last is not None
-    p2.last = replace(p2.last, failure_probability=0.4)
+    # a customer-level alert: the customer's assets most at risk, by the health the state DB holds
+    # (here p2, pushed up by hand)
+    with sessions.begin() as session:
+        row = session.get(AssetHealth, ("acme", "p2"))
+        assert row is not None
+        row.failure_probability = 0.4
     alert("firing", "CustomerRiskHigh", at + 600.0, customer_id="c1")
     with sessions.begin() as session:
         service.process(session, [], {"acme": at + 1200.0})

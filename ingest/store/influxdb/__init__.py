@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from forestall.contract import Sample
+from forestall.contract import ID_RE, Sample
 from forestall.series import Point, SeriesTags, StoreError
 from forestall.settings import InfluxSettings
 from ingest.store.influxdb.lineproto import encode_points, encode_samples
@@ -84,8 +84,11 @@ class InfluxStore:
         self._append({bucket: encode_points(group) for bucket, group in by_bucket.items()})
 
     def _bucket(self, tenant: str) -> str:
-        """The spool's name for a tenant's bucket: '' for the configured one."""
-        return bucket_for(self.settings, tenant) if self.settings.tenant_buckets and tenant else ""
+        """The spool's name for a tenant's bucket: '' for the configured one, which also takes what
+        names no valid tenant (a rejection counted under a topic's made-up tenant)."""
+        if not self.settings.tenant_buckets or not ID_RE.fullmatch(tenant):
+            return ""
+        return bucket_for(self.settings, tenant)
 
     def _append(self, by_bucket: dict[str, list[str]]) -> None:
         count = sum(len(lines) for lines in by_bucket.values())

@@ -18,6 +18,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
+from forestall.contract import ID_RE
 from forestall.settings import InfluxSettings
 
 PERMANENT = {400, 413, 422}
@@ -114,7 +115,6 @@ class V2Transport:
         from influxdb_client.domain.dbrp_create import DBRPCreate
         from influxdb_client.service.dbr_ps_service import DBRPsService
 
-        self._created.add(bucket)
         try:
             buckets = self.client.buckets_api()
             found = buckets.find_bucket_by_name(bucket)  # type: ignore[no-untyped-call]
@@ -135,10 +135,11 @@ class V2Transport:
                 )
             )
         except ApiException as exc:
-            if exc.status != 422:  # 422: the mapping exists
+            if exc.status not in (409, 422):  # the mapping exists (409 on 2.x, 422 on some versions)
                 raise classify(int(exc.status or 0), str(exc.body or exc.reason), None) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
+        self._created.add(bucket)  # only once it is there: a failed create is tried again
 
     def close(self) -> None:
         self.api.close()  # type: ignore[no-untyped-call]  # untyped library
@@ -165,8 +166,7 @@ class V1Transport:
         except httpx.HTTPError as exc:
             raise RetryableWriteError(f"cannot reach {self.settings.url}: {exc}") from exc
         if response.status_code == 404 and bucket and bucket not in self._created:
-            self._created.add(bucket)  # a tenant's first point: its database
-            self.statement(f'CREATE DATABASE "{bucket}"', db)
+            self.ensure_database(bucket)  # a tenant's first point
             return self.write(body, bucket)
         if response.status_code >= 300:
             raise classify(response.status_code, response.text, response.headers.get("Retry-After"))
@@ -176,6 +176,11 @@ class V1Transport:
             f"DELETE WHERE \"tenant\" = '{tenant}' AND time < {int(before * 1e9)}",
             bucket_for(self.settings, tenant),
         )
+
+    def ensure_database(self, database: str) -> None:
+        """A tenant's database (``CREATE DATABASE`` is idempotent); marked only once it is there."""
+        self.statement(f'CREATE DATABASE "{database}"', database)
+        self._created.add(database)
 
     def statement(self, statement: str, db: str) -> None:
         """Run an InfluxQL statement that changes data (by POST); errors classified as writes are."""
@@ -196,8 +201,16 @@ class V1Transport:
 
 
 def bucket_for(settings: InfluxSettings, tenant: str) -> str:
-    """Where a tenant's points are: its own bucket with ``tenant_buckets``, else the configured one."""
-    return f"{settings.bucket}_{tenant}" if settings.tenant_buckets else settings.bucket
+    """Where a tenant's points are: its own bucket with ``tenant_buckets``, else the configured one.
+
+    A tenant id is ``[A-Za-z0-9_-]{1,64}`` (the contract's): the name goes into InfluxQL
+    statements, so anything else is refused here rather than quoted.
+    """
+    if not settings.tenant_buckets:
+        return settings.bucket
+    if not ID_RE.fullmatch(tenant):
+        raise ValueError(f"tenant must match [A-Za-z0-9_-]{{1,64}}, got {tenant[:80]!r}")
+    return f"{settings.bucket}_{tenant}"
 
 
 def v1_params(settings: InfluxSettings, db: str, **extra: str) -> dict[str, str]:
