@@ -474,3 +474,63 @@ def test_the_worker_writes_liveness_and_rejections_for_the_fleet_dashboard(
     assert {r["reason"]: r["rejected"] for r in rejected} == sent
     online = influxdb1.rows(as_grafana_sends(QUERIES["ASSETS_ONLINE"].text, span, "10000d", tenant="acme"))
     assert [(r["asset"], r["online"]) for r in online] == [("pump-7", 1.0)]
+
+
+class OneBucketDown:
+    """v1 ``/write``: 503 for one database until ``heal()``, 204 (and kept) for every other."""
+
+    def __init__(self, down: str) -> None:
+        self.down = down
+        self.written: list[tuple[str, str]] = []  # (database, line)
+        self.lock = threading.Lock()
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                body = gzip.decompress(raw).decode()
+                database = self.path.split("db=")[1].split("&")[0]
+                with double.lock:
+                    if database == double.down:
+                        self.send_response(503)
+                    else:
+                        double.written += [(database, line) for line in body.splitlines()]
+                        self.send_response(204)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def heal(self) -> None:
+        with self.lock:
+            self.down = ""
+
+    def lines(self, database: str) -> list[str]:
+        with self.lock:
+            return [line for db, line in self.written if db == database]
+
+
+def test_a_tenant_bucket_the_server_refuses_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    """With a bucket per tenant, acme's database refusing writes backs acme's batches off, in
+    order, while globex's go on being written; once it heals acme's arrive, in order."""
+    server = OneBucketDown("forestall_acme")
+    url = f"http://127.0.0.1:{server.server.server_address[1]}"
+    store = InfluxStore(influx(url, api="v1", tenant_buckets=True, batch_size=10), tmp_path / "spool.sqlite")
+    try:
+        for batch in range(6):
+            for tenant in ("acme", "globex"):
+                store.write_samples(SeriesTags(tenant, "pump-1"), samples(batch))
+        assert wait_for(lambda: len(server.lines("forestall_globex")) == 60, timeout=30)
+        assert server.lines("forestall_acme") == [] and store.retries >= 1
+        server.heal()
+        assert store.flush(timeout=60)
+        stamps = [int(line.rsplit(" ", 1)[1]) for line in server.lines("forestall_acme")]
+        assert len(stamps) == 60 and stamps == sorted(stamps)
+    finally:
+        store.close()
+        server.server.shutdown()
+        server.server.server_close()

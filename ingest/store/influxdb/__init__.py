@@ -5,8 +5,9 @@ SQLite file) before returning, so the worker acknowledges MQTT only once the dat
 disk. The writer thread sends the oldest batches first — up to ``batch_size`` lines, or
 whatever is there after ``flush_interval_s`` — and deletes them once the server has
 them. RetryableWriteError errors back off exponentially with full jitter (honouring Retry-After)
-and keep the order; a batch refused as malformed moves to the ``rejected`` table and the
-rest continue. A server that is down only makes the spool grow; it drains in order when
+and keep the order, per bucket: with a bucket per tenant, one the server keeps refusing waits
+while the others are written; a batch refused as malformed moves to the ``rejected`` table and
+the rest continue. A server that is down only makes the spool grow; it drains in order when
 the server returns, also after a restart of the process.
 """
 
@@ -63,6 +64,7 @@ class InfluxStore:
         self._flush_requested = False
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
+        self._backoff: dict[str, tuple[float, int]] = {}  # per bucket: retry after (monotonic), attempts
         if self.spool.pending_lines:
             self._ensure_writer()  # replay what a previous run left behind
 
@@ -188,8 +190,12 @@ class InfluxStore:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            batches = self.spool.head(self.settings.batch_size)
+            now = time.monotonic()
+            waiting = {bucket: until for bucket, (until, _) in self._backoff.items() if until > now}
+            batches = self.spool.head(self.settings.batch_size, skip=tuple(waiting))
             wait = self._wait_before(batches)
+            if not batches and waiting:
+                wait = min(wait, min(waiting.values()) - now)
             if wait > 0:
                 self._wake.wait(wait)
                 self._wake.clear()
@@ -208,8 +214,15 @@ class InfluxStore:
         return max(0.0, self.settings.flush_interval_s - age)
 
     def _send(self, batches: list[Batch]) -> None:
+        """One write of the oldest batches of one bucket. A retryable failure backs that bucket off
+        (its batches wait, in order) while the other buckets' go on: with a bucket per tenant, one
+        tenant's bucket the server refuses does not hold up the others."""
+        bucket = batches[0].bucket
         try:
-            self._post("\n".join(b.body for b in batches), batches[0].bucket)
+            self._transport.write("\n".join(b.body for b in batches), bucket)
+        except RetryableWriteError as exc:
+            self._back_off(bucket, exc)
+            return
         except MalformedBatchError as exc:
             if len(batches) > 1:  # find the culprit; rewriting the good ones is idempotent
                 for batch in batches:
@@ -219,35 +232,24 @@ class InfluxStore:
             log.error("influxdb refused a batch of %d lines as malformed: %s", batches[0].lines, exc)
             self.spool.reject(batches[0], str(exc))
             return
-        except _StoppingError:
-            return
+        if self.reachable is False:
+            log.info("influxdb at %s takes writes again; replaying the spool", self.settings.url)
+        self.reachable = True
+        self._backoff.pop(bucket, None)
         self.spool.done(batches)
         self.batches_written += len(batches)
         self.lines_written += sum(b.lines for b in batches)
 
-    def _post(self, body: str, bucket: str) -> None:
-        """Write one body, retrying retryable failures until it is taken or the store closes."""
-        attempt = 0
-        while True:
-            try:
-                self._transport.write(body, bucket)
-                if self.reachable is False:
-                    log.info("influxdb at %s is back; replaying the spool", self.settings.url)
-                self.reachable = True
-                return
-            except RetryableWriteError as exc:
-                if self.reachable is not False:
-                    log.warning("influxdb write failed, will retry: %s", exc)
-                self.reachable = False
-                self.retries += 1
-                delay = exc.retry_after
-                if delay is None:
-                    cap = min(self.settings.max_retry_delay_s, BASE_DELAY_S * 2**attempt)
-                    delay = random.uniform(cap / 2, cap)
-                attempt += 1
-                if self._stop.wait(min(delay, self.settings.max_retry_delay_s)):
-                    raise _StoppingError from exc
-
-
-class _StoppingError(Exception):
-    """The store is closing; the batch stays spooled for the next run."""
+    def _back_off(self, bucket: str, exc: RetryableWriteError) -> None:
+        """Exponential backoff with full jitter (or the server's Retry-After), per bucket."""
+        _, attempt = self._backoff.get(bucket, (0.0, 0))
+        if attempt == 0:
+            log.warning("influxdb write to %s failed, will retry: %s", bucket or self.settings.bucket, exc)
+        self.reachable = False
+        self.retries += 1
+        delay = exc.retry_after
+        if delay is None:
+            cap = min(self.settings.max_retry_delay_s, BASE_DELAY_S * 2**attempt)
+            delay = random.uniform(cap / 2, cap)
+        until = time.monotonic() + min(delay, self.settings.max_retry_delay_s)
+        self._backoff[bucket] = (until, attempt + 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,12 +66,14 @@ class Spool:
                 raise StoreError(f"influxdb spool write failed: {exc}", retryable=True) from exc
             self.pending_lines += len(lines)
 
-    def head(self, max_lines: int) -> list[Batch]:
+    def head(self, max_lines: int, skip: Sequence[str] = ()) -> list[Batch]:
         """The oldest batches, at least one, together at most ``max_lines`` lines when possible, all
-        for the bucket of the oldest (one write)."""
+        for the bucket of the oldest (one write); those of the buckets in ``skip`` wait."""
+        where = f"WHERE bucket NOT IN ({', '.join('?' * len(skip))})" if skip else ""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, body, lines, added, bucket FROM pending ORDER BY id LIMIT 1000"
+                f"SELECT id, body, lines, added, bucket FROM pending {where} ORDER BY id LIMIT 1000",
+                tuple(skip),
             ).fetchall()
         batches: list[Batch] = []
         total = 0
