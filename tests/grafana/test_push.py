@@ -5,7 +5,6 @@ reads its tenant's database and cannot read another's; a second push changes not
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from grafana.dashboards import dashboard_json, dashboards
 from grafana.push import ANNOTATION_TAG, reader_for
 from ingest.store.influxdb import InfluxStore
 from tests.grafana.grafana_double import ADMIN, TOKEN, GrafanaDouble
-from tests.ingest.conftest import InfluxDB1
+from tests.ingest.conftest import InfluxDB1, influxdb2_settings, needs_influxdb2
 
 INFLUX_ADMIN = ("forestall", "influx-admin-password")
 ALERT_URL = "http://api:8000/v1/integrations/grafana"
@@ -241,24 +240,14 @@ def test_a_refused_grafana_is_one_line_and_exit_2(
     assert grafana.writes() == []
 
 
-@pytest.mark.skipif(
-    not os.environ.get("FORESTALL_TEST_INFLUXDB_URL"),
-    reason="needs a real InfluxDB 2.x: FORESTALL_TEST_INFLUXDB_URL",
-)
+@needs_influxdb2
 def test_on_influxdb2_each_tenant_gets_a_token_that_reads_its_bucket_only(tmp_path: Path) -> None:
     from influxdb_client.client.influxdb_client import InfluxDBClient
     from influxdb_client.rest import ApiException
 
     from grafana.readers import ensure_reader
 
-    env = os.environ
-    settings = InfluxSettings(
-        url=env["FORESTALL_TEST_INFLUXDB_URL"],
-        org=env.get("FORESTALL_TEST_INFLUXDB_ORG", "forestall"),
-        bucket=env.get("FORESTALL_TEST_INFLUXDB_BUCKET", "forestall"),
-        token=env.get("FORESTALL_TEST_INFLUXDB_TOKEN", ""),
-        tenant_buckets=True,
-    )
+    settings = influxdb2_settings(tenant_buckets=True)
     run = f"t{time.time_ns()}"
     tenants = (f"{run}a", f"{run}b")
     store = InfluxStore(settings, tmp_path / "spool.sqlite")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from forestall.broker import free_port
+from forestall.settings import InfluxSettings
 from tests.conftest import wait_port
 
 
@@ -158,6 +160,29 @@ class InfluxDB1:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
+
+
+# The only tests CI may skip (ARCHITECTURE §8): InfluxDB 2.x does not run on these machines.
+needs_influxdb2 = pytest.mark.skipif(
+    not os.environ.get("FORESTALL_TEST_INFLUXDB_URL"),
+    reason="needs a real InfluxDB 2.x: FORESTALL_TEST_INFLUXDB_URL",
+)
+
+
+def influxdb2_settings(**overrides: object) -> InfluxSettings:
+    """The InfluxDB 2.x that ``FORESTALL_TEST_INFLUXDB_{URL,ORG,BUCKET,TOKEN}`` name."""
+    env = os.environ
+    values: dict[str, object] = {
+        "url": env["FORESTALL_TEST_INFLUXDB_URL"],
+        "org": env.get("FORESTALL_TEST_INFLUXDB_ORG", "forestall"),
+        "bucket": env.get("FORESTALL_TEST_INFLUXDB_BUCKET", "forestall"),
+        "token": env.get("FORESTALL_TEST_INFLUXDB_TOKEN", ""),
+        "flush_interval_s": 0.2,
+        "timeout_s": 5.0,
+        "max_retry_delay_s": 1.0,
+        **overrides,
+    }
+    return InfluxSettings.model_validate(values)
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import gzip
 import math
-import os
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -30,7 +30,7 @@ from ingest.store.influxdb import InfluxStore
 from ingest.store.influxdb.lineproto import encode_points, encode_samples
 from ingest.worker import Worker
 from tests.conftest import Mosquitto
-from tests.ingest.conftest import InfluxDB1, VictoriaMetrics
+from tests.ingest.conftest import InfluxDB1, VictoriaMetrics, influxdb2_settings, needs_influxdb2
 from tests.support import as_grafana_sends, wait_for
 
 NOW = float(int(time.time()) - 3600)  # VictoriaMetrics ignores points > 2 days ahead or past retention
@@ -96,12 +96,15 @@ def test_telemetry_lines_escape_tags_and_skip_empty_ones() -> None:
 
 
 class FlakyInflux:
-    """Answers 503 + Retry-After to the first writes, 400 to bodies containing ``bad``, else 204."""
+    """Answers 503 + Retry-After to the first writes, 503 to every write into the database (v1
+    ``db``, v2 ``bucket``) ``down`` names until ``heal()``, 400 to bodies containing ``bad``, else
+    204 (and keeps the body)."""
 
-    def __init__(self, unavailable: int) -> None:
-        self.bodies: list[str] = []
+    def __init__(self, unavailable: int, down: str = "") -> None:
+        self.written: list[tuple[str, str]] = []  # (database, body)
         self.paths: set[str] = set()
         self.unavailable = unavailable
+        self.down = down
         self.lock = threading.Lock()
         flaky = self
 
@@ -109,17 +112,22 @@ class FlakyInflux:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length", 0)))
                 body = gzip.decompress(raw).decode() if self.headers.get("content-encoding") else raw.decode()
+                path, _, query = self.path.partition("?")
+                params = parse_qs(query)
+                database = (params.get("db") or params.get("bucket") or [""])[0]
                 with flaky.lock:
-                    flaky.paths.add(self.path.split("?")[0])
+                    flaky.paths.add(path)
                     if flaky.unavailable > 0:
                         flaky.unavailable -= 1
                         self.send_response(503)
                         self.send_header("Retry-After", "0.1")
+                    elif database and database == flaky.down:
+                        self.send_response(503)
                     elif "bad" in body:
                         self.send_response(400)
                         self.send_header("Content-Type", "application/json")
                     else:
-                        flaky.bodies.append(body)
+                        flaky.written.append((database, body))
                         self.send_response(204)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
@@ -134,17 +142,24 @@ class FlakyInflux:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def lines(self) -> list[str]:
+    def heal(self) -> None:
         with self.lock:
-            return [line for body in self.bodies for line in body.splitlines()]
+            self.down = ""
+
+    def lines(self, database: str | None = None) -> list[str]:
+        with self.lock:
+            return [line for db, body in self.written if database in (None, db) for line in body.splitlines()]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture
 def flaky() -> Iterator[FlakyInflux]:
     server = FlakyInflux(unavailable=3)
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.close()
 
 
 @pytest.mark.parametrize("api", ["v2", "v1"])
@@ -357,20 +372,11 @@ def test_v1_a_batch_the_server_refuses_is_kept_apart_and_the_rest_continue(
 # -- InfluxDB 2.x: only when one is provided -------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not os.environ.get("FORESTALL_TEST_INFLUXDB_URL"),
-    reason="needs a real InfluxDB 2.x: FORESTALL_TEST_INFLUXDB_URL",
-)
+@needs_influxdb2
 def test_v2_against_a_real_influxdb2(tmp_path: Path) -> None:
     from influxdb_client.client.influxdb_client import InfluxDBClient
 
-    env = os.environ
-    settings = influx(
-        env["FORESTALL_TEST_INFLUXDB_URL"],
-        org=env.get("FORESTALL_TEST_INFLUXDB_ORG", "forestall"),
-        bucket=env.get("FORESTALL_TEST_INFLUXDB_BUCKET", "forestall"),
-        token=env.get("FORESTALL_TEST_INFLUXDB_TOKEN", ""),
-    )
+    settings = influxdb2_settings(batch_size=200)
     asset = f"pump-{time.time_ns()}"
     store = InfluxStore(settings, tmp_path / "spool.sqlite")
     try:
@@ -476,50 +482,13 @@ def test_the_worker_writes_liveness_and_rejections_for_the_fleet_dashboard(
     assert [(r["asset"], r["online"]) for r in online] == [("pump-7", 1.0)]
 
 
-class OneBucketDown:
-    """v1 ``/write``: 503 for one database until ``heal()``, 204 (and kept) for every other."""
-
-    def __init__(self, down: str) -> None:
-        self.down = down
-        self.written: list[tuple[str, str]] = []  # (database, line)
-        self.lock = threading.Lock()
-        double = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
-                body = gzip.decompress(raw).decode()
-                database = self.path.split("db=")[1].split("&")[0]
-                with double.lock:
-                    if database == double.down:
-                        self.send_response(503)
-                    else:
-                        double.written += [(database, line) for line in body.splitlines()]
-                        self.send_response(204)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def heal(self) -> None:
-        with self.lock:
-            self.down = ""
-
-    def lines(self, database: str) -> list[str]:
-        with self.lock:
-            return [line for db, line in self.written if db == database]
-
-
 def test_a_tenant_bucket_the_server_refuses_does_not_hold_up_the_others(tmp_path: Path) -> None:
     """With a bucket per tenant, acme's database refusing writes backs acme's batches off, in
     order, while globex's go on being written; once it heals acme's arrive, in order."""
-    server = OneBucketDown("forestall_acme")
-    url = f"http://127.0.0.1:{server.server.server_address[1]}"
-    store = InfluxStore(influx(url, api="v1", tenant_buckets=True, batch_size=10), tmp_path / "spool.sqlite")
+    server = FlakyInflux(unavailable=0, down="forestall_acme")
+    store = InfluxStore(
+        influx(server.url, api="v1", tenant_buckets=True, batch_size=10), tmp_path / "spool.sqlite"
+    )
     try:
         for batch in range(6):
             for tenant in ("acme", "globex"):
@@ -532,5 +501,4 @@ def test_a_tenant_bucket_the_server_refuses_does_not_hold_up_the_others(tmp_path
         assert len(stamps) == 60 and stamps == sorted(stamps)
     finally:
         store.close()
-        server.server.shutdown()
-        server.server.server_close()
+        server.close()
