@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,3 +27,21 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
     config: Path | None = args.config
     return load_settings(config)
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def reporting(handler: Handler, refusals: Callable[[], tuple[type[BaseException], ...]]) -> Handler:
+    """``handler`` with the errors ``refusals()`` names (a service that refused or cannot be
+    reached; imported only when the command runs) reported as one line and exit status 2, as
+    ``forestall.cli`` reports bad input."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except refusals() as exc:
+            print(f"forestall {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+
+    return run

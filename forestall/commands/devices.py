@@ -11,8 +11,9 @@ import argparse
 import os
 import secrets
 import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from forestall.commands.common import reporting
 
 ADMIN_URL_ENV = "FORESTALL_BROKER_ADMIN_URL"
 SERVICES = ("worker", "api", "guard")  # forestall.devices.SERVICE_ROLES, without the prefix (tested)
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     provision.add_argument("--password", default=None, help="default: a random one")
     provision.add_argument("--out", type=Path, default=None, help="write the edge.toml here (mode 0600)")
-    provision.set_defaults(handler=_reporting(_provision))
+    provision.set_defaults(handler=reporting(_provision, _refusals))
     for action, help_text in (
         ("disable", "refuse the device's credential and disconnect it now"),
         ("enable", "accept a disabled device's credential again"),
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ):
         command = sub.add_parser(action, help=help_text)
         _device_arguments(command)
-        command.set_defaults(handler=_reporting(_change), action=action)
+        command.set_defaults(handler=reporting(_change, _refusals), action=action)
     services = sub.add_parser(
         "services",
         help="create (or set again) the worker's, the API's and the guard's broker credentials; prints them",
@@ -61,22 +62,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=os.environ.get("SIMULATOR_MQTT_PASSWORD") or None,
         help="also the demo's simulator credential (default: $SIMULATOR_MQTT_PASSWORD; unset: none)",
     )
-    services.set_defaults(handler=_reporting(_services))
+    services.set_defaults(handler=reporting(_services, _refusals))
 
 
-def _reporting(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """The broker's refusals as one line and exit status 2, like every input error."""
+def _refusals() -> tuple[type[BaseException], ...]:
+    from forestall.devices import DynSecError
 
-    def run(args: argparse.Namespace) -> int:
-        from forestall.devices import DynSecError
-
-        try:
-            return handler(args)
-        except DynSecError as exc:
-            print(f"forestall devices: error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+    return (DynSecError,)
 
 
 def _broker_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,9 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from forestall.commands.common import reporting
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     push.add_argument(
         "--config", type=Path, default=None, help="forestall.toml (state DB and InfluxDB settings)"
     )
-    push.set_defaults(handler=_reporting(_push))
+    push.set_defaults(handler=reporting(_push, _refusals))
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -97,21 +98,13 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reporting(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """A refused or unreachable Grafana or InfluxDB, or bad arguments: one line and exit 2."""
+def _refusals() -> tuple[type[BaseException], ...]:
+    """Grafana or InfluxDB refused, or could not be reached (bad input is ValueError: forestall.cli)."""
+    from grafana_client.client import GrafanaException
 
-    def run(args: argparse.Namespace) -> int:
-        from grafana_client.client import GrafanaException
+    from ingest.store.influxdb.transport import MalformedBatchError, RetryableWriteError
 
-        from ingest.store.influxdb.transport import MalformedBatchError, RetryableWriteError
-
-        try:
-            return handler(args)
-        except (GrafanaException, RetryableWriteError, MalformedBatchError, ValueError, OSError) as exc:
-            print(f"forestall grafana push: {exc}", file=sys.stderr)
-            return 2
-
-    return run
+    return (GrafanaException, RetryableWriteError, MalformedBatchError, OSError)
 
 
 def _push(args: argparse.Namespace) -> int:
