@@ -23,7 +23,7 @@ from typing import Any
 from edge_agent.drivers import DRIVERS
 from edge_agent.drivers.base import ConfigError, Options, resolve_path
 from edge_agent.windows import FeatureSpec, parse_feature_specs
-from forestall.contract import ID_RE, MAX_SAMPLES
+from forestall.contract import ID_RE, MAX_SAMPLES, edge_client_id
 from forestall.mqtturl import parse_mqtt_url
 
 PROTOCOLS = ("3.1.1", "5")
@@ -145,7 +145,7 @@ class AgentConfig:
 
     @property
     def client_id(self) -> str:
-        return self.mqtt.client_id or f"forestall-edge-{self.agent.tenant}-{self.agent.asset}"
+        return self.mqtt.client_id or edge_client_id(self.agent.tenant, self.agent.asset)
 
     @property
     def buffer_file(self) -> Path:

@@ -94,6 +94,11 @@ class TelemetryBatch:
     rejected: list[SampleRejection] = field(default_factory=list)
 
 
+def edge_client_id(tenant: str, asset: str) -> str:
+    """The edge agent's default MQTT client id (a provisioned device's credential is bound to it)."""
+    return f"forestall-edge-{tenant}-{asset}"
+
+
 def topic(tenant: str, asset: str, kind: str) -> str:
     """Build a topic, refusing identifiers the contract does not allow."""
     if not ID_RE.fullmatch(tenant) or not ID_RE.fullmatch(asset) or kind not in KINDS:

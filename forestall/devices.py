@@ -27,7 +27,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from forestall.contract import ID_RE, TOPIC_ROOT
+from forestall.contract import ID_RE, TOPIC_ROOT, edge_client_id, topic
 from forestall.mqttclient import make_client
 from forestall.mqtturl import parse_mqtt_url
 
@@ -95,27 +95,22 @@ def device_username(tenant: str, asset: str) -> str:
     return f"{tenant}.{asset}"
 
 
-def device_client_id(tenant: str, asset: str) -> str:
-    """The edge agent's default client id; the credential is bound to it."""
-    return f"forestall-edge-{tenant}-{asset}"
-
-
 def new_credential(tenant: str, asset: str, password: str | None = None) -> DeviceCredential:
     return DeviceCredential(
         tenant,
         asset,
         device_username(tenant, asset),
         password or secrets.token_urlsafe(24),
-        device_client_id(tenant, asset),
+        edge_client_id(tenant, asset),
     )
 
 
 def device_acls(tenant: str, asset: str) -> list[dict[str, Any]]:
-    base = f"{TOPIC_ROOT}/{tenant}/{asset}"
     acls: list[dict[str, Any]] = [
-        {"acltype": "publishClientSend", "topic": f"{base}/{kind}", "allow": True} for kind in DEVICE_SENDS
+        {"acltype": "publishClientSend", "topic": topic(tenant, asset, kind), "allow": True}
+        for kind in DEVICE_SENDS
     ]
-    acls.append({"acltype": "subscribeLiteral", "topic": f"{base}/cmd", "allow": True})
+    acls.append({"acltype": "subscribeLiteral", "topic": topic(tenant, asset, "cmd"), "allow": True})
     return acls
 
 

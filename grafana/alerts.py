@@ -13,17 +13,15 @@ Grafana cannot open visits for another.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from grafana_foundation_sdk.builders import alerting
 from grafana_foundation_sdk.builders import expr as expressions
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import alerting as alerting_model
 from grafana_foundation_sdk.models import dashboard as dashboard_model
 
-from grafana.dashboards import DATASOURCE, InfluxQuery, InfluxQueryBuilder
+from grafana.dashboards import DATASOURCE, InfluxQuery, InfluxQueryBuilder, built_json
 
 FOLDER_UID = "forestall"
 GROUP = "forestall-visits"
@@ -104,10 +102,6 @@ def rule(spec: AlertRule) -> alerting.Rule:
     )
 
 
-def _json(builder: Any) -> Any:
-    return json.loads(json.dumps(builder.build(), cls=JSONEncoder))
-
-
 def rule_group() -> alerting.RuleGroup:
     return alerting.RuleGroup(GROUP).folder_uid(FOLDER_UID).interval(60).rules([rule(spec) for spec in RULES])
 
@@ -131,7 +125,7 @@ def contact_point() -> alerting.ContactPoint:
 
 def rule_group_model(org_id: int = 1) -> dict[str, Any]:
     """The rule group as Grafana's alerting provisioning API takes it (``PUT …/rule-groups/…``)."""
-    group = _json(rule_group())
+    group = built_json(rule_group())
     for item in group["rules"]:
         item.update({"folderUID": FOLDER_UID, "ruleGroup": GROUP, "orgID": org_id})
     return {"title": GROUP, "folderUid": FOLDER_UID, "interval": group["interval"], "rules": group["rules"]}
@@ -139,7 +133,7 @@ def rule_group_model(org_id: int = 1) -> dict[str, Any]:
 
 def contact_point_model(url: str, token: str | None) -> dict[str, Any]:
     """The webhook contact point for the API; ``token`` None leaves the one Grafana keeps."""
-    point = _json(contact_point())
+    point = built_json(contact_point())
     settings = {**point["settings"], "url": url}
     if token is None:
         del settings["authorization_credentials"]
@@ -163,7 +157,7 @@ def provisioning() -> dict[str, Any]:
     """Grafana's alerting provisioning file: the folder's rule group, the contact point and the
     policy tree whose route sends the rules' alerts (label ``forestall=visit``), and only them, to
     it (a provisioned tree replaces the organisation's: its root keeps Grafana's default)."""
-    group = _json(rule_group())
+    group = built_json(rule_group())
     rules = []
     for item in group["rules"]:
         rules.append(
@@ -179,7 +173,7 @@ def provisioning() -> dict[str, Any]:
                 "annotations": item["annotations"],
             }
         )
-    point = _json(contact_point())
+    point = built_json(contact_point())
     return {
         "apiVersion": 1,
         "groups": [{"orgId": 1, "name": GROUP, "folder": "Forestall", "interval": "1m", "rules": rules}],

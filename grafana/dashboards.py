@@ -263,8 +263,13 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
     return {"fleet": fleet, "experience": experience, "asset": asset, "visits": visits}
 
 
+def built_json(builder: cogbuilder.Builder[Any]) -> Any:
+    """What an SDK builder builds, as the JSON Grafana takes (dashboards, rules, contact points)."""
+    return json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+
+
 def dashboard_json(builder: db.Dashboard) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    result: dict[str, Any] = built_json(builder)
     return result
 
 

@@ -340,23 +340,31 @@ class Worker:
             topic_name = f"forestall/v1/{tenant}/{asset}/telemetry"
             session.add(rejection_row(Rejected("rate_limited", detail, topic_name, tenant, asset, "")))
             self.applier.count_rejected(tenant, "rate_limited", count)
-        for tenant, asset in flooding:
+        if flooding:
             assert self._disabler is not None
-            self._disabler.submit(self._disable_device, tenant, asset)
+            self._disabler.submit(self._disable_devices, sorted(flooding))
 
-    def _disable_device(self, tenant: str, asset: str) -> None:
-        """Disable a flooding device's broker client (and so disconnect it) — `forestall devices
-        enable` lets it in again. Runs on the guard's thread; a failure is logged and counted."""
+    def _disable_devices(self, devices: list[tuple[str, str]]) -> None:
+        """Disable flooding devices' broker clients (and so disconnect them), over one connection
+        — `forestall devices enable` lets one in again. Runs on the guard's thread; each failure is
+        logged and counted."""
         url = self.settings.worker.guard_url
         assert url is not None
+        ca_file = self.settings.mqtt.ca_file
         try:
-            commands = change_commands("disable", tenant, asset)
-            ca_file = self.settings.mqtt.ca_file
             with DynSec(url, ca_file=str(ca_file) if ca_file else None) as dynsec:
-                dynsec.run(commands)
+                for tenant, asset in devices:
+                    self._disable_one(dynsec, tenant, asset)
+        except DynSecError as exc:  # the guard's connection itself
+            self.metrics.devices_disabled.labels(outcome="failed").inc(len(devices))
+            log.warning("could not reach the broker to disable %d flooding devices: %s", len(devices), exc)
+
+    def _disable_one(self, dynsec: DynSec, tenant: str, asset: str) -> None:
+        try:
+            dynsec.run(change_commands("disable", tenant, asset))
         except (ValueError, DynSecError) as exc:
             self.metrics.devices_disabled.labels(outcome="failed").inc()
-            log.warning("could not disable flooding device %s/%s at the broker: %s", tenant, asset, exc)
+            log.warning("could not disable flooding device %s/%s: %s", tenant, asset, exc)
             return
         self.metrics.devices_disabled.labels(outcome="disabled").inc()
         log.warning("disabled flooding device %s/%s at the broker (forestall devices enable)", tenant, asset)
@@ -396,6 +404,7 @@ class Worker:
                     log.info("retention removed %d rows", removed)
             self.applier.write_points(time.time())  # the offline changes, once they are committed
         except Exception:
+            self.applier.reset()  # what the rolled-back sweep changed is not to be charted
             log.exception(
                 "worker %s: the liveness and retention sweep failed; next in %s s", self.name, SWEEP_EVERY_S
             )

@@ -401,9 +401,5 @@ def lapse_cutoff(now: float, policy: PlannerPolicy = PlannerPolicy()) -> float:
     return now - policy.expiry_grace_hours * HOUR
 
 
-def expired(window_end: float, now: float, policy: PlannerPolicy = PlannerPolicy()) -> bool:
-    return window_end < lapse_cutoff(now, policy)
-
-
 def _failed_since(cond: AssetCondition, since: float) -> bool:
     return cond.failed or (cond.failed_at is not None and cond.failed_at >= since)

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 from forestall.commands.common import reporting
+from forestall.devices import SERVICE_ROLES
 
 ADMIN_URL_ENV = "FORESTALL_BROKER_ADMIN_URL"
-SERVICES = ("worker", "api", "guard")  # forestall.devices.SERVICE_ROLES, without the prefix (tested)
+SERVICES = tuple(role.removeprefix("forestall-") for role in SERVICE_ROLES)  # worker, api, guard
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -132,7 +133,6 @@ def _change(args: argparse.Namespace) -> int:
 def _services(args: argparse.Namespace) -> int:
     from forestall.devices import (
         ALREADY_EXISTS,
-        SERVICE_ROLES,
         SIMULATOR_ROLE,
         DynSec,
         password_commands,

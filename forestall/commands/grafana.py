@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from forestall.commands.common import reporting
+from forestall.commands.common import add_config_argument, reporting, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,9 +70,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=os.environ.get("FORESTALL_ALERT_TOKEN"),
         help="without --tenant: the grafana key the contact point sends (default: $FORESTALL_ALERT_TOKEN)",
     )
-    push.add_argument(
-        "--config", type=Path, default=None, help="forestall.toml (state DB and InfluxDB settings)"
-    )
+    add_config_argument(push)  # the state DB and the InfluxDB of the settings
     push.set_defaults(handler=reporting(_push, _refusals))
 
 
@@ -110,7 +108,6 @@ def _refusals() -> tuple[type[BaseException], ...]:
 def _push(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from forestall.settings import load_settings
     from forestall.state.db import make_engine, make_sessionmaker
     from forestall.state.keys import create_key
     from forestall.state.models import Recommendation
@@ -127,7 +124,7 @@ def _push(args: argparse.Namespace) -> int:
     )
     from grafana.readers import ensure_reader
 
-    settings = load_settings(args.config)
+    settings = settings_from(args)
     credential: str | tuple[str, str] | None = args.token
     if args.user:
         credential = (args.user, args.password or "")

@@ -415,10 +415,3 @@ def test_the_demo_simulator_credential_speaks_for_the_demo_tenant_only(
     finally:
         for peer in (worker, simulator):
             peer.stop()
-
-
-def test_the_services_command_knows_every_service_role() -> None:
-    from forestall.commands.devices import SERVICES
-    from forestall.devices import SERVICE_ROLES
-
-    assert {f"forestall-{name}" for name in SERVICES} == set(SERVICE_ROLES)

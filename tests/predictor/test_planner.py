@@ -90,8 +90,9 @@ def test_triggers_cancellation_and_expiry() -> None:
     assert not planner.needs_visit(cond(failure_probability=0.3), policy)
     assert planner.should_cancel([cond(failure_probability=0.05)], policy)
     assert not planner.should_cancel([cond(failure_probability=0.05), cond(failure_probability=0.7)], policy)
-    assert planner.expired(window_end=0.0, now=7 * 3600.0, policy=policy)
-    assert not planner.expired(window_end=0.0, now=3600.0, policy=policy)
+    window_end = 0.0  # lapsed once the sweep's cutoff has passed it
+    assert window_end < planner.lapse_cutoff(now=7 * 3600.0, policy=policy)
+    assert not window_end < planner.lapse_cutoff(now=3600.0, policy=policy)
 
 
 def test_bundles_keep_every_asset_and_take_the_earliest_failure() -> None:

@@ -50,6 +50,7 @@ class Spool:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
             if "bucket" not in columns:  # a spool written before buckets per tenant
                 self._db.execute("ALTER TABLE pending ADD COLUMN bucket TEXT NOT NULL DEFAULT ''")
+            self._db.execute("CREATE INDEX IF NOT EXISTS pending_by_bucket ON pending (bucket, id)")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the influxdb spool {path}: {exc}", retryable=False) from exc
         self.pending_lines = self._scalar("SELECT coalesce(sum(lines), 0) FROM pending")
@@ -67,18 +68,20 @@ class Spool:
             self.pending_lines += len(lines)
 
     def head(self, max_lines: int, skip: Sequence[str] = ()) -> list[Batch]:
-        """The oldest batches, at least one, together at most ``max_lines`` lines when possible, all
-        for the bucket of the oldest (one write); those of the buckets in ``skip`` wait."""
+        """The oldest batches of the bucket of the oldest batch, at least one, together at most
+        ``max_lines`` lines when possible (one write; batches of a bucket per tenant interleave, so
+        a write takes that bucket's from further back too); the buckets in ``skip`` wait."""
         where = f"WHERE bucket NOT IN ({', '.join('?' * len(skip))})" if skip else ""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT id, body, lines, added, bucket FROM pending {where} ORDER BY id LIMIT 1000",
+                "SELECT id, body, lines, added, bucket FROM pending WHERE bucket = "
+                f"(SELECT bucket FROM pending {where} ORDER BY id LIMIT 1) ORDER BY id LIMIT 1000",
                 tuple(skip),
             ).fetchall()
         batches: list[Batch] = []
         total = 0
         for row in rows:
-            if batches and (total + row[2] > max_lines or row[4] != batches[0].bucket):
+            if batches and total + row[2] > max_lines:
                 break
             batches.append(Batch(*row))
             total += row[2]
