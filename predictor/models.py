@@ -369,9 +369,19 @@ class AssetModel:
         self.fleet.calibrator.learn_life([x for _, x in rows], labels)
 
     def confirm_fault(self, at: float, failed: bool) -> None:
-        """A technician found a fault (or the asset failed) at ``at``: label, learn, await repair."""
+        """A technician found a fault (or the asset failed) at ``at``: label, learn, await repair.
+
+        A failure makes the rows of the horizon before it positives. A fault found before the
+        asset failed only says the failure would have come *after* ``at`` (it is censored): the
+        rows more than a horizon before ``at`` are negatives and the last horizon's rows teach
+        nothing. Counting them as failures would teach that each early catch was just in time,
+        and every visit would then be sent earlier than the last.
+        """
         fleet = self.fleet
-        self._label_rows(at, HORIZON_S)
+        if failed:
+            self._label_rows(at, HORIZON_S)
+        else:
+            self._label_rows(at - HORIZON_S, None)
         self.pending.clear()
         fleet.fault_events += 1
         if failed:

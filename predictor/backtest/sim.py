@@ -5,14 +5,19 @@ and ``planner.decide``, the visit policy the worker applies, here applied to the
 world), calendar maintenance every N days (N set so it makes as many visits) and static
 thresholds on raw sensors (their width chosen on *another* seed). A fault episode counts as
 *caught* when a visit was recommended after the fault's onset and at least ``USEFUL_MIN_S``
-before the machine would have failed.
+before the machine would have failed, and as caught *timely* when that was also at most
+``LEAD_MAX_H`` before it (the fleet backtest's lead window: earlier, a part is changed with
+much of its life left).
+
+Forestall *beats* a baseline (``beats``) when it is no worse on the share of episodes caught
+and on the share of false visits, and ahead on at least one of them or on the timely share.
 """
 
 from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +39,7 @@ class PolicyResult:
     name: str
     recommendations: int = 0
     caught: int = 0  # episodes with a useful recommendation
+    timely: int = 0  # … opened inside the lead window
     lead_hours: list[float] = field(default_factory=list)
     episodes: int = 0
     failures_occurred: int = 0
@@ -46,6 +52,7 @@ class PolicyResult:
             "recommendations": self.recommendations,
             "fault_episodes": self.episodes,
             "useful_recommendation_share": _share(self.caught, self.episodes),
+            "timely_share": _share(self.timely, self.episodes),
             "median_lead_hours": round(statistics.median(self.lead_hours), 1) if self.lead_hours else None,
             "useful_beyond_96h_share": _share(
                 sum(h > LEAD_MAX_H for h in self.lead_hours), len(self.lead_hours)
@@ -124,6 +131,7 @@ class Run:
         waiting = {asset for _, asset, kind, _ in self.visits if kind == "preventive"}
         ended = {k: v for k, v in self.useful.items() if k[0] not in waiting or self._ended(*k)}
         r.caught, r.lead_hours = len(ended), list(ended.values())
+        r.timely = sum(lead <= LEAD_MAX_H for lead in r.lead_hours)
         r.failures_occurred, r.failures_prevented = m.failures_occurred, m.failures_prevented
         r.false_visits, r.visits_completed = m.false_visits, m.visits_completed
         r.episodes = r.failures_occurred + r.failures_prevented
@@ -298,6 +306,23 @@ def _limits(values: list[float], sigmas: float) -> tuple[float, float]:
     return mean - sigmas * std, mean + sigmas * std
 
 
+def beats(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
+    """No worse on caught and false-visit shares, ahead on one of them or on the timely share.
+
+    >>> base = {"useful_recommendation_share": 1.0, "false_visit_share": 0.0, "timely_share": 0.6}
+    >>> beats({**base, "timely_share": 0.9}, base), beats(base, base)
+    (True, False)
+    >>> beats({**base, "timely_share": 0.9, "false_visit_share": 0.1}, base)
+    False
+    """
+    useful, false, timely = (
+        (ours[k] or 0.0, theirs[k] or 0.0)
+        for k in ("useful_recommendation_share", "false_visit_share", "timely_share")
+    )
+    no_worse = useful[0] >= useful[1] and false[0] <= false[1]
+    return no_worse and (useful[0] > useful[1] or false[0] < false[1] or timely[0] > timely[1])
+
+
 def backtest_sim(assets: int, days: float, seed: int) -> dict[str, Any]:
     spec = FleetSpec(tenant="backtest", assets=assets, customers=max(assets // 5, 1), seed=seed)
     hours = days * 24.0
@@ -305,12 +330,15 @@ def backtest_sim(assets: int, days: float, seed: int) -> dict[str, Any]:
     calendar = run_calendar(spec, hours, visits_target=max(forestall.recommendations, 1))
     tuning = FleetSpec(tenant="backtest", assets=assets, customers=max(assets // 5, 1), seed=seed + 1000)
     thresholds = run_thresholds(spec, hours, tuned_thresholds(tuning, hours))
+    ours = forestall.summary()
+    baselines = {calendar.name: calendar.summary(), thresholds.name: thresholds.summary()}
     return {
         "backtest": "sim",
         "assets": assets,
         "days": days,
         "seed": seed,
-        **forestall.summary(),
-        "baselines": {calendar.name: calendar.summary(), thresholds.name: thresholds.summary()},
+        **ours,
+        "baselines": baselines,
+        "beats": {name: beats(ours, theirs) for name, theirs in baselines.items()},
         "threshold_width_chosen_on_seed": seed + 1000,
     }

@@ -95,7 +95,9 @@ def test_sim_backtest_reports_forestall_and_both_baselines() -> None:
     assert calendar["visits_completed"] > 0
     assert 0.0 <= (result["false_visit_share"] or 0.0) <= 1.0
     for summary in (result, *result["baselines"].values()):  # an episode is caught once at most
-        assert 0.0 <= (summary["useful_recommendation_share"] or 0.0) <= 1.0
+        timely, useful = summary["timely_share"] or 0.0, summary["useful_recommendation_share"] or 0.0
+        assert 0.0 <= timely <= useful <= 1.0
+    assert set(result["beats"]) == set(names)
 
 
 def test_cmapss_backtest_learns_remaining_life_from_the_training_failures(

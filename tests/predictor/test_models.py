@@ -148,6 +148,28 @@ def test_a_failure_marks_the_asset_down_and_a_repair_starts_a_new_life(tmp_path:
     assert Predictor.load(tmp_path / "missing.pkl") is None
 
 
+@pytest.mark.parametrize("kind", ["fault", "failure"])
+def test_a_fault_found_in_time_is_a_censored_failure_not_a_failure_at_the_visit(kind: str) -> None:
+    """A failure labels the horizon before it positive; a fault found before the failure only
+    says the asset ran more than a horizon past the older rows, and nothing about the rest."""
+    predictor = Predictor()
+    healthy_fleet(predictor)
+    run(predictor, "p1", 60, 40 * HOUR, seed=3, start=24 * HOUR)
+    model = predictor.assets[("acme", "p1")]
+    end = model.latest or 0.0
+    calibrator = model.fleet.calibrator
+    rows = [ts for ts, _ in model.pending]
+    before = len(calibrator._labels)
+    predictor.label("acme", "p1", "pump", kind, at=end)  # its data is all here: applied now
+    taught = calibrator._labels[before:].tolist()
+    horizon = 48 * HOUR
+    if kind == "failure":
+        assert taught == [float(end - ts <= horizon) for ts in rows] and any(taught)
+    else:
+        assert taught == [0.0 for ts in rows if ts <= end - horizon] and taught
+    assert len(model.pending) == 0
+
+
 def test_a_lasting_shift_is_flagged_as_drift_and_a_no_fault_visit_adapts_to_it() -> None:
     predictor = Predictor()
     healthy_fleet(predictor)
