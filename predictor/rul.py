@@ -4,8 +4,10 @@ Two pieces, both pure (no I/O):
 
 - ``RulFeatures`` (one per asset) turns raw readings into one feature vector per event-time
   step: the mean of each sensor over the last few steps at several scales (their differences
-  carry the trend). It keeps the last ``keep`` steps compactly (float32 step means) so that the
-  vectors can be rebuilt and labelled when the asset fails.
+  carry the trend). It keeps the last ``keep`` steps compactly (float32 step means, less each
+  sensor's first value so that a large level does not eat the precision of small changes: a
+  line frequency of 50 Hz or an absolute pressure in Pa) so that the vectors can be rebuilt and
+  labelled when the asset fails.
 - ``RulModel`` (one per equipment type) learns when a failure arrives: every remembered vector
   gets the target ``min(hours to failure, cap)``. A kernel ridge regression (random Fourier
   features, exact online least squares through its sufficient statistics, so each vector is
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,12 +66,18 @@ class RulFeatures:
         self._suffixes = tuple(f":mean_{w / HOUR:g}h" for w in windows_s)
         self._capacity = keep
         self._sensors: dict[str, int] = {}
+        self._ref = np.zeros(0)  # per sensor: its first value, taken off the stored step means
         self.reset()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "_ref" not in state:  # a checkpoint from before: its step means were stored as they came
+            state["_ref"] = np.zeros(len(state["_sensors"]))
+        self.__dict__.update(state)
 
     def reset(self) -> None:
         """Forget the asset's past (after a repair); the sensor columns stay."""
         n = len(self._sensors)
-        self._steps = np.zeros((self._capacity, n), dtype=np.float32)  # step means, oldest first
+        self._steps = np.zeros((self._capacity, n), dtype=np.float32)  # step means less _ref, oldest first
         self._ts = np.zeros(self._capacity, dtype=np.float64)
         self._count = 0  # rows of _steps in use
         self._lo = np.full(n, np.inf)
@@ -82,7 +91,8 @@ class RulFeatures:
         if col is None:
             col = self._sensors[name] = len(self._sensors)
             # A new sensor's past is taken to be its first value, so windows stay defined.
-            self._steps = np.hstack([self._steps, np.full((self._capacity, 1), value, dtype=np.float32)])
+            self._ref = np.append(self._ref, value)
+            self._steps = np.hstack([self._steps, np.zeros((self._capacity, 1), dtype=np.float32)])
             self._lo, self._hi = np.append(self._lo, np.inf), np.append(self._hi, -np.inf)
             self._acc_sum.append(0.0)
             self._acc_n.append(0)
@@ -107,11 +117,11 @@ class RulFeatures:
         seen = counts > 0
         means = np.where(seen, np.array(self._acc_sum) / np.maximum(counts, 1.0), 0.0)
         if self._count:  # a sensor silent during the step keeps its last value
-            means = np.where(seen, means, self._steps[self._count - 1])
+            means = np.where(seen, means, self._steps[self._count - 1] + self._ref)
         if self._count == self._capacity:
             self._steps[:-1], self._ts[:-1] = self._steps[1:], self._ts[1:]
             self._count -= 1
-        self._steps[self._count], self._ts[self._count] = means, ts
+        self._steps[self._count], self._ts[self._count] = means - self._ref, ts
         self._count += 1
         self._lo = np.where(seen, np.minimum(self._lo, means), self._lo)
         self._hi = np.where(seen, np.maximum(self._hi, means), self._hi)
@@ -124,8 +134,8 @@ class RulFeatures:
     def _features(self, row: int) -> dict[str, float]:
         varying = self._varying()
         cols = [c for _, c in varying]
-        steps = self._steps[: row + 1, cols]
-        means = [steps[-w:].mean(axis=0, dtype=np.float64).tolist() for w in self._windows]
+        steps, ref = self._steps[: row + 1, cols], self._ref[cols]
+        means = [(steps[-w:].mean(axis=0, dtype=np.float64) + ref).tolist() for w in self._windows]
         return {
             name + suffix: values[j]
             for j, (name, _) in enumerate(varying)
@@ -144,11 +154,12 @@ class RulFeatures:
         varying = self._varying()
         cols = [c for _, c in varying]
         sums = np.cumsum(np.vstack([np.zeros((1, len(cols))), self._steps[: self._count, cols]]), axis=0)
+        ref = self._ref[cols]
         rows = np.arange(self._count - n, self._count)
         per_window = []
         for w in self._windows:
             lo = np.maximum(rows + 1 - w, 0)
-            per_window.append(((sums[rows + 1] - sums[lo]) / (rows + 1 - lo)[:, None]).tolist())
+            per_window.append(((sums[rows + 1] - sums[lo]) / (rows + 1 - lo)[:, None] + ref).tolist())
         keys = [[name + suffix for suffix in self._suffixes] for name, _ in varying]
         out: list[tuple[float, dict[str, float]]] = []
         for i, row in enumerate(rows.tolist()):

@@ -267,4 +267,4 @@ def test_unknown_names_and_scales_change_nothing() -> None:
         plain.advance("t", ts)
         disguised.advance("t", ts)
     diff = [abs(a - b) for a, b in zip(out["plain"], out["disguised"], strict=True)]
-    assert max(diff) < 0.02
+    assert max(diff) < 1e-6

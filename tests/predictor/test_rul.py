@@ -74,6 +74,33 @@ def test_history_is_bounded_matches_the_emitted_vectors_and_fits_the_state_budge
     assert len(pickle.dumps(feats)) <= 24 * 1024
 
 
+def test_a_large_level_does_not_eat_the_precision_of_small_changes() -> None:
+    """A line frequency, an absolute pressure in Pa: the changes that matter are tiny next to
+    the level, and the stored step means (float32) must not round them away."""
+    plain, shifted = RulFeatures(), RulFeatures()
+    for i in range(60):
+        x = 0.001 * math.sin(i / 5.0) + 1e-5 * i
+        a = plain.add(i * HOUR, {"f": x})
+        b = shifted.add(i * HOUR, {"f": 1e5 + x})
+        assert (a is None) == (b is None)
+        if a is not None and b is not None:
+            assert [v - 1e5 for v in b.values()] == pytest.approx(list(a.values()), abs=1e-8)
+    for (_, a), (_, b) in zip(plain.history(), shifted.history(), strict=True):
+        assert [v - 1e5 for v in b.values()] == pytest.approx(list(a.values()), abs=1e-8)
+
+
+def test_a_checkpoint_from_before_the_reference_values_still_reads() -> None:
+    features = RulFeatures()
+    for i in range(30):
+        features.add(i * HOUR, {"f": 20.0 + i})
+    state = dict(features.__dict__)
+    state["_steps"] = (state["_steps"] + state.pop("_ref")).astype(np.float32)  # stored as they came
+    old = RulFeatures.__new__(RulFeatures)
+    old.__setstate__(state)
+    assert old.history() == features.history()
+    assert old.add(30 * HOUR, {"f": 50.0}) == features.add(30 * HOUR, {"f": 50.0})
+
+
 def test_reset_forgets_the_past() -> None:
     feats = RulFeatures()
     for c in range(50):
