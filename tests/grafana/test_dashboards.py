@@ -9,8 +9,11 @@ import io
 import json
 import math
 import re
+import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from forestall.state.models import Asset, Event, Recommendation
 from grafana.alerts import FAILURE_PROBABILITY, RISK_INDEX, RULES, rule_group
 from grafana.dashboards import PROVISIONING, QUERIES, InfluxQuery, dashboard_json, dashboards
 from predictor.engine import Predictor
+from simulators.apiclient import ApiClient, ApiError
 from tests.ingest.conftest import InfluxDB1
 from tests.support import as_grafana_sends
 
@@ -118,7 +122,12 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxDB1
             data_dir=folder / "demo",
             config=config,
         )
-        Demo(options, out=io.StringIO(), err=io.StringIO()).run()
+        out = io.StringIO()
+        technician = Technician(out, options.api_port, after_hours=30.0)
+        technician.start()
+        Demo(options, out=out, err=io.StringIO()).run()
+        technician.join(timeout=5.0)
+        assert technician.reported, "the technician could not report a failure during the demo"
         times = [
             row["time"]
             for row in server.rows(f"SELECT anomaly_score FROM asset_health WHERE tenant = '{TENANT}'")
@@ -127,6 +136,50 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxDB1
         yield server, f"sqlite:///{folder / 'demo' / 'state.db'}", (min(times), max(times))
     finally:
         server.stop()
+
+
+class Technician(threading.Thread):
+    """Some way into the demo, reports through ``POST /v1/maintenance-events`` that its first
+    asset failed (repaired an hour later): that asset's type then knows a failure, so the
+    predicted-failure panel has times to show however many of the demo's own faults are caught."""
+
+    def __init__(self, out: io.StringIO, api_port: int, after_hours: float) -> None:
+        super().__init__(daemon=True)
+        self.out, self.url, self.after_s = out, f"http://127.0.0.1:{api_port}", after_hours * 3600.0
+        self.reported: str | None = None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 60.0
+        key = None
+        while key is None and time.monotonic() < deadline:
+            found = re.search(r"admin API key: (\S+)", self.out.getvalue())
+            key = found.group(1) if found else None
+            time.sleep(0.1)
+        if key is None:
+            return
+        client = ApiClient(self.url, key)
+        first = None
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    asset = client.request("GET", "/v1/assets?limit=1")["items"][0]["id"]
+                    at = _seconds(client.request("GET", f"/v1/assets/{asset}/health")["at"])
+                except (ApiError, IndexError):
+                    time.sleep(0.2)
+                    continue
+                first = at if first is None else first
+                if at - first >= self.after_s:
+                    client.post_maintenance_event(asset, "failure", at)
+                    client.post_maintenance_event(asset, "repair", at + 3600.0)
+                    self.reported = asset
+                    return
+                time.sleep(0.2)
+        finally:
+            client.close()
+
+
+def _seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def _free() -> int:

@@ -226,7 +226,8 @@ def test_a_message_the_database_refuses_is_set_aside_and_the_rest_of_its_chunk_c
         assert wait_for(lambda: fleet.worker.applier.samples_stored == 39)
         assert fleet.flows("after")
         assert fleet.worker.store.count_samples("acme") == 40 and fleet.stored("poison") == 0
-        assert fleet.worker.metrics.samples._value.get() == 40  # counted when committed, once
+        # counted once, just after the commit that stored them (so waited for, not raced)
+        assert wait_for(lambda: fleet.worker.metrics.samples._value.get() == 40)
         assert [r[:2] for r in fleet.rejections()] == [("unstorable", "poison")]
         assert fleet.worker.metrics.rejected.labels(reason="unstorable")._value.get() == 1
     finally:
