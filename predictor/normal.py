@@ -50,6 +50,7 @@ MIN_SCALE_FRACTION = 1e-6  # of the level: a sensor that never moved still gets 
 MIN_SCALE_ABS = 1e-9
 FLEET_MEMORY = 5000.0  # readings: the fleet's statistics follow slow changes of the whole fleet
 ASSET_MEMORY_S = 90 * DAY  # slow: an asset's normal that followed its signal would absorb its wear
+OWN_SETTLED = 144  # readings (a day of model steps): the offset is their plain mean, then forgets slowly
 OWN_PRIOR = 6.0  # readings before an asset's own normal counts as much as the fleet's
 CYCLE_SHARE = 0.25  # share of the healthy scatter the hour of day must explain for a daily profile
 CYCLE_MIN_DAYS = 2.0  # of a type's data before a daily cycle is believed
@@ -318,7 +319,10 @@ class AssetNormal:
                 profile = self.profiles[name] = cycles.shape(name)  # the fleet's cycle, until its own
             seasonal = _interpolate(profile, ts) if profile is not None else 0.0
             offset = self.offsets.get(name, value - seasonal)
-            offset += max(1.0 / n, 1.0 / memory) * (value - seasonal - offset)
+            # Averaging everything seen since a repair would take in the wear of an asset that
+            # degrades from installation as it comes; after its first day, only slow forgetting.
+            rate = 1.0 / n if young or n <= OWN_SETTLED else min(1.0 / memory, 1.0)
+            offset += rate * (value - seasonal - offset)
             self.offsets[name] = offset
             if young:
                 sums = self.youth.get((regime, name))
