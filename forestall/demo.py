@@ -138,7 +138,7 @@ class Demo:
             self._loop(fleet, worker, clock)
         finally:
             fleet.stop()
-            self._drain(fsm)
+            self._drain(fsm, fleet, worker)
             summary = self._summary(settings, fleet, worker)
             self._shutdown()
         print(json.dumps(summary), file=self.out, flush=True)
@@ -180,12 +180,15 @@ class Demo:
         elif int(elapsed) % 10 == 0:
             print(line, file=self.err, flush=True)
 
-    def _drain(self, fsm: Any) -> None:
+    def _drain(self, fsm: Any, fleet: Any, worker: Any) -> None:
         """Give in-flight messages, webhooks and technician reports a moment to land."""
         self._say("stopping: draining in-flight work …")
         deadline = time.monotonic() + DRAIN_SECONDS
-        while time.monotonic() < deadline and not fsm.wait_idle(timeout=0.5):
-            pass
+        while time.monotonic() < deadline:
+            stored = worker.applier.samples_stored >= fleet.metrics.samples_published
+            if fsm.wait_idle(timeout=0.5) and stored:
+                return
+            time.sleep(0.05)
 
     def _summary(self, settings: Settings, fleet: Any, worker: Any) -> dict[str, Any]:
         engine = make_engine(settings.database_url)
