@@ -373,15 +373,17 @@ class AssetModel:
 
         A failure makes the rows of the horizon before it positives. A fault found before the
         asset failed only says the failure would have come *after* ``at`` (it is censored): the
-        rows more than a horizon before ``at`` are negatives and the last horizon's rows teach
-        nothing. Counting them as failures would teach that each early catch was just in time,
-        and every visit would then be sent earlier than the last.
+        rows more than a horizon before ``at`` are negatives, as if they had aged out (a row
+        each, not a labelled life's weight), and the last horizon's rows teach nothing.
+        Counting them as failures would teach that each early catch was just in time, and every
+        visit would then be sent earlier than the last.
         """
         fleet = self.fleet
         if failed:
             self._label_rows(at, HORIZON_S)
         else:
-            self._label_rows(at - HORIZON_S, None)
+            for _, x in self.pending.take(at - HORIZON_S):
+                fleet.calibrator.learn_one(x, False)
         self.pending.clear()
         fleet.fault_events += 1
         if failed:

@@ -5,7 +5,7 @@ Two pieces, both pure (no I/O):
 - ``RulFeatures`` (one per asset) turns raw readings into one feature vector per event-time
   step: the mean of each sensor over the last few steps at several scales (their differences
   carry the trend). It keeps the last ``keep`` steps compactly (float32 step means, less each
-  sensor's first value so that a large level does not eat the precision of small changes: a
+  sensor's first value of the life, so that a large level does not eat the precision of small changes: a
   line frequency of 50 Hz or an absolute pressure in Pa) so that the vectors can be rebuilt and
   labelled when the asset fails.
 - ``RulModel`` (one per equipment type) learns when a failure arrives: every remembered vector
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -66,18 +65,16 @@ class RulFeatures:
         self._suffixes = tuple(f":mean_{w / HOUR:g}h" for w in windows_s)
         self._capacity = keep
         self._sensors: dict[str, int] = {}
-        self._ref = np.zeros(0)  # per sensor: its first value, taken off the stored step means
         self.reset()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if "_ref" not in state:  # a checkpoint from before: its step means were stored as they came
-            state["_ref"] = np.zeros(len(state["_sensors"]))
-        self.__dict__.update(state)
 
     def reset(self) -> None:
         """Forget the asset's past (after a repair); the sensor columns stay."""
         n = len(self._sensors)
         self._steps = np.zeros((self._capacity, n), dtype=np.float32)  # step means less _ref, oldest first
+        # Per sensor: a value of this life taken off the stored step means, so that float32 keeps
+        # the small changes of a large level; taken again from the life's first step (after a
+        # repair, or once a type's regimes are found, the features may come in other units).
+        self._ref = np.full(n, math.nan)
         self._ts = np.zeros(self._capacity, dtype=np.float64)
         self._count = 0  # rows of _steps in use
         self._lo = np.full(n, np.inf)
@@ -118,6 +115,7 @@ class RulFeatures:
         means = np.where(seen, np.array(self._acc_sum) / np.maximum(counts, 1.0), 0.0)
         if self._count:  # a sensor silent during the step keeps its last value
             means = np.where(seen, means, self._steps[self._count - 1] + self._ref)
+        self._ref = np.where(np.isnan(self._ref), means, self._ref)
         if self._count == self._capacity:
             self._steps[:-1], self._ts[:-1] = self._steps[1:], self._ts[1:]
             self._count -= 1

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from predictor.calibration import LIFE_WEIGHT, SINGLE_WEIGHT
 from predictor.engine import Predictor
 from predictor.models import Health
 from simulators.histories import generate_fleet
@@ -150,23 +151,29 @@ def test_a_failure_marks_the_asset_down_and_a_repair_starts_a_new_life(tmp_path:
 
 @pytest.mark.parametrize("kind", ["fault", "failure"])
 def test_a_fault_found_in_time_is_a_censored_failure_not_a_failure_at_the_visit(kind: str) -> None:
-    """A failure labels the horizon before it positive; a fault found before the failure only
-    says the asset ran more than a horizon past the older rows, and nothing about the rest."""
+    """A failure labels the horizon before it positive, as one life; a fault found before the
+    failure only says the asset ran more than a horizon past the older rows (negatives of the
+    weight a row has when it ages out), and nothing about the rest."""
     predictor = Predictor()
     healthy_fleet(predictor)
     run(predictor, "p1", 60, 40 * HOUR, seed=3, start=24 * HOUR)
     model = predictor.assets[("acme", "p1")]
-    end = model.latest or 0.0
     calibrator = model.fleet.calibrator
     rows = [ts for ts, _ in model.pending]
-    before = len(calibrator._labels)
-    predictor.label("acme", "p1", "pump", kind, at=end)  # its data is all here: applied now
-    taught = calibrator._labels[before:].tolist()
     horizon = 48 * HOUR
+    at = rows[5] + horizon  # a row exactly a horizon before the label is older than the horizon
+    assert at <= (model.latest or 0.0)  # its data is all here: the label applies at once
+    before = len(calibrator._labels)
+    predictor.label("acme", "p1", "pump", kind, at=at)
+    taught = calibrator._labels[before:].tolist()
+    weights = calibrator._weights[before:].tolist()
     if kind == "failure":
-        assert taught == [float(end - ts <= horizon) for ts in rows] and any(taught)
+        labelled = [ts for ts in rows if ts <= at]
+        assert taught == [float(at - ts <= horizon) for ts in labelled] and any(taught)
+        assert sum(weights) == pytest.approx(LIFE_WEIGHT)
     else:
-        assert taught == [0.0 for ts in rows if ts <= end - horizon] and taught
+        assert taught == [0.0] * 6
+        assert weights == pytest.approx([SINGLE_WEIGHT] * 6)
     assert len(model.pending) == 0
 
 

@@ -89,16 +89,20 @@ def test_a_large_level_does_not_eat_the_precision_of_small_changes() -> None:
         assert [v - 1e5 for v in b.values()] == pytest.approx(list(a.values()), abs=1e-8)
 
 
-def test_a_checkpoint_from_before_the_reference_values_still_reads() -> None:
-    features = RulFeatures()
-    for i in range(30):
-        features.add(i * HOUR, {"f": 20.0 + i})
-    state = dict(features.__dict__)
-    state["_steps"] = (state["_steps"] + state.pop("_ref")).astype(np.float32)  # stored as they came
-    old = RulFeatures.__new__(RulFeatures)
-    old.__setstate__(state)
-    assert old.history() == features.history()
-    assert old.add(30 * HOUR, {"f": 50.0}) == features.add(30 * HOUR, {"f": 50.0})
+def test_after_a_reset_the_precision_follows_the_new_units() -> None:
+    """Once a type's regimes are found, the features go from raw readings to fleet units: the
+    level the stored step means are kept against is taken again, not the old raw one."""
+    features, fresh = RulFeatures(), RulFeatures()
+    for i in range(10):
+        features.add(i * HOUR, {"f": 101_325.0 + i})
+    features.reset()
+    for i in range(10, 60):
+        x = 0.001 * math.sin(i / 5.0) + 1e-5 * i
+        a = features.add(i * HOUR, {"f": x})
+        b = fresh.add(i * HOUR, {"f": x})
+        assert (a is None) == (b is None)
+        if a is not None and b is not None:
+            assert list(a.values()) == pytest.approx(list(b.values()), abs=1e-9)
 
 
 def test_reset_forgets_the_past() -> None:
