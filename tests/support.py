@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.client import HTTPMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -49,6 +54,40 @@ def migrated_state_db(backend: str, folder: Path) -> Iterator[str]:
     with postgres_database() as url:
         upgrade(url)
         yield url
+
+
+JsonHandler = Callable[[str, str, HTTPMessage, bytes], tuple[int, Any]]
+
+
+class JsonServer:
+    """A real HTTP server on a free local port: every request (method, target, headers, body)
+    goes to ``handle``, whose ``(status, body)`` is sent back as JSON."""
+
+    def __init__(self, handle: JsonHandler) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                status, body = handle(self.command, self.path, self.headers, raw)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer  # noqa: N815 - http.server's names
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0, interval: float = 0.1) -> bool:

@@ -8,9 +8,11 @@ import base64
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.client import HTTPMessage
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.support import JsonServer
 
 ADMIN = ("admin", "admin-password")
 TOKEN = "glsa_test_token"  # an API token of organisation 1
@@ -47,38 +49,16 @@ class GrafanaDouble:
         self.orgs: dict[int, Org] = {1: Org("Main Org.")}
         self.requests: list[Request] = []
         self._lock = threading.Lock()
-        double = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: object) -> None:
-                pass
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, body = double.handle(self.command, self.path, dict(self.headers.items()), raw)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _answer  # noqa: N815 - http.server's names
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self._http = JsonServer(self.handle)
+        self.url = self._http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
 
     def writes(self) -> list[Request]:
         return [r for r in self.requests if r.method != "GET"]
 
-    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
+    def handle(self, method: str, target: str, headers: HTTPMessage, raw: bytes) -> tuple[int, Any]:
         parts = urlsplit(target)
         path, query = unquote(parts.path), parse_qs(parts.query)
         auth = headers.get("Authorization", "")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.client import HTTPMessage
 from typing import Any
+
+from tests.support import JsonServer
 
 
 @dataclass(frozen=True)
@@ -25,35 +27,11 @@ class FakeApi:
         self.fail_next = 0
         self.conflict_paths: set[str] = set()
         self.lock = threading.Lock()
-        api = self
+        self._http = JsonServer(self._answer)
+        self.url = self._http.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
-                status, answer = api.answer(
-                    self.command, self.path, body, self.headers.get("authorization", "")
-                )
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_PUT = _handle  # noqa: N815 - http.server's naming
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def _answer(self, method: str, target: str, headers: HTTPMessage, raw: bytes) -> tuple[int, Any]:
+        return self.answer(method, target, json.loads(raw) if raw else None, headers.get("authorization", ""))
 
     def answer(self, method: str, path: str, body: Any, auth: str) -> tuple[int, Any]:
         with self.lock:
@@ -73,5 +51,4 @@ class FakeApi:
             return [c for c in self.calls if c.method == method and path_part in c.path]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
