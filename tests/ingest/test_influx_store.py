@@ -8,6 +8,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -397,35 +398,45 @@ def test_v2_against_a_real_influxdb2(tmp_path: Path) -> None:
 # -- chosen by configuration: a worker writing to VictoriaMetrics ----------------------------------
 
 
-def test_a_worker_configured_for_influxdb_writes_there(
-    tmp_path: Path, victoria_metrics: VictoriaMetrics, mosquitto: Mosquitto
-) -> None:
+@contextmanager
+def worker_publishing(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxSettings, client_id: str
+) -> Iterator[tuple[Worker, mqtt.Client]]:
+    """A real worker on ``influxdb`` (predictor off), connected, and a publisher on the broker."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'state.db'}",
         mqtt={"url": mosquitto.url},
         store={"kind": "influxdb", "path": str(tmp_path / "tsdb")},
-        influxdb=influx(victoria_metrics.url).model_dump(),
+        influxdb=influxdb.model_dump(),
         worker={"checkpoint_dir": str(tmp_path / "ckpt")},
     )
     upgrade(settings.database_url)
     worker = Worker(settings, predictor_enabled=False)
-    assert isinstance(worker.store, InfluxStore)
     worker.start()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="influx-worker-publisher")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
     client.connect("127.0.0.1", mosquitto.port)
     client.loop_start()
     try:
         assert wait_for(lambda: worker.connected)
         time.sleep(0.5)
+        yield worker, client
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        worker.stop()
+
+
+def test_a_worker_configured_for_influxdb_writes_there(
+    tmp_path: Path, victoria_metrics: VictoriaMetrics, mosquitto: Mosquitto
+) -> None:
+    influxdb = influx(victoria_metrics.url)
+    with worker_publishing(tmp_path, mosquitto, influxdb, "influx-worker-publisher") as (worker, client):
+        assert isinstance(worker.store, InfluxStore)
         for seq in range(5):
             payload = telemetry_payload("pump-7", seq + 1, samples(seq))
             client.publish("forestall/v1/acme/pump-7/telemetry", payload, qos=1).wait_for_publish(30)
         assert wait_for(lambda: worker.metrics.samples._value.get() == 50)
         assert worker.store.flush(timeout=60)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-        worker.stop()
     assert (tmp_path / "tsdb.influx-spool.sqlite").exists()
     [series] = victoria_metrics.export('{__name__="telemetry_temp_c",asset="pump-7"}')
     assert len(series["values"]) == 50  # type: ignore[arg-type]
@@ -439,23 +450,9 @@ def test_the_worker_writes_liveness_and_rejections_for_the_fleet_dashboard(
     each chunk's rejections an ``ingest_rejections`` count per reason, which the Fleet dashboard's
     panels read back as Grafana would send them."""
     influxdb1.query("CREATE DATABASE forestall")
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'state.db'}",
-        mqtt={"url": mosquitto.url},
-        store={"kind": "influxdb", "path": str(tmp_path / "tsdb")},
-        influxdb=influx(influxdb1.url, api="v1").model_dump(),
-        worker={"checkpoint_dir": str(tmp_path / "ckpt")},
-    )
-    upgrade(settings.database_url)
-    worker = Worker(settings, predictor_enabled=False)
-    worker.start()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="influx-dashboard-publisher")
-    client.connect("127.0.0.1", mosquitto.port)
-    client.loop_start()
     sent = {"malformed_json": 3, "schema": 2}
-    try:
-        assert wait_for(lambda: worker.connected)
-        time.sleep(0.5)
+    influxdb = influx(influxdb1.url, api="v1")
+    with worker_publishing(tmp_path, mosquitto, influxdb, "influx-dashboard-publisher") as (worker, client):
         status = b'{"schema": "forestall.status/1", "asset": "pump-7", "state": "online"}'
         client.publish("forestall/v1/acme/pump-7/status", status, qos=1).wait_for_publish(30)
         for _ in range(sent["malformed_json"]):
@@ -469,10 +466,6 @@ def test_the_worker_writes_liveness_and_rejections_for_the_fleet_dashboard(
         )
         assert wait_for(lambda: worker.metrics.samples._value.get() == 10)
         assert worker.store.flush(timeout=60)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-        worker.stop()
     span = (time.time() - 3600, time.time() + 60)
     rejected = influxdb1.rows(
         as_grafana_sends(QUERIES["INGEST_REJECTIONS"].text, span, "10000d", tenant="acme")
