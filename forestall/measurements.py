@@ -48,6 +48,9 @@ def rejection_points(counts: Mapping[tuple[str, str], int], at: float) -> list[P
     ]
 
 
+SEGMENTED = frozenset({"feedback", "incident"})  # event kinds whose points carry the customer's segment
+
+
 def event_points(
     event_id: int,
     kind: str,

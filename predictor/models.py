@@ -357,9 +357,12 @@ class AssetModel:
 
     def _age_labels(self, now: float) -> None:
         """Rows whose asset ran past the horizon (and a grace for late labels) unfailed are negatives."""
-        if self.down:
-            return
-        for _, x in self.pending.take(now - HORIZON_S - LABEL_GRACE_S):
+        if not self.down:
+            self._ran_past(now - HORIZON_S - LABEL_GRACE_S)
+
+    def _ran_past(self, before: float) -> None:
+        """Rows up to ``before`` are negatives, each on its own: the asset ran a horizon past them."""
+        for _, x in self.pending.take(before):
             self.fleet.calibrator.learn_one(x, False)
 
     def _label_rows(self, at: float, positive_within: float | None) -> None:
@@ -379,22 +382,20 @@ class AssetModel:
         visit would then be sent earlier than the last.
         """
         fleet = self.fleet
-        if failed:
-            self._label_rows(at, HORIZON_S)
-        else:
-            for _, x in self.pending.take(at - HORIZON_S):
-                fleet.calibrator.learn_one(x, False)
-        self.pending.clear()
         fleet.fault_events += 1
-        if failed:
-            history = [(ts, x) for ts, x in self.rul_features.history() if ts <= at]
-            if history:
-                fleet.library.learn([self._from_normal(x, ts) for ts, x in history])
-                fleet.rul.learn_failure(history, at)
-        self.down = failed
-        if failed:
-            self.failed_at = at
-            fleet.peers.forget(self.name)
+        if not failed:
+            self._ran_past(at - HORIZON_S)
+            self.pending.clear()
+            return
+        self._label_rows(at, HORIZON_S)
+        self.pending.clear()
+        history = [(ts, x) for ts, x in self.rul_features.history() if ts <= at]
+        if history:
+            fleet.library.learn([self._from_normal(x, ts) for ts, x in history])
+            fleet.rul.learn_failure(history, at)
+        self.down = True
+        self.failed_at = at
+        fleet.peers.forget(self.name)
 
     def confirm_no_fault(self, at: float) -> None:
         self._label_rows(at, None)

@@ -309,8 +309,7 @@ class AssetNormal:
         step = MAX_STEP_S if last is None else min(max(ts - last, 0.0), MAX_STEP_S)
         if last is None or ts > last:
             self._last = ts
-        # Young: a plain mean of what it sees. Later: slow forgetting in event time.
-        memory = math.inf if young or step <= 0 else ASSET_MEMORY_S / step
+        slow = min(step / ASSET_MEMORY_S, 1.0)  # forgetting in event time, once settled
         for name, value in units.items():
             n = self.n.get(name, 0) + 1
             self.n[name] = n
@@ -319,9 +318,9 @@ class AssetNormal:
                 profile = self.profiles[name] = cycles.shape(name)  # the fleet's cycle, until its own
             seasonal = _interpolate(profile, ts) if profile is not None else 0.0
             offset = self.offsets.get(name, value - seasonal)
-            # Averaging everything seen since a repair would take in the wear of an asset that
-            # degrades from installation as it comes; after its first day, only slow forgetting.
-            rate = 1.0 / n if young or n <= OWN_SETTLED else min(1.0 / memory, 1.0)
+            # Young or in its first day: a plain mean. Averaging everything seen since a repair
+            # would take in the wear of an asset that degrades from installation as it comes.
+            rate = 1.0 / n if young or n <= OWN_SETTLED else slow
             offset += rate * (value - seasonal - offset)
             self.offsets[name] = offset
             if young:

@@ -115,7 +115,8 @@ class RulFeatures:
         means = np.where(seen, np.array(self._acc_sum) / np.maximum(counts, 1.0), 0.0)
         if self._count:  # a sensor silent during the step keeps its last value
             means = np.where(seen, means, self._steps[self._count - 1] + self._ref)
-        self._ref = np.where(np.isnan(self._ref), means, self._ref)
+        else:  # the life's first step
+            self._ref = np.where(np.isnan(self._ref), means, self._ref)
         if self._count == self._capacity:
             self._steps[:-1], self._ts[:-1] = self._steps[1:], self._ts[1:]
             self._count -= 1

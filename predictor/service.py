@@ -17,14 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forestall.contract import Sample
-from forestall.measurements import event_points
+from forestall.measurements import SEGMENTED, event_points
 from forestall.series import Point, TelemetryStore
 from forestall.state.models import Asset, AssetHealth, Customer, Event, EventClock
 from predictor import planner
 from predictor.alerts import most_at_risk
 from predictor.engine import Predictor
 from predictor.models import Health
-from predictor.riskstate import refresh_customer_risk
+from predictor.riskstate import asset_risks, refresh_customer_risk
 from predictor.visits import Visits
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,9 @@ class PredictorService:
             owner = event.asset_id or event.customer_id
             if owner is not None and self.owns(event.tenant, owner):
                 customer = (
-                    session.get(Customer, (event.tenant, event.customer_id)) if event.customer_id else None
+                    session.get(Customer, (event.tenant, event.customer_id))
+                    if event.customer_id and event.kind in SEGMENTED
+                    else None
                 )
                 segment = customer.segment if customer is not None else None
                 points.extend(
@@ -180,18 +182,17 @@ class PredictorService:
         """A Grafana alert (recorded by the API) marks its asset, or for a customer-level alert the
         customer's assets most at risk, for the planner; a resolved one clears the mark."""
         name = str(event.data.get("alertname") or "grafana")
+        resolved = event.data.get("status") == "resolved"
         if event.asset_id is not None:
             targets = [event.asset_id]
         elif event.customer_id is not None:
             # ranked on the state DB's health, which every partition sees alike (each then marks
             # those of the chosen assets it owns)
-            rows = session.execute(
-                select(Asset.id, AssetHealth.failure_probability)
-                .join(AssetHealth, (AssetHealth.tenant == Asset.tenant) & (AssetHealth.asset_id == Asset.id))
-                .where(Asset.tenant == event.tenant, Asset.customer_id == event.customer_id)
-            )
-            chances = {asset_id: p for asset_id, p in rows}
-            targets = most_at_risk(chances) if event.data.get("status") != "resolved" else list(chances)
+            chances = {
+                r.asset_id: r.failure_probability
+                for r in asset_risks(session, event.tenant, event.customer_id)
+            }
+            targets = list(chances) if resolved else most_at_risk(chances)
         else:
             return []
         touched = []
@@ -199,7 +200,7 @@ class PredictorService:
             key = (event.tenant, asset_id)
             if not self.owns(*key):
                 continue
-            if event.data.get("status") == "resolved":
+            if resolved:
                 self.predictor.alerts.resolve(key, name)
             else:
                 self.predictor.alerts.fire(key, name, float(event.data.get("notified_at", event.occurred_at)))

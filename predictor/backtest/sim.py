@@ -39,7 +39,6 @@ class PolicyResult:
     name: str
     recommendations: int = 0
     caught: int = 0  # episodes with a useful recommendation
-    timely: int = 0  # … opened inside the lead window
     lead_hours: list[float] = field(default_factory=list)
     episodes: int = 0
     failures_occurred: int = 0
@@ -52,7 +51,7 @@ class PolicyResult:
             "recommendations": self.recommendations,
             "fault_episodes": self.episodes,
             "useful_recommendation_share": _share(self.caught, self.episodes),
-            "timely_share": _share(self.timely, self.episodes),
+            "timely_share": _share(sum(h <= LEAD_MAX_H for h in self.lead_hours), self.episodes),
             "median_lead_hours": round(statistics.median(self.lead_hours), 1) if self.lead_hours else None,
             "useful_beyond_96h_share": _share(
                 sum(h > LEAD_MAX_H for h in self.lead_hours), len(self.lead_hours)
@@ -131,7 +130,6 @@ class Run:
         waiting = {asset for _, asset, kind, _ in self.visits if kind == "preventive"}
         ended = {k: v for k, v in self.useful.items() if k[0] not in waiting or self._ended(*k)}
         r.caught, r.lead_hours = len(ended), list(ended.values())
-        r.timely = sum(lead <= LEAD_MAX_H for lead in r.lead_hours)
         r.failures_occurred, r.failures_prevented = m.failures_occurred, m.failures_prevented
         r.false_visits, r.visits_completed = m.false_visits, m.visits_completed
         r.episodes = r.failures_occurred + r.failures_prevented
