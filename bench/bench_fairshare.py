@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -23,11 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_ingest import histogram, ingest_stack, metrics, publish, quantile
+from bench_ingest import counter, histogram, ingest_stack, metrics, publish, quantile
 
 from forestall.devices import DYNSEC_PLUGINS, DeviceCredential, DynSec, device_commands, service_commands
 
 LAG = "forestall_ingest_lag_seconds"
+RATE_LIMITED = ("forestall_ingest_rejected_total", 'reason="rate_limited"')
 ADMIN_PASSWORD = secrets.token_urlsafe(12)
 PHASES = {
     "alone": "calm tenant alone",
@@ -88,16 +88,6 @@ def observed(buckets: list[tuple[float, float]]) -> float:
     return buckets[-1][1] if buckets else 0.0
 
 
-def counter_value(text: str, name: str, outcome: str) -> float:
-    found = re.search(rf'^{name}{{outcome="{outcome}"}}\s+([0-9.e+]+)$', text, re.M)
-    return float(found.group(1)) if found else 0.0
-
-
-def rate_limited(text: str) -> float:
-    found = re.search(r'^forestall_ingest_rejected_total\{reason="rate_limited"\}\s+([0-9.e+]+)$', text, re.M)
-    return float(found.group(1)) if found else 0.0
-
-
 def calm_latency(
     args: argparse.Namespace, port: int, mport: int, seq0: int, flood: bool, auth: Auth | None = None
 ) -> dict[str, Any]:
@@ -124,7 +114,7 @@ def calm_latency(
         time.sleep(0.5)
     after = metrics(mport)
     lag_after = histogram(after, LAG, "calm")
-    limited = rate_limited(after) - rate_limited(before)
+    limited = counter(after, *RATE_LIMITED) - counter(before, *RATE_LIMITED)
     return {
         "p50_ms": quantile(lag_before, lag_after, 0.5) * 1000,
         "p99_ms": quantile(lag_before, lag_after, 0.99) * 1000,
@@ -132,7 +122,7 @@ def calm_latency(
         "flood_messages": flooded.get("messages", 0),
         "rate_limited": limited,
         "flood_dropped": bool(flooded.get("dropped")),
-        "disabled": counter_value(after, "forestall_devices_disabled_total", "disabled"),
+        "disabled": counter(after, "forestall_devices_disabled_total", 'outcome="disabled"'),
         "last_seq": max(published["last_seq"], flooded.get("last_seq", 0)),
     }
 

@@ -135,8 +135,10 @@ def metrics(port: int) -> str:
     return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
 
 
-def counter(text: str, name: str) -> float:
-    match = re.search(rf"^{name}(?:{{[^}}]*}})?\s+([0-9.e+]+)$", text, re.M)
+def counter(text: str, name: str, labels: str | None = None) -> float:
+    """A counter's value: of the series with exactly ``labels`` (e.g. ``reason="x"``), else the first."""
+    wanted = re.escape(f"{{{labels}}}") if labels is not None else r"(?:\{[^}]*\})?"
+    match = re.search(rf"^{name}{wanted}\s+([0-9.e+]+)$", text, re.M)
     return float(match.group(1)) if match else 0.0
 
 

@@ -8,7 +8,6 @@ its credential can do nothing for another asset or tenant.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ from sqlalchemy import select
 
 from forestall.broker import free_port
 from forestall.cli import main
+from forestall.contract import Sample, telemetry_payload
 from forestall.devices import DYNSEC_PLUGINS, DynSec, DynSecError, change_commands
 from forestall.mqttclient import make_client
 from forestall.settings import Settings
@@ -166,15 +166,6 @@ def _cli(*argv: str, capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-def _wait(condition: object, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_provisioned_device_reaches_only_its_own_topics(
     broker: Broker, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -232,7 +223,7 @@ def test_a_provisioned_device_reaches_only_its_own_topics(
         device.publish("forestall/v1/acme/pump-2/telemetry", b"not mine")
         device.publish("forestall/v1/globex/pump-1/telemetry", b"not my tenant")
         device.publish("forestall/v1/acme/pump-1/cmd", b"not a device's to send")
-        assert _wait(lambda: len(worker.messages) >= 3)
+        assert wait_for(lambda: len(worker.messages) >= 3)
         time.sleep(0.5)  # what the broker refused would have come by now
         assert sorted(t for t, _ in worker.messages) == [
             "forestall/v1/acme/pump-1/ack",
@@ -243,7 +234,7 @@ def test_a_provisioned_device_reaches_only_its_own_topics(
         api.publish("forestall/v1/acme/pump-2/cmd", b"for pump-2")
         api.publish("forestall/v1/acme/pump-1/cmd", b"for pump-1")
         api.publish("forestall/v1/acme/pump-1/telemetry", b"the API speaks for no device")
-        assert _wait(lambda: any(p == b"for pump-1" for _, p in device.messages))
+        assert wait_for(lambda: any(p == b"for pump-1" for _, p in device.messages))
         time.sleep(0.3)
         assert [p for _, p in device.messages] == [b"for pump-1"]
         assert b"the API speaks for no device" not in [p for _, p in worker.messages]
@@ -253,15 +244,15 @@ def test_a_provisioned_device_reaches_only_its_own_topics(
         anonymous = Peer(plain, "anonymous")
         wrong = Peer(plain, "guess", username=mqtt_conf.username, password="guess")
         for peer in (other_id, anonymous, wrong):
-            assert _wait(lambda p=peer: p.refused is not None), "connected without a valid credential"
+            assert wait_for(lambda p=peer: p.refused is not None), "connected without a valid credential"
             peer.stop()
 
         # disable: the device is cut off at once and cannot come back until enabled
         assert not device.dropped.is_set()
         _cli("devices", "disable", *pump_1, "--broker", broker.admin_url, capsys=capsys)
-        assert _wait(lambda: device.dropped.is_set())
+        assert wait_for(lambda: device.dropped.is_set())
         again = as_device()
-        assert _wait(lambda: again.refused is not None)
+        assert wait_for(lambda: again.refused is not None)
         again.stop()
         _cli("devices", "revoke", *pump_1, "--broker", broker.admin_url, capsys=capsys)
     finally:
@@ -329,7 +320,7 @@ def test_the_worker_disables_a_device_that_goes_on_flooding(
         assert wait_for(lambda: disabled.labels(outcome="disabled")._value.get() == 1, 10)
         assert disabled.labels(outcome="failed")._value.get() == 0
         again = as_device("flood")
-        assert _wait(lambda: again.refused is not None), "a disabled device connected again"
+        assert wait_for(lambda: again.refused is not None), "a disabled device connected again"
         again.stop()
 
         calm.publish("forestall/v1/acme/calm/telemetry", _batch("calm", 1))
@@ -367,7 +358,7 @@ def test_only_the_guard_credential_may_command_the_broker(
         device = Peer(
             f"mqtt://{base}", conf["client_id"], username=conf["username"], password=conf["password"]
         )
-        _wait(lambda: device.connected.is_set() or device.refused is not None)
+        wait_for(lambda: device.connected.is_set() or device.refused is not None)
         device.stop()
         return device.connected.is_set()
 
@@ -383,10 +374,7 @@ def test_only_the_guard_credential_may_command_the_broker(
 
 
 def _batch(asset: str, seq: int) -> bytes:
-    sample = {"ts": time.time(), "values": {"temp_c": 20.0 + seq % 7}}
-    return json.dumps(
-        {"schema": "forestall.telemetry/1", "asset": asset, "seq": seq, "samples": [sample]}
-    ).encode()
+    return telemetry_payload(asset, seq, [Sample(time.time(), {"temp_c": 20.0 + seq % 7})])
 
 
 def test_the_demo_simulator_credential_speaks_for_the_demo_tenant_only(
@@ -408,8 +396,8 @@ def test_the_demo_simulator_credential_speaks_for_the_demo_tenant_only(
         simulator.publish("forestall/v1/demo/pump-1/telemetry", b"demo")
         simulator.publish("forestall/v1/acme/pump-1/telemetry", b"another tenant")
         simulator.publish("forestall-sim/v1/demo/pump-1/visit", b"world")
-        assert _wait(lambda: any(p == b"world" for _, p in simulator.messages))
-        assert _wait(lambda: len(worker.messages) >= 1)
+        assert wait_for(lambda: any(p == b"world" for _, p in simulator.messages))
+        assert wait_for(lambda: len(worker.messages) >= 1)
         time.sleep(0.5)
         assert [p for _, p in worker.messages] == [b"demo"]
     finally:

@@ -55,7 +55,6 @@ class InfluxStore:
         self.lines_written = 0
         self.batches_rejected = 0
         self.retries = 0
-        self.reachable: bool | None = None  # None until the first write
         self._transport: Transport = V1Transport(settings) if settings.api == "v1" else V2Transport(settings)
         self._query = InfluxQL(settings)
         self._wake = threading.Event()
@@ -108,6 +107,11 @@ class InfluxStore:
         self._ensure_writer()
         if self.spool.pending_lines >= self.settings.batch_size:
             self._wake.set()
+
+    @property
+    def reachable(self) -> bool:
+        """No bucket is backing off after a failed write."""
+        return not self._backoff
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Send everything spooled now; True when the spool is empty within ``timeout``."""
@@ -232,10 +236,8 @@ class InfluxStore:
             log.error("influxdb refused a batch of %d lines as malformed: %s", batches[0].lines, exc)
             self.spool.reject(batches[0], str(exc))
             return
-        if self.reachable is False:
-            log.info("influxdb at %s takes writes again; replaying the spool", self.settings.url)
-        self.reachable = True
-        self._backoff.pop(bucket, None)
+        if self._backoff.pop(bucket, None) is not None:
+            log.info("influxdb takes writes to %s again; replaying the spool", bucket or self.settings.bucket)
         self.spool.done(batches)
         self.batches_written += len(batches)
         self.lines_written += sum(b.lines for b in batches)
@@ -245,7 +247,6 @@ class InfluxStore:
         _, attempt = self._backoff.get(bucket, (0.0, 0))
         if attempt == 0:
             log.warning("influxdb write to %s failed, will retry: %s", bucket or self.settings.bucket, exc)
-        self.reachable = False
         self.retries += 1
         delay = exc.retry_after
         if delay is None:
