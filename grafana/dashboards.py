@@ -33,6 +33,7 @@ ASSET = '"asset" =~ /^$asset$/'
 # Where dispatchers' tables link to: the API's board (``?customer=`` / ``?asset=``). A dashboard
 # constant, so an operator sets it once (``forestall grafana build --board-url``, or in Grafana).
 BOARD_URL = "http://localhost:8000"
+VISITS_UID = "forestall-visits"  # the dashboard recommendations are annotated on
 
 
 class InfluxQuery(cogvariants.Dataquery):
@@ -248,7 +249,7 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
         .with_panel(_timeseries("Predicted time to failure and its band", PREDICTED_FAILURE, "h"))
     )
     visits = (
-        _dashboard("forestall-visits", "Forestall · Visits", ("tenant",), board_url)
+        _dashboard(VISITS_UID, "Forestall · Visits", ("tenant",), board_url)
         .with_panel(
             _table(
                 "Recommended visits: priority, hours from opening to SLA due and to window end",
@@ -273,21 +274,21 @@ def dashboard_json(builder: db.Dashboard) -> dict[str, Any]:
     return result
 
 
-DATASOURCES_YAML = """\
+DATASOURCES_YAML = f"""\
 # Written by `forestall grafana build`. The token comes from the environment Grafana runs in.
 apiVersion: 1
 datasources:
   - name: Forestall InfluxDB
-    uid: forestall-influxdb
+    uid: {DATASOURCE.uid}
     type: influxdb
     access: proxy
-    url: ${FORESTALL_INFLUXDB_URL}
+    url: ${{FORESTALL_INFLUXDB_URL}}
     jsonData:
-      dbName: ${FORESTALL_INFLUXDB_BUCKET}
+      dbName: ${{FORESTALL_INFLUXDB_BUCKET}}
       httpMode: POST
       httpHeaderName1: Authorization
     secureJsonData:
-      httpHeaderValue1: Token ${FORESTALL_INFLUXDB_TOKEN}
+      httpHeaderValue1: Token ${{FORESTALL_INFLUXDB_TOKEN}}
 """
 
 DASHBOARDS_YAML = """\

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,12 +26,11 @@ from grafana_client.client import GrafanaClientError, TokenAuth
 
 from forestall.settings import InfluxSettings
 from grafana.alerts import CONTACT_POINT, FOLDER_UID, GROUP, ROUTE, contact_point_model, rule_group_model
-from grafana.dashboards import BOARD_URL, DATASOURCE, dashboard_json, dashboards
+from grafana.dashboards import BOARD_URL, DATASOURCE, VISITS_UID, dashboard_json, dashboards
 from ingest.store.influxdb.transport import bucket_for
 
 ORG_PREFIX = "Forestall "
 ANNOTATION_TAG = "forestall-recommendation"
-VISITS_UID = "forestall-visits"
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,6 @@ class Report:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-
-    @property
-    def changes(self) -> int:
-        return len(self.created) + len(self.updated)
 
 
 def reader_for(settings: InfluxSettings, tenant: str | None) -> Reader:
@@ -140,20 +136,30 @@ class Recommended:
     priority: str
     customer: str
     assets: Sequence[str]
-    reason: str = ""
 
 
 def annotation_model(rec: Recommended) -> dict[str, Any]:
-    assets = ", ".join(rec.assets)
-    text = f"{rec.priority} visit recommended for {rec.customer}: {assets}"
-    if rec.reason:
-        text += f" ({rec.reason})"
     return {
         "dashboardUID": VISITS_UID,
         "time": int(rec.created_at * 1000),
         "tags": [ANNOTATION_TAG, f"rec:{rec.id}", rec.priority, f"customer:{rec.customer}"],
-        "text": text,
+        "text": f"{rec.priority} visit recommended for {rec.customer}: {', '.join(rec.assets)}",
     }
+
+
+def _covers(have: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether ``have`` holds every field of ``wanted`` as written (Grafana adds fields of its own)."""
+    return all(have.get(k) == v for k, v in wanted.items())
+
+
+def _or_none(call: Callable[[], Any]) -> Any:
+    """What ``call`` returns from Grafana, or None where it answers 404 (not there yet)."""
+    try:
+        return call()
+    except GrafanaClientError as exc:
+        if exc.status_code != 404:
+            raise
+        return None
 
 
 def grafana_api(url: str, credential: str | tuple[str, str] | None, org_id: int | None = None) -> GrafanaApi:
@@ -178,26 +184,19 @@ class Pusher:
 
     def org(self, name: str) -> int:
         """The id of the organisation ``name``, created if it is not there."""
-        try:
-            found: dict[str, Any] = self.api.organization.find_organization(name)
+        found = _or_none(lambda: self.api.organization.find_organization(name))
+        if found is not None:
             return int(found["id"])
-        except GrafanaClientError as exc:
-            if exc.status_code != 404:
-                raise
         created: dict[str, Any] = self.api.organization.create_organization({"name": name})
         return int(created["orgId"])
 
     def datasource(self, wanted: dict[str, Any], report: Report) -> None:
         name = f"datasource {wanted['uid']}"
-        try:
-            current: dict[str, Any] = self.api.datasource.get_datasource_by_uid(wanted["uid"])
-        except GrafanaClientError as exc:
-            if exc.status_code != 404:
-                raise
+        current = _or_none(lambda: self.api.datasource.get_datasource_by_uid(wanted["uid"]))
+        if current is None:
             self.api.datasource.create_datasource(wanted)
             report.created.append(name)
-            return
-        if datasource_differs(wanted, current):
+        elif datasource_differs(wanted, current):
             self.api.datasource.update_datasource_by_uid(wanted["uid"], wanted)
             report.updated.append(name)
         else:
@@ -206,12 +205,8 @@ class Pusher:
     def dashboards(self, wanted: Iterable[dict[str, Any]], report: Report) -> None:
         for board in wanted:
             name = f"dashboard {board['uid']}"
-            try:
-                current: dict[str, Any] = self.api.dashboard.get_dashboard(board["uid"])["dashboard"]
-            except GrafanaClientError as exc:
-                if exc.status_code != 404:
-                    raise
-                current = {}
+            stored = _or_none(partial(self.api.dashboard.get_dashboard, board["uid"]))
+            current = stored["dashboard"] if stored is not None else {}
             if current and not dashboard_differs(board, current):
                 report.unchanged.append(name)
                 continue
@@ -250,21 +245,13 @@ class Pusher:
         ``new_token`` makes the contact point's credential (a tenant's ``grafana`` key) only when
         the contact point is not there yet: Grafana never shows it again, and keeps it on updates.
         """
-        try:
-            self.api.folder.get_folder(FOLDER_UID)
+        if _or_none(lambda: self.api.folder.get_folder(FOLDER_UID)) is not None:
             report.unchanged.append(f"folder {FOLDER_UID}")
-        except GrafanaClientError as exc:
-            if exc.status_code != 404:
-                raise
+        else:
             self.api.folder.create_folder("Forestall", uid=FOLDER_UID)
             report.created.append(f"folder {FOLDER_UID}")
         wanted = rule_group_model(org_id)
-        try:
-            current = self.api.alertingprovisioning.get_rule_group(FOLDER_UID, GROUP)
-        except GrafanaClientError as exc:
-            if exc.status_code != 404:
-                raise
-            current = {}
+        current = _or_none(lambda: self.api.alertingprovisioning.get_rule_group(FOLDER_UID, GROUP)) or {}
         if current and not rules_differ(wanted, current):
             report.unchanged.append(f"rule group {GROUP}")
         else:
@@ -277,9 +264,8 @@ class Pusher:
             report.created.append(f"contact point {CONTACT_POINT}")
         else:
             wanted_point = contact_point_model(alert_url, None)
-            have = existing.get("settings") or {}
-            if existing.get("type") != wanted_point["type"] or any(
-                have.get(k) != v for k, v in wanted_point["settings"].items()
+            if existing.get("type") != wanted_point["type"] or not _covers(
+                existing.get("settings") or {}, wanted_point["settings"]
             ):
                 self.api.alertingprovisioning.update_contactpoint(CONTACT_POINT, wanted_point)
                 report.updated.append(f"contact point {CONTACT_POINT}")
@@ -288,7 +274,7 @@ class Pusher:
         tree = self.api.alertingprovisioning.get_notification_policy_tree()
         routes = list(tree.get("routes") or [])
         ours = [r for r in routes if r.get("receiver") == CONTACT_POINT]
-        if len(ours) == 1 and all(ours[0].get(k) == v for k, v in ROUTE.items()):
+        if len(ours) == 1 and _covers(ours[0], ROUTE):
             report.unchanged.append("notification policy")
         else:  # our route, once, as written; the organisation's other routes and root kept
             routes = [r for r in routes if r.get("receiver") != CONTACT_POINT] + [dict(ROUTE)]
@@ -303,7 +289,7 @@ def rules_differ(wanted: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
     have = {r.get("uid"): r for r in current.get("rules", [])}
     for rule in wanted["rules"]:
         stored = have.get(rule["uid"])
-        if stored is None or any(stored.get(k) != v for k, v in rule.items()):
+        if stored is None or not _covers(stored, rule):
             return True
     return len(have) != len(wanted["rules"])
 

@@ -13,7 +13,6 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,9 @@ from grafana_foundation_sdk.models import alerting as alerting_model
 from grafana_foundation_sdk.models import dashboard as model
 from sqlalchemy import func, select
 
+from forestall.broker import free_port
 from forestall.cli import main
+from forestall.contract import parse_ts
 from forestall.demo import TENANT, Demo, DemoOptions
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.models import Asset, Event, Recommendation
@@ -118,7 +119,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InfluxDB1
             assets=16,
             customers=4,
             seed=7,
-            api_port=_free(),
+            api_port=free_port(),
             data_dir=folder / "demo",
             config=config,
         )
@@ -163,7 +164,7 @@ class Technician(threading.Thread):
             while time.monotonic() < deadline and self.reported is None:
                 try:
                     asset = client.request("GET", "/v1/assets?limit=1")["items"][0]["id"]
-                    at = _seconds(client.request("GET", f"/v1/assets/{asset}/health")["at"])
+                    at = parse_ts(client.request("GET", f"/v1/assets/{asset}/health")["at"])
                     first = at if first is None else first
                     if at - first >= self.after_s:
                         client.post_maintenance_event(asset, "failure", at)
@@ -174,16 +175,6 @@ class Technician(threading.Thread):
                 time.sleep(0.2)
         finally:
             client.close()
-
-
-def _seconds(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def _free() -> int:
-    from forestall.broker import free_port
-
-    return free_port()
 
 
 CHECKED: set[str] = set()
