@@ -4,7 +4,7 @@ as the code would write it is left alone, so a second push changes nothing.
 
 With tenants, each gets a Grafana organisation of its own ("Forestall <tenant>") whose datasource
 reads only that tenant's InfluxDB database (``influxdb.tenant_buckets``), with a read-only
-InfluxDB user made for it (``reader_statements``). Grafana's API tokens belong to one
+InfluxDB user made for it (``grafana.readers``). Grafana's API tokens belong to one
 organisation, so creating organisations takes a server admin's user name and password.
 
 The decisions — what a datasource, a dashboard, an annotation should be — are pure functions;
@@ -67,15 +67,6 @@ def reader_for(settings: InfluxSettings, tenant: str | None) -> Reader:
         :32
     ]
     return Reader(bucket_for(settings, tenant), f"grafana_{tenant}", password)
-
-
-def reader_statements(reader: Reader) -> list[str]:
-    """InfluxQL that makes ``reader`` a user who may read its database and nothing else."""
-    return [
-        f"CREATE USER \"{reader.username}\" WITH PASSWORD '{reader.password}'",
-        f"SET PASSWORD FOR \"{reader.username}\" = '{reader.password}'",
-        f'GRANT READ ON "{reader.database}" TO "{reader.username}"',
-    ]
 
 
 def datasource_model(url: str, reader: Reader) -> dict[str, Any]:

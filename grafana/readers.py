@@ -15,8 +15,17 @@ from influxdb_client.domain.permission import Permission
 from influxdb_client.domain.permission_resource import PermissionResource
 
 from forestall.settings import InfluxSettings
-from grafana.push import Reader, reader_for, reader_statements
-from ingest.store.influxdb.transport import V1Transport, V2Transport, bucket_for
+from grafana.push import Reader, reader_for
+from ingest.store.influxdb.transport import MalformedBatchError, V1Transport, V2Transport, bucket_for
+
+
+def reader_statements(reader: Reader) -> tuple[str, list[str]]:
+    """InfluxQL that makes ``reader`` a user who may read its database and nothing else: the
+    user's creation, then what sets its password and grant whether it was just made or not."""
+    return f"CREATE USER \"{reader.username}\" WITH PASSWORD '{reader.password}'", [
+        f"SET PASSWORD FOR \"{reader.username}\" = '{reader.password}'",
+        f'GRANT READ ON "{reader.database}" TO "{reader.username}"',
+    ]
 
 
 def ensure_reader(settings: InfluxSettings, tenant: str) -> Reader:
@@ -26,7 +35,14 @@ def ensure_reader(settings: InfluxSettings, tenant: str) -> Reader:
         transport = V1Transport(settings)
         try:
             transport.ensure_database(reader.database)
-            for statement in reader_statements(reader):
+            create, settle = reader_statements(reader)
+            try:
+                transport.statement(create, reader.database)
+            except MalformedBatchError as exc:
+                # there with another password (the store's credential was rotated): set next
+                if "already exists" not in str(exc):
+                    raise
+            for statement in settle:
                 transport.statement(statement, reader.database)
         finally:
             transport.close()

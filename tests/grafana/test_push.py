@@ -266,3 +266,25 @@ def test_on_influxdb2_each_tenant_gets_a_token_that_reads_its_bucket_only(tmp_pa
         assert [r.get_value() for t in own for r in t.records] == [40.0]
         with pytest.raises(ApiException):
             client.query_api().query(f'from(bucket: "{settings.bucket}_{tenants[1]}") |> range(start: -1h)')
+
+
+def test_a_rotated_store_credential_gives_each_reader_its_new_password(
+    tmp_path: Path, secured_influx: InfluxDB1
+) -> None:
+    """A reader's password derives from the store's admin credential: after that is rotated, the
+    next push sets the reader's new one (InfluxDB refuses CREATE USER for a user it has with
+    another password)."""
+    from grafana.readers import ensure_reader
+
+    settings = InfluxSettings(
+        url=secured_influx.url,
+        api="v1",
+        username=INFLUX_ADMIN[0],
+        password=INFLUX_ADMIN[1],
+        tenant_buckets=True,
+    )
+    before = ensure_reader(settings, "acme")
+    secured_influx.query(f"SET PASSWORD FOR \"{INFLUX_ADMIN[0]}\" = 'rotated-admin-password'")
+    after = ensure_reader(settings.model_copy(update={"password": "rotated-admin-password"}), "acme")
+    assert after.username == before.username and after.password != before.password
+    secured_influx.query("SHOW MEASUREMENTS", db=after.database, auth=(after.username, after.password))
