@@ -40,6 +40,7 @@ class PlannerPolicy:
     dismiss_cooldown_hours: float = 72.0
     no_fault_cooldown_hours: float = 48.0
     repair_cooldown_hours: float = 12.0
+    overdue_memory_hours: float = 72.0  # how long a lapsed, outlived prediction raises the bar (_overdue)
     expiry_grace_hours: float = 6.0
     fresh_hours: float = 1.0  # a new recommendation rests on health at most this old (event time)
 
@@ -267,7 +268,7 @@ class ClosedVisit:
     status: str  # dismissed, completed, expired, cancelled
     closed_at: float
     fault_found: bool | None = None
-    confidence: float | None = None  # the failure probability it was opened on
+    confidence: float | None = None  # the failure probability of its latest revision (its assets' highest)
     predicted_failure_at: float | None = None
 
 
@@ -324,7 +325,12 @@ def _last_closed(closed: Iterable[ClosedVisit]) -> dict[str, float]:
 
 def cooldown_hours(policy: PlannerPolicy = PlannerPolicy()) -> float:
     """How far back closed recommendations can still cool an asset down."""
-    return max(policy.dismiss_cooldown_hours, policy.no_fault_cooldown_hours, policy.repair_cooldown_hours)
+    return max(
+        policy.dismiss_cooldown_hours,
+        policy.no_fault_cooldown_hours,
+        policy.repair_cooldown_hours,
+        policy.overdue_memory_hours,
+    )
 
 
 def decide(
@@ -346,7 +352,7 @@ def decide(
     """
     cooling = cooling_down(closed_visits, now, policy)
     ended = _last_closed(closed_visits)
-    overdue = _overdue(closed_visits, now)
+    overdue = _overdue(closed_visits, now, policy)
     actions: list[Action] = []
     covered = {a for visit in open_visits for a in visit.asset_ids}
     for visit in open_visits:
@@ -382,15 +388,17 @@ def decide(
     return actions
 
 
-def _overdue(closed: Iterable[ClosedVisit], now: float) -> dict[str, float]:
-    """Per asset, the highest confidence of its recommendations that lapsed although the failure
-    they foresaw is past: the asset outlived that prediction, so a successor needs more evidence
-    than it had (or a new alert), not the same evidence again every few hours."""
+def _overdue(closed: Iterable[ClosedVisit], now: float, policy: PlannerPolicy) -> dict[str, float]:
+    """Per asset, the highest confidence of its recommendations that lapsed in the last
+    ``overdue_memory_hours`` although the failure they foresaw is past: the asset outlived that
+    prediction, so a successor needs more evidence than it had (or a new alert), not the same
+    evidence again every few hours."""
+    since = now - policy.overdue_memory_hours * HOUR
     overdue: dict[str, float] = {}
     for visit in closed:
         if visit.status != "expired" or visit.confidence is None or visit.predicted_failure_at is None:
             continue
-        if visit.predicted_failure_at < now:
+        if visit.closed_at >= since and visit.predicted_failure_at < now:
             for asset in visit.asset_ids:
                 overdue[asset] = max(overdue.get(asset, 0.0), visit.confidence)
     return overdue
