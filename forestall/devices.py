@@ -72,6 +72,7 @@ SERVICE_ROLES: Mapping[str, Sequence[Mapping[str, Any]]] = {
         {"acltype": "publishClientReceive", "topic": RESPONSE_TOPIC, "allow": True},
     ),
 }
+ROLE_ACLS: Mapping[str, Sequence[Mapping[str, Any]]] = {**SERVICE_ROLES, SIMULATOR_ROLE: SIMULATOR_ACLS}
 
 
 class DynSecError(RuntimeError):
@@ -153,8 +154,7 @@ def service_commands(passwords: Mapping[str, str]) -> list[dict[str, Any]]:
     ``ok_if=ALREADY_EXISTS`` and then ``password_commands`` to make it repeatable."""
     out: list[dict[str, Any]] = []
     for role, password in passwords.items():
-        acls = SIMULATOR_ACLS if role == SIMULATOR_ROLE else SERVICE_ROLES[role]
-        out.append({"command": "createRole", "rolename": role, "acls": [dict(a) for a in acls]})
+        out.append({"command": "createRole", "rolename": role, "acls": [dict(a) for a in ROLE_ACLS[role]]})
         out.append(
             {"command": "createClient", "username": role, "password": password, "roles": [{"rolename": role}]}
         )

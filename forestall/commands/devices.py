@@ -131,25 +131,18 @@ def _change(args: argparse.Namespace) -> int:
 
 
 def _services(args: argparse.Namespace) -> int:
-    from forestall.devices import (
-        ALREADY_EXISTS,
-        SIMULATOR_ROLE,
-        DynSec,
-        password_commands,
-        service_commands,
-    )
+    from forestall.devices import ALREADY_EXISTS, DynSec, password_commands, service_commands
 
-    given = {f"forestall-{name}": getattr(args, f"{name}_password") for name in SERVICES}
+    # the simulator's credential is made only when its password is given (the demo profile)
+    given = {f"forestall-{name}": getattr(args, f"{name}_password") for name in (*SERVICES, "simulator")}
     given = {role: password for role, password in given.items() if password}
-    passwords = {role: given.get(role) or secrets.token_urlsafe(24) for role in SERVICE_ROLES}
-    if args.simulator_password:
-        passwords[SIMULATOR_ROLE] = args.simulator_password
+    passwords = {role: secrets.token_urlsafe(24) for role in SERVICE_ROLES} | given
     with DynSec(_admin_url(args), ca_file=args.ca_file) as dynsec:
         dynsec.run(service_commands(passwords), ok_if=ALREADY_EXISTS)
         dynsec.run(password_commands(passwords))
     for role, password in passwords.items():  # only what was made here: a given one may be in logs
         name = f"{role.removeprefix('forestall-').upper()}_MQTT_PASSWORD"
-        if role in given or role == SIMULATOR_ROLE:
+        if role in given:
             print(f"{role}: the given password is set", file=sys.stderr)
         else:
             print(f"{name}={password}")
