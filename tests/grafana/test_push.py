@@ -55,6 +55,13 @@ def _config(tmp_path: Path, influx: InfluxDB1, state_url: str) -> Path:
     return config
 
 
+def _admin_settings(influx: InfluxDB1) -> InfluxSettings:
+    """The store's settings against ``influx``: its admin credential, a database per tenant."""
+    return InfluxSettings(
+        url=influx.url, api="v1", username=INFLUX_ADMIN[0], password=INFLUX_ADMIN[1], tenant_buckets=True
+    )
+
+
 def _state_db(tmp_path: Path, recommendations: list[Recommendation]) -> str:
     """A migrated SQLite state DB holding ``recommendations``; its URL."""
     url = f"sqlite:///{tmp_path / 'state.db'}"
@@ -101,13 +108,7 @@ def test_each_tenant_gets_an_organisation_that_reads_only_its_data(
         tmp_path, [_recommendation(t, n) for t in TENANTS for n in range(3 if t == "acme" else 1)]
     )
     config = _config(tmp_path, secured_influx, state_url)
-    settings = InfluxSettings(
-        url=secured_influx.url,
-        api="v1",
-        username=INFLUX_ADMIN[0],
-        password=INFLUX_ADMIN[1],
-        tenant_buckets=True,
-    )
+    settings = _admin_settings(secured_influx)
     store = InfluxStore(settings, tmp_path / "spool.sqlite")
     try:
         for tenant in TENANTS:
@@ -276,13 +277,7 @@ def test_a_rotated_store_credential_gives_each_reader_its_new_password(
     another password)."""
     from grafana.readers import ensure_reader
 
-    settings = InfluxSettings(
-        url=secured_influx.url,
-        api="v1",
-        username=INFLUX_ADMIN[0],
-        password=INFLUX_ADMIN[1],
-        tenant_buckets=True,
-    )
+    settings = _admin_settings(secured_influx)
     before = ensure_reader(settings, "acme")
     secured_influx.query(f"SET PASSWORD FOR \"{INFLUX_ADMIN[0]}\" = 'rotated-admin-password'")
     after = ensure_reader(settings.model_copy(update={"password": "rotated-admin-password"}), "acme")
