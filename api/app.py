@@ -22,6 +22,7 @@ from api.metrics import ApiMetrics
 from api.problems import validation_failed
 from api.routes import api_router
 from api.routes.system import router as system_router
+from api.webhooks.dispatcher import WebhookDispatcher
 from api.webhooks.egress import EgressPolicy
 from forestall import __version__
 from forestall.settings import Settings
@@ -58,8 +59,6 @@ def create_app(settings: Settings, *, deliver_webhooks: bool = True) -> FastAPI:
             egress=EgressPolicy(settings.api.webhook_allowed_networks),
         )
         if deliver_webhooks:
-            from api.webhooks.dispatcher import WebhookDispatcher
-
             ctx.dispatcher = WebhookDispatcher(ctx.sessions, settings.api, metrics=metrics, egress=ctx.egress)
             ctx.dispatcher.start()
         app.state.ctx = ctx

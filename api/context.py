@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.commands import CommandPublisher
 from api.limits import KeyLimiter
 from api.metrics import ApiMetrics
 from api.webhooks.egress import EgressPolicy
 from forestall.settings import Settings
+from ingest.store import open_store
 
 if TYPE_CHECKING:
-    from api.commands import CommandPublisher
     from api.webhooks.dispatcher import WebhookDispatcher
     from forestall.series import TelemetryStore
 
@@ -41,8 +42,6 @@ class AppContext:
         """The telemetry store, opened on first use (many API calls never need it)."""
         with self._store_lock:
             if self._store is None:
-                from ingest.store import open_store
-
                 self._store = open_store(self.settings)
             return self._store
 
@@ -50,8 +49,6 @@ class AppContext:
         """The MQTT publisher for device commands, made on first use (connects lazily)."""
         with self._store_lock:
             if self._commands is None:
-                from api.commands import CommandPublisher
-
                 self._commands = CommandPublisher(self.settings.mqtt)
             return self._commands
 

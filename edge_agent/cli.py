@@ -1,6 +1,6 @@
 """``forestall edge --config FILE``: run the edge agent until SIGINT or SIGTERM.
 
-Registered into the ``forestall`` command line by ``forestall.cli``. Imports nothing heavy:
+Registered into the ``forestall`` command line by ``programs.cli``. Imports nothing heavy:
 the agent itself is imported only when the command runs.
 """
 

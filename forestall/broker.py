@@ -58,6 +58,7 @@ class EmbeddedBroker:
         loop.close()
 
     async def _start_broker(self) -> None:
+        # Here: amqtt is a server extra, and the simulators and the tests import free_port alone.
         from amqtt.broker import Broker
 
         config = {

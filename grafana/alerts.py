@@ -21,7 +21,7 @@ from grafana_foundation_sdk.builders import expr as expressions
 from grafana_foundation_sdk.models import alerting as alerting_model
 from grafana_foundation_sdk.models import dashboard as dashboard_model
 
-from grafana.dashboards import DATASOURCE, InfluxQuery, InfluxQueryBuilder, built_json
+from grafana.queries import DATASOURCE, InfluxQuery, InfluxQueryBuilder, built_json
 
 FOLDER_UID = "forestall"
 GROUP = "forestall-visits"

@@ -20,12 +20,11 @@ from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import table, timeseries
-from grafana_foundation_sdk.cog import builder as cogbuilder
-from grafana_foundation_sdk.cog import variants as cogvariants
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
 
-DATASOURCE = model.DataSourceRef(type_val="influxdb", uid="forestall-influxdb")
+from grafana.alerts import provisioning as alerting_provisioning
+from grafana.queries import DATASOURCE, InfluxQuery, InfluxQueryBuilder, built_json
+
 PROVISIONING = Path(__file__).resolve().parent / "provisioning"
 TENANT = '"tenant" =~ /^$tenant$/'
 CUSTOMER = '"customer" =~ /^$customer$/'
@@ -34,33 +33,6 @@ ASSET = '"asset" =~ /^$asset$/'
 # constant, so an operator sets it once (``forestall grafana build --board-url``, or in Grafana).
 BOARD_URL = "http://localhost:8000"
 VISITS_UID = "forestall-visits"  # the dashboard recommendations are annotated on
-
-
-class InfluxQuery(cogvariants.Dataquery):
-    """A raw InfluxQL target of Grafana's InfluxDB datasource (the SDK has no InfluxDB builder)."""
-
-    def __init__(self, ref_id: str, query: str, result_format: str, alias: str = "") -> None:
-        self.ref_id, self.query, self.result_format, self.alias = ref_id, query, result_format, alias
-
-    def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "refId": self.ref_id,
-            "datasource": DATASOURCE.to_json(),
-            "query": self.query,
-            "rawQuery": True,
-            "resultFormat": self.result_format,
-        }
-        if self.alias:
-            out["alias"] = self.alias
-        return out
-
-
-class InfluxQueryBuilder(cogbuilder.Builder[InfluxQuery]):
-    def __init__(self, query: InfluxQuery) -> None:
-        self._query = query
-
-    def build(self) -> InfluxQuery:
-        return self._query
 
 
 @dataclass(frozen=True)
@@ -264,11 +236,6 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
     return {"fleet": fleet, "experience": experience, "asset": asset, "visits": visits}
 
 
-def built_json(builder: cogbuilder.Builder[Any]) -> Any:
-    """What an SDK builder builds, as the JSON Grafana takes (dashboards, rules, contact points)."""
-    return json.loads(json.dumps(builder.build(), cls=JSONEncoder))
-
-
 def dashboard_json(builder: db.Dashboard) -> dict[str, Any]:
     result: dict[str, Any] = built_json(builder)
     return result
@@ -314,9 +281,7 @@ def provisioning_files(board_url: str = BOARD_URL) -> dict[str, str]:
     for name, builder in dashboards(board_url).items():
         text = json.dumps(dashboard_json(builder), indent=2, sort_keys=True) + "\n"
         files[f"dashboards/forestall/{name}.json"] = text
-    from grafana.alerts import provisioning  # it builds on this module's datasource and query types
-
-    alerting = json.dumps(provisioning(), indent=2, sort_keys=True)  # JSON is YAML, comments aside
+    alerting = json.dumps(alerting_provisioning(), indent=2, sort_keys=True)  # JSON is YAML, comments aside
     files["alerting/forestall.yaml"] = (
         f"# Written by `forestall grafana build` (grafana/alerts.py).\n{alerting}\n"
     )

@@ -26,7 +26,8 @@ from grafana_client.client import GrafanaClientError, TokenAuth
 
 from forestall.settings import InfluxSettings
 from grafana.alerts import CONTACT_POINT, FOLDER_UID, GROUP, ROUTE, contact_point_model, rule_group_model
-from grafana.dashboards import BOARD_URL, DATASOURCE, VISITS_UID, dashboard_json, dashboards
+from grafana.dashboards import BOARD_URL, VISITS_UID, dashboard_json, dashboards
+from grafana.queries import DATASOURCE
 from ingest.store.influxdb.transport import bucket_for
 
 ORG_PREFIX = "Forestall "

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from edge_agent.agent import EdgeAgent
+from edge_agent.config import AgentConfig, AgentSettings, MqttSettings, SensorSettings
 from edge_agent.drivers.base import SignalSource
+from edge_agent.polling import build_drivers
 from forestall.clock import Clock
 
 
@@ -52,10 +55,6 @@ def make_edge_agent(
     clock: Clock,
 ) -> EdgeAgentLike:
     """A real ``EdgeAgent`` with one ``simulated`` sensor bound to ``source``; its buffer in ``data_dir``."""
-    from edge_agent.agent import EdgeAgent
-    from edge_agent.config import AgentConfig, AgentSettings, MqttSettings, SensorSettings
-    from edge_agent.polling import build_drivers
-
     data_dir.mkdir(parents=True, exist_ok=True)
     # Batch about one wall second of event time and say "online" every few wall seconds, so
     # 50 agents at 3600x send ~50 batches a second rather than one per sample.

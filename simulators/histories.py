@@ -24,6 +24,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from forestall.contract import format_ts
+
 HOUR = 3600.0
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 REPAIR_GAP_H = 4.0
@@ -157,6 +159,4 @@ def _asset(
 
 
 def _iso(ts: float) -> str:
-    from forestall.contract import format_ts
-
     return format_ts(ts)

@@ -7,12 +7,12 @@ from sqlalchemy.orm import Session
 
 from forestall.state.models import Customer, CustomerRisk, RiskWeights
 from forestall.state.repo import event_now_or_wall
+from predictor.risk import DEFAULT_THRESHOLD, DEFAULT_WEIGHTS
+from predictor.riskstate import refresh_customer_risk
 
 
 def refresh_risk(session: Session, tenant: str, customer_id: str, now: float) -> CustomerRisk | None:
     """Recompute and store the customer's risk (may emit risk.threshold_crossed)."""
-    from predictor.riskstate import refresh_customer_risk
-
     return refresh_customer_risk(session, tenant, customer_id, now)
 
 
@@ -45,8 +45,6 @@ def refresh_all(session: Session, tenant: str, now: float) -> int:
 
 def risk_settings(session: Session, tenant: str) -> tuple[dict[str, float], float, dict[str, float]]:
     """(effective weights, threshold, defaults) of the tenant."""
-    from predictor.risk import DEFAULT_THRESHOLD, DEFAULT_WEIGHTS
-
     row = session.get(RiskWeights, tenant)
     stored = {k: float(v) for k, v in row.weights.items()} if row else {}
     threshold = row.threshold if row else DEFAULT_THRESHOLD
@@ -56,8 +54,6 @@ def risk_settings(session: Session, tenant: str) -> tuple[dict[str, float], floa
 def put_risk_settings(
     session: Session, tenant: str, weights: dict[str, float], threshold: float | None
 ) -> None:
-    from predictor.risk import DEFAULT_THRESHOLD
-
     row = session.get(RiskWeights, tenant)
     if row is None:
         row = RiskWeights(tenant=tenant, weights={}, threshold=DEFAULT_THRESHOLD)

@@ -14,6 +14,7 @@ from api.routes.assets import found_asset
 from api.schemas.assets import TelemetrySample
 from api.schemas.common import Page
 from forestall.contract import format_ts
+from forestall.series import StoreError
 from forestall.state.repo import event_now_or_wall
 
 router = APIRouter(prefix="/assets", tags=["assets"], route_class=CheckedRoute)
@@ -41,8 +42,6 @@ def get_telemetry(
     after = PageParams(limit, cursor).after(float)
     if end < start:  # an empty window; InfluxDB would refuse the query
         return Page(items=[], next_cursor=None)
-    from forestall.series import StoreError
-
     try:
         rows = ctx.telemetry_store().query_telemetry(
             principal.tenant,

@@ -38,6 +38,7 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (``forestall db upgrade``)."""
+    # Alembic is loaded only to migrate: the API and worker processes start without it.
     from alembic import command
     from alembic.config import Config
 

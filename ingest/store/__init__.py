@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["STORES", "open_store"]
 
 
+# Each adapter is imported when it is opened: a worker on the embedded store never loads
+# influxdb-client and urllib3.
 def _embedded(settings: Settings) -> TelemetryStore:
     from ingest.store.embedded import EmbeddedStore
 

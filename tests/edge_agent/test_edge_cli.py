@@ -129,7 +129,7 @@ def test_sigkill_and_restart_lose_nothing_and_sigterm_stops_cleanly(
 
 LIGHT_RUN = """
 import json, os, signal, sys, threading
-import forestall.cli as cli
+import programs.cli as cli
 cli.server_installed = lambda: False  # what an edge-only install (forestall[edge]) runs
 threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
 code = cli.main(["edge", "--config", sys.argv[1]])

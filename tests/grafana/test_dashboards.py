@@ -24,14 +24,15 @@ from grafana_foundation_sdk.models import dashboard as model
 from sqlalchemy import func, select
 
 from forestall.broker import free_port
-from forestall.cli import main
 from forestall.contract import parse_ts
-from forestall.demo import TENANT, Demo, DemoOptions
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.models import Asset, Event, Recommendation
 from grafana.alerts import FAILURE_PROBABILITY, RISK_INDEX, RULES, rule_group
-from grafana.dashboards import PROVISIONING, QUERIES, InfluxQuery, dashboard_json, dashboards
+from grafana.dashboards import PROVISIONING, QUERIES, dashboard_json, dashboards
+from grafana.queries import InfluxQuery
 from predictor.engine import Predictor
+from programs.cli import main
+from programs.demo import TENANT, Demo, DemoOptions
 from simulators.apiclient import ApiClient, ApiError
 from tests.ingest.conftest import InfluxDB1
 from tests.support import as_grafana_sends

@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from forestall.cli import main
 from forestall.contract import Sample
 from forestall.series import SeriesTags
 from forestall.settings import InfluxSettings
@@ -23,6 +22,7 @@ from grafana.alerts import RULES
 from grafana.dashboards import dashboard_json, dashboards
 from grafana.push import ANNOTATION_TAG, reader_for
 from ingest.store.influxdb import InfluxStore
+from programs.cli import main
 from tests.grafana.grafana_double import ADMIN, TOKEN, GrafanaDouble
 from tests.ingest.conftest import InfluxDB1, influxdb2_settings, needs_influxdb2
 

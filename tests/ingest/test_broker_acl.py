@@ -24,7 +24,6 @@ import pytest
 from sqlalchemy import select
 
 from forestall.broker import free_port
-from forestall.cli import main
 from forestall.contract import Sample, telemetry_payload
 from forestall.devices import DYNSEC_PLUGINS, DynSec, DynSecError, change_commands
 from forestall.mqttclient import make_client
@@ -32,6 +31,7 @@ from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.models import IngestSequence, Rejection
 from ingest.worker import Worker
+from programs.cli import main
 from tests.conftest import wait_port
 from tests.edge_agent.edge_support import make_tls_files
 from tests.support import wait_for

@@ -138,9 +138,9 @@ def test_the_worker_and_the_sim_backtest_apply_the_same_decide(
 ) -> None:
     """Both call ``planner.decide`` itself: no copy of the policy anywhere."""
     from forestall.state.db import make_engine, make_sessionmaker, upgrade
-    from predictor.backtest.sim import run_forestall
     from predictor.engine import Predictor
     from predictor.visits import Visits
+    from programs.backtest.sim import run_forestall
     from simulators.world import FleetSpec
     from tests.support import add_customer_with_asset
 

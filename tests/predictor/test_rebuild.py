@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from forestall.cli import main
-from forestall.history import read_folder
-from forestall.replay import FleetReplay, ReplayOptions
 from forestall.settings import load_settings
 from ingest.worker import Worker, checkpoint_path
 from predictor.engine import Predictor
+from programs.backtest.history import read_folder
+from programs.backtest.replay import FleetReplay, ReplayOptions
+from programs.cli import main
 from simulators.histories import generate_fleet
 
 

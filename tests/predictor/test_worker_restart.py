@@ -84,7 +84,7 @@ def test_sigkill_loses_no_learning_before_the_last_checkpoint_and_no_recommendat
         FORESTALL_WORKER__CHECKPOINT_DIR=str(tmp_path / "checkpoints"),
         FORESTALL_WORKER__CHECKPOINT_INTERVAL_S="0.5",
     )
-    command = [sys.executable, "-m", "forestall.cli", "worker"]
+    command = [sys.executable, "-m", "programs.cli", "worker"]
 
     def recommendations() -> int:
         with sessions() as session:

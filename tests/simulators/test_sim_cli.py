@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from forestall.broker import EmbeddedBroker
-from forestall.commands import simulate
+from programs.commands import simulate
 from tests.simulators.sim_fakeapi import FakeApi
 
 

@@ -35,7 +35,7 @@ Handler = Callable[[argparse.Namespace], int]
 def reporting(handler: Handler, refusals: Callable[[], tuple[type[BaseException], ...]]) -> Handler:
     """``handler`` with the errors ``refusals()`` names (a service that refused or cannot be
     reached; imported only when the command runs) reported as one line and exit status 2, as
-    ``forestall.cli`` reports bad input."""
+    ``programs.cli`` reports bad input."""
 
     def run(args: argparse.Namespace) -> int:
         try:

@@ -20,6 +20,8 @@ from typing import Any, TextIO
 
 from sqlalchemy import func, select
 
+from api.server import ApiServer
+from api.webhooks.egress import networks_of
 from forestall.broker import EmbeddedBroker, free_port
 from forestall.clock import SimClock
 from forestall.contract import format_ts
@@ -27,6 +29,11 @@ from forestall.settings import Settings, in_one_process, load_settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import create_key
 from forestall.state.models import Recommendation, WebhookDelivery
+from ingest.worker import Worker
+from simulators.apiclient import ApiClient
+from simulators.fleet import Fleet, FleetSpec
+from simulators.fsm import FsmSimulator
+from simulators.physics import DEMO_DEGRADATION_HOURS
 
 TENANT = "demo"
 DRAIN_SECONDS = 5.0  # after the fleet stops: let the worker, webhooks and technicians catch up
@@ -68,8 +75,6 @@ class Demo:
 
     def settings(self, mqtt_url: str) -> Settings:
         """The demo's own broker, state DB and store; everything else from ``--config``/defaults."""
-        from api.webhooks.egress import networks_of
-
         url = self.options.webhook_url
         return in_one_process(
             load_settings(self.options.config),
@@ -80,13 +85,6 @@ class Demo:
         )
 
     def run(self) -> dict[str, Any]:
-        from api.server import ApiServer
-        from ingest.worker import Worker
-        from simulators.apiclient import ApiClient
-        from simulators.fleet import Fleet, FleetSpec
-        from simulators.fsm import FsmSimulator
-        from simulators.physics import DEMO_DEGRADATION_HOURS
-
         opts = self.options
         broker = EmbeddedBroker(port=opts.mqtt_port)
         broker.start()

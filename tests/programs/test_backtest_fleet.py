@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from forestall.cli import main
-from forestall.history import FleetHistory, HistoryAsset, HistoryError, read_folder
+from programs.backtest.history import FleetHistory, HistoryAsset, HistoryError, read_folder
+from programs.cli import main
 from simulators.histories import generate_fleet
 
 HOUR = 3600.0

@@ -26,14 +26,19 @@ import orjson
 import paho.mqtt.client as mqtt
 from sqlalchemy import func, select
 
+from api.server import ApiServer
 from forestall.broker import EmbeddedBroker, free_port
 from forestall.contract import format_ts
-from forestall.history import FleetHistory
 from forestall.mqttclient import make_client
+from forestall.mqtturl import parse_mqtt_url
 from forestall.settings import Settings, in_one_process, load_settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import create_key
 from forestall.state.models import Event, Recommendation
+from ingest.worker import Worker
+from predictor.models import HORIZON_S
+from programs.backtest.history import FleetHistory
+from simulators.apiclient import ApiClient, with_retries
 
 TENANT = "backtest"
 CUSTOMERS = 6  # assets without a customer in the manifest are spread over this many, as fleet_live.py does
@@ -84,10 +89,6 @@ class FleetReplay:
         return base.model_copy(update={"worker": base.worker.model_copy(update={"offline_after_s": None})})
 
     def run(self) -> dict[str, Any]:
-        from api.server import ApiServer
-        from ingest.worker import Worker
-        from simulators.apiclient import ApiClient
-
         try:
             mqtt_url = self.options.mqtt_url
             if mqtt_url is None:
@@ -128,8 +129,6 @@ class FleetReplay:
         return key
 
     def _publisher(self, url: str) -> mqtt.Client:
-        from forestall.mqtturl import parse_mqtt_url
-
         endpoint = parse_mqtt_url(url)
         client: mqtt.Client = make_client(url, f"forestall-replay-{time.time_ns()}")
         client.max_inflight_messages_set(INFLIGHT)
@@ -155,8 +154,6 @@ class FleetReplay:
 
     @staticmethod
     def _post_event(client: Any, asset: str, kind: str, at: float) -> None:
-        from simulators.apiclient import with_retries
-
         # The state DB may be busy with a large chunk of the worker's: a 503 says retry.
         with_retries(lambda: client.post_maintenance_event(asset, kind, at), attempts=8, backoff_s=0.5)
 
@@ -345,8 +342,6 @@ def _cell(value: Any) -> str:
 
 
 def _horizon_hours() -> float:
-    from predictor.models import HORIZON_S
-
     return HORIZON_S / 3600.0
 
 

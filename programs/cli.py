@@ -32,15 +32,15 @@ class _Registrar(Protocol):
 
 EDGE_COMMANDS = ("edge_agent.cli",)
 SERVER_COMMANDS = (
-    "forestall.commands.demo",
-    "forestall.commands.worker",
-    "forestall.commands.api",
-    "forestall.commands.simulate",
-    "forestall.commands.db",
-    "forestall.commands.keys",
-    "forestall.commands.devices",
-    "forestall.commands.grafana",
-    "forestall.commands.backtest",
+    "programs.commands.demo",
+    "programs.commands.worker",
+    "programs.commands.api",
+    "programs.commands.simulate",
+    "programs.commands.db",
+    "programs.commands.keys",
+    "programs.commands.devices",
+    "programs.commands.grafana",
+    "programs.commands.backtest",
 )
 SERVER_PACKAGES = ("fastapi", "sqlalchemy", "river", "pydantic_settings", "amqtt")
 

@@ -13,8 +13,21 @@ import secrets
 import sys
 from pathlib import Path
 
-from forestall.commands.common import reporting
-from forestall.devices import SERVICE_ROLES
+from forestall.devices import (
+    ALREADY_EXISTS,
+    SERVICE_ROLES,
+    DynSec,
+    DynSecError,
+    change_commands,
+    device_commands,
+    device_username,
+    edge_toml,
+    new_credential,
+    password_commands,
+    service_commands,
+)
+from forestall.mqtturl import parse_mqtt_url
+from programs.commands.common import reporting
 
 ADMIN_URL_ENV = "FORESTALL_BROKER_ADMIN_URL"
 SERVICES = tuple(role.removeprefix("forestall-") for role in SERVICE_ROLES)  # worker, api, guard
@@ -67,8 +80,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _refusals() -> tuple[type[BaseException], ...]:
-    from forestall.devices import DynSecError
-
     return (DynSecError,)
 
 
@@ -97,9 +108,6 @@ def _admin_url(args: argparse.Namespace) -> str:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    from forestall.devices import DynSec, device_commands, edge_toml, new_credential
-    from forestall.mqtturl import parse_mqtt_url
-
     url = _admin_url(args)
     credential = new_credential(args.tenant, args.asset, args.password)
     if args.edge_url:
@@ -121,8 +129,6 @@ def _provision(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace) -> int:
-    from forestall.devices import DynSec, change_commands, device_username
-
     commands = change_commands(args.action, args.tenant, args.asset)
     with DynSec(_admin_url(args), ca_file=args.ca_file) as dynsec:
         dynsec.run(commands)
@@ -131,8 +137,6 @@ def _change(args: argparse.Namespace) -> int:
 
 
 def _services(args: argparse.Namespace) -> int:
-    from forestall.devices import ALREADY_EXISTS, DynSec, password_commands, service_commands
-
     # the simulator's credential is made only when its password is given (the demo profile)
     given = {f"forestall-{name}": getattr(args, f"{name}_password") for name in (*SERVICES, "simulator")}
     given = {role: password for role, password in given.items() if password}

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from forestall.commands.common import add_config_argument, reporting, settings_from
+from programs.commands.common import add_config_argument, reporting, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -97,7 +97,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _refusals() -> tuple[type[BaseException], ...]:
-    """Grafana or InfluxDB refused, or could not be reached (bad input is ValueError: forestall.cli)."""
+    """Grafana or InfluxDB refused, or could not be reached (bad input is ValueError: programs.cli)."""
     from grafana_client.client import GrafanaException
 
     from ingest.store.influxdb.transport import MalformedBatchError, RetryableWriteError

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from forestall.contract import ID_RE, SENSOR_RE
+from programs.backtest.cmapss import read_engines
 
 HOUR = 3600.0
 Row = tuple[float, dict[str, float]]
@@ -258,8 +259,6 @@ def read_csv(path: Path) -> list[Row]:
 
 def from_cmapss(path: Path, hours_per_cycle: float, stagger_hours: float, seed: int) -> FleetHistory:
     """C-MAPSS training engines as a fleet: a cycle every ``hours_per_cycle`` hours, random starts."""
-    from predictor.backtest.cmapss import read_engines
-
     if hours_per_cycle <= 0 or stagger_hours < 0:
         raise HistoryError("--hours-per-cycle must be positive and --stagger-hours not negative")
     rng = random.Random(seed)

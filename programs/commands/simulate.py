@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forestall.commands.common import add_config_argument, settings_from
+from forestall.clock import SimClock
+from forestall.contract import format_ts, parse_ts
+from programs.commands.common import add_config_argument, settings_from
 
 if TYPE_CHECKING:
     from simulators.dispatch import FsmStats
@@ -136,8 +138,6 @@ def _loop(seconds: float | None, tick: Callable[[], None], report: Callable[[], 
 
 
 def _run_fleet(args: argparse.Namespace) -> int:
-    from forestall.clock import SimClock
-    from forestall.contract import parse_ts
     from simulators.fleet import Fleet, FleetSpec
 
     settings = settings_from(args)
@@ -172,8 +172,6 @@ def _run_fleet(args: argparse.Namespace) -> int:
 
 
 def _fleet_line(fleet: Fleet) -> str:
-    from forestall.contract import format_ts
-
     m = fleet.metrics
     return (
         f"{format_ts(fleet.now)}  samples {m.samples_published}  failures {m.failures_occurred}  "

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from forestall.cli import main
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.keys import lookup_key
 from forestall.state.models import ApiKey
+from programs.cli import main
 
 
 def test_every_contract_command_is_offered(capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,7 +67,7 @@ def test_a_bad_setting_is_a_one_line_error_naming_it(
 def test_the_cli_loads_no_server_stack_until_a_server_command_runs() -> None:
     heavy = "('pydantic', 'sqlalchemy', 'fastapi', 'river', 'httpx', 'influxdb_client')"
     probe = (
-        "import sys; from forestall.cli import build_parser; build_parser(); "
+        "import sys; from programs.cli import build_parser; build_parser(); "
         f"print(','.join(m for m in {heavy} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

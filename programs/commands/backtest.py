@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from forestall.commands.common import add_config_argument
+from programs.commands.common import add_config_argument
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,7 +68,7 @@ def _register_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _cmapss(args: argparse.Namespace) -> int:
-    from predictor.backtest.cmapss import backtest_cmapss
+    from programs.backtest.cmapss import backtest_cmapss
 
     print(f"streaming {args.train} then {args.test} through the predictor …", flush=True)
     print(json.dumps(backtest_cmapss(args.train, args.test, args.rul, args.predictions)), flush=True)
@@ -76,7 +76,7 @@ def _cmapss(args: argparse.Namespace) -> int:
 
 
 def _sim(args: argparse.Namespace) -> int:
-    from predictor.backtest.sim import backtest_sim
+    from programs.backtest.sim import backtest_sim
 
     if args.assets < 1 or args.days <= 0:
         raise ValueError("--assets must be at least 1 and --days positive")
@@ -86,8 +86,8 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _fleet(args: argparse.Namespace) -> int:
-    from forestall.history import from_cmapss, read_folder
-    from forestall.replay import FleetReplay, ReplayOptions, to_json
+    from programs.backtest.history import from_cmapss, read_folder
+    from programs.backtest.replay import FleetReplay, ReplayOptions, to_json
 
     if (args.folder is None) == (args.cmapss is None):
         raise ValueError("give either DIR or --cmapss FILE")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from forestall.commands.common import add_config_argument, settings_from
+from programs.commands.common import add_config_argument, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from forestall.cli import main
-from predictor.backtest.cmapss import read_engines, rmse
-from predictor.backtest.sim import backtest_sim
+from programs.backtest.cmapss import read_engines, rmse
+from programs.backtest.sim import backtest_sim
+from programs.cli import main
 
 
 def engine_rows(unit: int, cycles: int) -> list[str]:

@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 
-from forestall.commands.common import add_config_argument, settings_from
+from programs.commands.common import add_config_argument, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from forestall.commands.common import add_config_argument, settings_from
 from forestall.roles import ROLES
+from programs.commands.common import add_config_argument, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

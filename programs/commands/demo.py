@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from forestall.demo import Demo, DemoOptions
+    from programs.demo import Demo, DemoOptions
 
     if args.assets < 1 or args.customers < 1:
         raise ValueError("--assets and --customers must be at least 1")

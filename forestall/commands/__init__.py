@@ -1,1 +1,0 @@
-"""Server subcommands of the ``forestall`` CLI; each module has ``register(subparsers)``."""
