@@ -43,7 +43,7 @@ from predictor.regimes import RegimeModel
 from predictor.rul import RulFeatures, RulModel
 from predictor.trend import SlidingTrend
 
-MODEL_VERSION = "fleet-8"
+MODEL_VERSION = "fleet-9"
 HOUR = 3600.0
 STEP_S = 600.0  # models step on 10-minute event-time means, whatever the raw sample rate
 HORIZON_S = 48 * HOUR  # failure_probability is the probability of failure within this horizon
@@ -63,7 +63,10 @@ DRIFT_VISIBLE_S = 24 * HOUR
 RUL_STALE_S = 2 * HOUR
 MAX_TTF_HOURS = 30 * 24.0
 FLEET_EVERY = 3  # an asset teaches the fleet normal every this many steps
-MATURE = 100  # young readings of a sensor (per regime) before the fleet's normal is trusted for alarms
+# The fleet's normal of a sensor (per regime) is trusted for alarms once its young assets have shown
+# it this long together, in event time (and on at least 30 readings): counted in readings, an hourly
+# fleet stayed silent six times as long as a 10-minute one.
+MATURE_S = 100 * STEP_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +103,10 @@ class TypeModels:
         self.peers = Peers()
         self.fault_events = 0
 
-    def regime(self, reading: Mapping[str, float], source: object) -> int:
+    def regime(self, reading: Mapping[str, float], source: object, sample: bool = True) -> int:
+        """The regime of a raw reading; ``sample`` lets it into the readings the regimes are found from."""
         fitted = self.regimes.fitted
-        regime = self.regimes.assign(reading, source)
+        regime = self.regimes.assign(reading, source, sample)
         if not fitted and self.regimes.fitted and self.regimes.count > 1:
             self.normal.reset()
             self.cycles = DailyCycles()
@@ -139,6 +143,8 @@ class AssetModel:
         self.step_sums: dict[str, float] = {}
         self.step_count = 0
         self.step_end: float | None = None
+        self.step_regime = 0
+        self.stepped_at: float | None = None  # the previous step's time
 
     # -- readings ---------------------------------------------------------------------------
 
@@ -150,6 +156,14 @@ class AssetModel:
         if self.labels and self.labels[0][0] < ts:
             self._close_step()
             self._apply_labels(lambda at: at < ts)
+        # A step holds readings of one operating point: the regime is each raw reading's, and a reading
+        # of another regime closes the step. A device switching regimes every few minutes otherwise had
+        # its 10-minute means blend two operating points into a third. The regimes are found from the
+        # first reading of each step, so from as many readings at any cadence faster than the step.
+        regime = self.fleet.regime(reading, self.name, sample=not self.step_count)
+        if self.step_count and regime != self.step_regime:
+            self._close_step()
+        self.step_regime = regime
         if self.latest is None or ts > self.latest:
             self.latest = ts
         sums = self.step_sums
@@ -173,11 +187,13 @@ class AssetModel:
         means = {name: total / count for name, total in self.step_sums.items()}
         self.step_sums, self.step_count = {}, 0
         self.step_end = (math.floor(at / STEP_S) + 1) * STEP_S
-        return self._step(at, means)
+        return self._step(at, means, self.step_regime)
 
-    def _step(self, ts: float, reading: dict[str, float]) -> Health:
+    def _step(self, ts: float, reading: dict[str, float], regime: int) -> Health:
         fleet = self.fleet
-        regime = fleet.regime(reading, self.name)
+        # The event time this step stands for (a gap, the device offline, counts an hour at most).
+        span = HOUR if self.stepped_at is None else min(max(ts - self.stepped_at, 0.0), HOUR)
+        self.stepped_at = ts
         if self.generation != fleet.generation:  # the regimes were just found: learn normal again
             self.generation = fleet.generation
             self.normal = AssetNormal()
@@ -190,8 +206,8 @@ class AssetModel:
         if not young and self.normal.youth:
             self.normal.end_youth(fleet.normal)
         units = fleet.normal.units(regime, reading)
-        warming = (self.warm_until is not None and ts < self.warm_until) or not fleet.normal.mature(
-            regime, units, MATURE
+        warming = (self.warm_until is not None and ts < self.warm_until) or not (
+            fleet.normal.mature(regime, units) and fleet.normal.seasoned(regime, units, MATURE_S)
         )
         z = self.normal.deviation(fleet.normal, regime, units, ts)
         smoothed = self._smooth(ts, z)
@@ -201,7 +217,7 @@ class AssetModel:
         else:
             healthy = deviation < LEARN_GATE
         if healthy and not self.down and ts - self.born >= SETTLE_S:  # start-up transients aside
-            self._learn_normal(ts, regime, reading, units, young)
+            self._learn_normal(ts, regime, reading, units, young, span)
         self.steps += 1
         if not warming and not self.down:
             self.drift_detector.update(deviation)  # type: ignore[no-untyped-call]  # river is untyped
@@ -251,13 +267,19 @@ class AssetModel:
         return smoothed
 
     def _learn_normal(
-        self, ts: float, regime: int, reading: Mapping[str, float], units: Mapping[str, float], young: bool
+        self,
+        ts: float,
+        regime: int,
+        reading: Mapping[str, float],
+        units: Mapping[str, float],
+        young: bool,
+        span: float,
     ) -> None:
         fleet = self.fleet
         if fleet.normal.mature(regime, units):  # fleet units mean little before that
             self.normal.learn(units, ts, young, fleet.cycles, regime)
         if young or self.steps % FLEET_EVERY == 0:  # the fleet needs a sample, not every step
-            fleet.normal.learn(regime, reading, self.normal.expected(ts), young)
+            fleet.normal.learn(regime, reading, self.normal.expected(ts), young, span)
             if units:
                 fleet.cycles.learn(self.normal.residual(units), ts)
 
@@ -428,6 +450,7 @@ class AssetModel:
         self.drift_at = None
         self.last = None
         self.step_sums, self.step_count, self.step_end = {}, 0, None
+        self.stepped_at = None
         self.rul_features.reset()
         self.rul_recent = array("d")
         self.hourly, self.ttf, self.index = {}, None, 0.0

@@ -91,10 +91,12 @@ class FleetNormal:
         self.young: dict[tuple[int, str], _Moments] = {}  # mean: level; square: scatter about it
         self.healthy: dict[tuple[int, str], _Moments] = {}  # square: spread about the asset's normal
         self.lives: dict[tuple[int, str], _Moments] = {}  # square: of young lives, in fleet units
+        self.young_s: dict[tuple[int, str], float] = {}  # event time ``young`` learnt from, fleet-wide
 
     def reset(self) -> None:
         """Forget everything (the type's regimes were just found: what was learnt mixed them)."""
         self.young.clear()
+        self.young_s.clear()
         self.healthy.clear()
         self.lives.clear()
 
@@ -123,6 +125,11 @@ class FleetNormal:
                 return False
         return True
 
+    def seasoned(self, regime: int, names: Iterable[str], seconds: float) -> bool:
+        """Whether young assets have shown each sensor's normal in this regime for ``seconds`` of
+        event time, all assets together (a cadence-free companion to ``mature``)."""
+        return all(self.young_s.get((regime, name), 0.0) >= seconds for name in names)
+
     def gain(self, regime: int, name: str) -> float:
         """Fleet units → healthy spreads (the young scatter includes unit offsets; the spread does not)."""
         key = (regime, name)
@@ -137,9 +144,15 @@ class FleetNormal:
         return level_scale[1] / spread
 
     def learn(
-        self, regime: int, reading: Mapping[str, float], expected: Mapping[str, float], young: bool
+        self,
+        regime: int,
+        reading: Mapping[str, float],
+        expected: Mapping[str, float],
+        young: bool,
+        span: float = 0.0,
     ) -> None:
-        """Learn from a healthy reading; ``expected`` is its asset's normal in fleet units."""
+        """Learn from a healthy reading that stands for ``span`` seconds of event time; ``expected`` is
+        its asset's normal in fleet units."""
         for name, value in reading.items():
             key = (regime, name)
             level_scale = self._level_scale(regime, name)
@@ -149,6 +162,7 @@ class FleetNormal:
                     moments = self.young[key] = _Moments()
                 reference = moments.mean if moments.n else value
                 moments.add(value, (value - reference) ** 2, FLEET_MEMORY)
+                self.young_s[key] = self.young_s.get(key, 0.0) + span
             # The healthy spread is measured on young assets only: an asset that degrades from
             # installation would otherwise teach its wear as scatter.
             if level_scale is None or name not in expected or not young:

@@ -58,9 +58,12 @@ class RegimeModel:
         self._scale = np.ones(0)  # their scatter within a level
         self._centroids = np.zeros((1, 0))  # regime centres, in those scatters
 
-    def assign(self, reading: Mapping[str, float], source: Hashable = None) -> int:
-        """The regime of ``reading`` (from asset ``source``); 0 for all until the regimes are fitted."""
+    def assign(self, reading: Mapping[str, float], source: Hashable = None, sample: bool = True) -> int:
+        """The regime of ``reading`` (from asset ``source``); 0 for all until the regimes are fitted.
+        Until then, a reading with ``sample`` is kept to find them from."""
         if not self.fitted:
+            if not sample:
+                return 0
             self._seen.append(dict(reading))
             self._sources.append(source)
             if len(self._seen) >= self.collect:
