@@ -46,7 +46,8 @@ from collections.abc import Iterable, Mapping
 HOUR = 3600.0
 DAY = 24 * HOUR
 BINS = 24
-MIN_SCALE_FRACTION = 1e-6  # of the level: a sensor that never moved still gets a (tiny) scale
+# A sensor that never moved still gets a (tiny) scale. The floor is absolute: a share of the level
+# would change every deviation with where the sensor's zero happens to be.
 MIN_SCALE_ABS = 1e-9
 FLEET_MEMORY = 5000.0  # readings: the fleet's statistics follow slow changes of the whole fleet
 ASSET_MEMORY_S = 90 * DAY  # slow: an asset's normal that followed its signal would absorb its wear
@@ -80,10 +81,6 @@ class _Moments:
         self.square += rate * (square - self.square)
 
 
-def _floor(level: float) -> float:
-    return max(abs(level) * MIN_SCALE_FRACTION, MIN_SCALE_ABS)
-
-
 class FleetNormal:
     """Per regime and sensor: level and scatter of young assets; healthy spread around an asset's normal."""
 
@@ -104,7 +101,7 @@ class FleetNormal:
         young = self.young.get((regime, name))
         if young is None:
             return None
-        return young.mean, max(math.sqrt(max(young.square, 0.0)), _floor(young.mean))
+        return young.mean, max(math.sqrt(max(young.square, 0.0)), MIN_SCALE_ABS)
 
     def units(self, regime: int, reading: Mapping[str, float]) -> dict[str, float]:
         """The reading in fleet units (a sensor the type has no level for yet is left out)."""
@@ -113,7 +110,7 @@ class FleetNormal:
         for name, value in reading.items():
             moments = young.get((regime, name))
             if moments is not None:
-                scale = max(math.sqrt(max(moments.square, 0.0)), _floor(moments.mean))
+                scale = max(math.sqrt(max(moments.square, 0.0)), MIN_SCALE_ABS)
                 out[name] = (value - moments.mean) / scale
         return out
 
@@ -140,7 +137,7 @@ class FleetNormal:
         square = healthy.square if healthy is not None and healthy.n >= 2 else 0.0
         if lives is not None:
             square = max(square, lives.square * level_scale[1] ** 2)
-        spread = max(math.sqrt(max(square, 0.0)), _floor(level_scale[0]))
+        spread = max(math.sqrt(max(square, 0.0)), MIN_SCALE_ABS)
         return level_scale[1] / spread
 
     def learn(

@@ -70,7 +70,7 @@ def _register_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _cmapss(args: argparse.Namespace) -> int:
     from programs.backtest.cmapss import backtest_cmapss
 
-    print(f"streaming {args.train} then {args.test} through the predictor …", flush=True)
+    print(f"streaming {args.train} then {args.test} through the predictor …", file=sys.stderr, flush=True)
     print(json.dumps(backtest_cmapss(args.train, args.test, args.rul, args.predictions)), flush=True)
     return 0
 
@@ -80,7 +80,11 @@ def _sim(args: argparse.Namespace) -> int:
 
     if args.assets < 1 or args.days <= 0:
         raise ValueError("--assets must be at least 1 and --days positive")
-    print(f"simulating {args.assets} assets for {args.days:g} days under three policies …", flush=True)
+    print(
+        f"simulating {args.assets} assets for {args.days:g} days under three policies …",
+        file=sys.stderr,
+        flush=True,
+    )
     print(json.dumps(backtest_sim(args.assets, args.days, args.seed)), flush=True)
     return 0
 

@@ -112,3 +112,23 @@ def test_cmapss_backtest_learns_remaining_life_from_the_training_failures(
     constant_guess = math.sqrt(((60 - 40) ** 2 + 0 + (20 - 40) ** 2) / 3)  # the mean truth for all: 16.3
     assert metrics["rmse_capped_125"] < 0.3 * constant_guess
     assert 0.0 <= metrics["band_coverage"] <= 1.0
+
+
+def test_cmapss_backtest_prints_only_its_json_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Progress goes to stderr, so ``forestall backtest cmapss … | jq`` reads one JSON document."""
+    train, test, rul = write_data(tmp_path, {1: 30, 2: 40}, {1: (40, 20)}, "20\n")
+    assert main(["backtest", "cmapss", "--train", str(train), "--test", str(test), "--rul", str(rul)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 1
+    assert json.loads(captured.out)["test_engines"] == 1
+    assert "through the predictor" in captured.err
+
+
+def test_sim_backtest_prints_only_its_json_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", "sim", "--assets", "2", "--days", "1", "--seed", "3"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 1
+    assert json.loads(captured.out)["backtest"] == "sim"
+    assert "simulating 2 assets" in captured.err

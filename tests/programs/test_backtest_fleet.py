@@ -26,8 +26,12 @@ def run_replay(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], folder: Path, *extra: str
 ) -> tuple[dict[str, object], dict[str, list[float]], dict[str, list[float]]]:
     timeline = tmp_path / "timeline.csv"
+    before = capsys.readouterr().out  # the test's own lines (the fleet's seed), kept for its report
     assert main(["backtest", "fleet", str(folder), "--timeline", str(timeline), *extra]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    out = capsys.readouterr().out  # progress goes to stderr: stdout is one JSON document
+    print(before, end="")
+    assert out.count("\n") == 1, out
+    result = json.loads(out)
     failures: dict[str, list[float]] = {}
     recommendations: dict[str, list[float]] = {}
     with timeline.open() as fh:
