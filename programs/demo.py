@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -68,6 +69,8 @@ class Demo:
             raise ValueError("--speed must be positive")
         self.options = options
         self.out, self.err = out, err
+        # A folder of the user's is kept; a temporary one is removed on exit (said at start and end).
+        self.keep_data = options.data_dir is not None
         self.data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="forestall-demo-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.stop_event = threading.Event()
@@ -85,6 +88,14 @@ class Demo:
         )
 
     def run(self) -> dict[str, Any]:
+        """The loop until ``--seconds`` or a stop; the summary is printed last on ``out``."""
+        try:
+            return self._run()
+        finally:
+            self._shutdown()  # what a failed start left running
+            self._remove_data()
+
+    def _run(self) -> dict[str, Any]:
         opts = self.options
         broker = EmbeddedBroker(port=opts.mqtt_port)
         broker.start()
@@ -93,9 +104,11 @@ class Demo:
         upgrade(settings.database_url)
         admin_key, fsm_key = self._create_keys(settings)
         api_url = f"http://127.0.0.1:{opts.api_port}"
-        self._say(f"Forestall demo — data in {self.data_dir}")
-        self._say(f"board: {api_url}/   API docs: {api_url}/docs   MQTT: {broker.url}")
+        kept = "kept" if self.keep_data else "a temporary folder, removed on exit; --data-dir DIR keeps it"
+        self._say(f"Forestall demo — data in {self.data_dir} ({kept})")
+        self._say(f"API docs: {api_url}/docs   MQTT: {broker.url}")
         print(f"admin API key: {admin_key}", file=self.out, flush=True)
+        print(f"board: {api_url}/?key={admin_key}", file=self.out, flush=True)
 
         api = ApiServer(settings)
         api.start()
@@ -212,7 +225,14 @@ class Demo:
             "customers": self.options.customers,
             "simulated_hours": round((fleet.now - fleet.world.start) / 3600.0, 1),
             "data_dir": str(self.data_dir),
+            "data_kept": self.keep_data,
         }
+
+    def _remove_data(self) -> None:
+        if self.keep_data:
+            return
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self._say(f"removed {self.data_dir} (--data-dir DIR keeps the state DB, store and edge buffers)")
 
     def _shutdown(self) -> None:
         for part in reversed(self._started):

@@ -10,6 +10,7 @@ literature: RMSE against the true RUL capped at 125 cycles, prediction at the la
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,12 +33,55 @@ class Engine:
     rows: list[dict[str, float]]  # one per cycle, in order
 
 
-def _open(path: Path) -> TextIO:
+# Where NASA publishes C-MAPSS: a zip holding CMAPSSData.zip, which holds the text files.
+SOURCE_URL = (
+    "https://phm-datasets.s3.amazonaws.com/NASA/6.+Turbofan+Engine+Degradation+Simulation+Data+Set.zip"
+)
+# SHA-256 of each NASA file's text, uncompressed, with CRLF read as LF (so a gzipped copy or one
+# unpacked on Windows checks the same). Only the subsets the README's figures use are recorded.
+NASA_SHA256 = {
+    "train_FD001.txt": "963b5e22825b34d8b21c69e1aeb4af3e647050eb672ee8834ba4b5d91d2de0f8",
+    "test_FD001.txt": "3cda7109ce17bafb5443f2ac926cfcf88154b941b8c4cf95eb55d1ddd6f52851",
+    "RUL_FD001.txt": "a19c8ec94931949d0485bdc35118206e9c81c4547b422efb9cf86f4ceddbceca",
+    "train_FD003.txt": "2abbe9968cc5e8eb091980f51b20f62bb4127336d3482cb52071d53bf23329e2",
+    "test_FD003.txt": "299babd63c8d987cef079c4a425429f33b3a34797d803bbe2ad48c29dbd0d790",
+    "RUL_FD003.txt": "df1e0566306b174a2de41c67a3e7a51877889598b78643fc3e5685259091b7cb",
+}
+
+
+def nasa_name(path: Path) -> str | None:
+    """The NASA file ``path`` claims to be by its name (``train_FD001.txt[.gz]``), if any."""
+    name = path.name.removesuffix(".gz")
+    return name if name in NASA_SHA256 else None
+
+
+def text_sha256(path: Path) -> str:
+    """SHA-256 of the file's text: gunzipped if gzipped, CRLF read as LF."""
+    data = gzip.decompress(path.read_bytes()) if _gzipped(path) else path.read_bytes()
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def verify(path: Path) -> None:
+    """Refuse a missing file, and a file named like a NASA file whose text is not NASA's."""
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+        hint = f"; NASA publishes it in {SOURCE_URL} (README: Get the C-MAPSS data)"
+        raise FileNotFoundError(f"no such file: {path}" + (hint if nasa_name(path) else ""))
+    name = nasa_name(path)
+    if name is not None and text_sha256(path) != NASA_SHA256[name]:
+        raise ValueError(
+            f"{path} is not NASA's {name} (its SHA-256 differs; a truncated or edited copy?): "
+            f"download it again from {SOURCE_URL} (README: Get the C-MAPSS data)"
+        )
+
+
+def _gzipped(path: Path) -> bool:
     with path.open("rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gzipped else path.open()
+        return probe.read(2) == b"\x1f\x8b"
+
+
+def _open(path: Path) -> TextIO:
+    verify(path)
+    return gzip.open(path, "rt", encoding="utf-8") if _gzipped(path) else path.open(encoding="utf-8")
 
 
 def read_engines(path: Path) -> list[Engine]:

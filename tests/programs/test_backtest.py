@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-from programs.backtest.cmapss import read_engines, rmse
+from programs.backtest.cmapss import SOURCE_URL, nasa_name, read_engines, rmse, text_sha256
 from programs.backtest.sim import backtest_sim
 from programs.cli import main
 
@@ -132,3 +133,30 @@ def test_sim_backtest_prints_only_its_json_on_stdout(capsys: pytest.CaptureFixtu
     assert captured.out.count("\n") == 1
     assert json.loads(captured.out)["backtest"] == "sim"
     assert "simulating 2 assets" in captured.err
+
+
+def test_a_file_named_like_nasas_must_be_nasas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing or altered C-MAPSS file is refused with where to download it; other names are not checked."""
+    train, test, rul = write_data(tmp_path, {1: 30, 2: 40}, {1: (40, 20)}, "20\n")
+    nasa = tmp_path / "train_FD001.txt.gz"
+    nasa.write_bytes(gzip.compress(train.read_bytes()))  # a C-MAPSS-shaped file, but not NASA's text
+    argv = ["backtest", "cmapss", "--train", str(nasa), "--test", str(test), "--rul", str(rul)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "train_FD001.txt.gz is not NASA's train_FD001.txt" in err and SOURCE_URL in err
+    nasa.unlink()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"no such file: {nasa}" in err and SOURCE_URL in err
+    assert main(["backtest", "fleet", "--cmapss", str(nasa)]) == 2  # the fleet replay reads it alike
+    assert SOURCE_URL in capsys.readouterr().err
+
+
+def test_the_recorded_digest_is_of_the_text_whatever_its_packing(tmp_path: Path) -> None:
+    text = b"1 1 0.5\r\n1 2 0.6\r\n"
+    plain, packed = tmp_path / "a.txt", tmp_path / "a.txt.gz"
+    plain.write_bytes(text)
+    packed.write_bytes(gzip.compress(text.replace(b"\r\n", b"\n")))
+    assert text_sha256(plain) == text_sha256(packed) == hashlib.sha256(b"1 1 0.5\n1 2 0.6\n").hexdigest()
+    assert nasa_name(tmp_path / "RUL_FD003.txt.gz") == "RUL_FD003.txt"
+    assert nasa_name(tmp_path / "RUL_FD002.txt") is None  # no digest recorded: read unchecked
