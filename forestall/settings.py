@@ -1,17 +1,25 @@
 """Settings of the server processes (worker, API, demo): one typed object built at start.
 
 Sources, strongest first: init arguments, ``FORESTALL_…`` environment variables (nested
-with ``__``), the ``--config`` TOML file, then the defaults below.
+with ``__``), the ``--config`` TOML file, then the defaults below. Any setting can also be read
+from a file: ``FORESTALL_<NAME>_FILE`` names it (``FORESTALL_MQTT__PASSWORD_FILE=/run/secrets/…``),
+as Docker secrets are mounted; one trailing newline is dropped.
+
+Passwords are kept apart from URLs (``mqtt.password``, ``database_password``,
+``worker.guard_password``): each is put into its URL percent-encoded when the settings are built,
+so a password of any characters gives a working URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, IPvAnyNetwork
+from pydantic import BaseModel, Field, IPvAnyNetwork, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,17 +27,30 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from forestall.mqtturl import with_credentials
+from forestall.secretfiles import FILE_SUFFIX, read_secret
+
 LOOPBACK = ip_network("127.0.0.0/8")  # where a one-process stack and the tests run their webhook receivers
+ENV_PREFIX = "FORESTALL_"
 
 
 class MqttSettings(BaseModel):
     url: str = "mqtt://127.0.0.1:1883"
+    # put into ``url`` percent-encoded; the user name is ``username`` or the URL's
+    username: str | None = None
+    password: str | None = None
     share_group: str | None = None
     client_id: str | None = None
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
     keepalive_s: int = 30
+
+    @model_validator(mode="after")
+    def _credentials_into_url(self) -> MqttSettings:
+        if self.password is not None:
+            self.url = with_credentials(self.url, self.password, self.username)
+        return self
 
 
 class StoreSettings(BaseModel):
@@ -107,6 +128,7 @@ class WorkerSettings(BaseModel):
     # Needs guard_url: an MQTT URL whose credential may send dynamic-security commands
     # (`forestall devices services` creates one, forestall-guard); without it, nothing is disabled.
     guard_url: str | None = None
+    guard_password: str | None = None  # put into guard_url percent-encoded
     device_disable_after: int = Field(default=10_000, ge=1)
     device_disable_window_s: float = Field(default=60.0, gt=0)
 
@@ -117,6 +139,7 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///forestall.db"
+    database_password: str | None = None  # put into database_url percent-encoded
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
     influxdb: InfluxSettings = InfluxSettings()
@@ -132,7 +155,65 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls), file_secret_settings)
+        return (
+            init_settings,
+            env_settings,
+            FileEnvSettingsSource(settings_cls),
+            TomlConfigSettingsSource(settings_cls),
+            file_secret_settings,
+        )
+
+    @model_validator(mode="after")
+    def _passwords_into_urls(self) -> Settings:
+        if self.database_password is not None:
+            self.database_url = with_credentials(self.database_url, self.database_password)
+        if self.worker.guard_password is not None and self.worker.guard_url:
+            self.worker.guard_url = with_credentials(self.worker.guard_url, self.worker.guard_password)
+        return self
+
+
+class FileEnvSettingsSource(PydanticBaseSettingsSource):
+    """``FORESTALL_<NAME>_FILE``: the setting ``<NAME>`` read from that file (a Docker secret).
+    A setting whose own name ends in ``_file`` (``mqtt.ca_file``) keeps its meaning; one given
+    both ways is refused."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings_cls)
+        self._environ = os.environ if environ is None else environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is done in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        upper = {name.upper(): value for name, value in self._environ.items()}
+        for name, path in upper.items():
+            if not (path and name.startswith(ENV_PREFIX) and name.endswith(FILE_SUFFIX)):
+                continue
+            keys = name[len(ENV_PREFIX) : -len(FILE_SUFFIX)].lower().split("__")
+            if _is_field(self.settings_cls, [*keys[:-1], keys[-1] + FILE_SUFFIX.lower()]):
+                continue  # a setting of its own, such as FORESTALL_MQTT__CA_FILE
+            if not _is_field(self.settings_cls, keys):
+                continue  # like any FORESTALL_ variable that names no setting (FORESTALL_BROKER_ADMIN_…)
+            if name[: -len(FILE_SUFFIX)] in upper:
+                raise ValueError(f"both {name[: -len(FILE_SUFFIX)]} and {name} are set: set one of them")
+            target = found
+            for key in keys[:-1]:
+                target = target.setdefault(key, {})
+            target[keys[-1]] = read_secret(name, Path(path))
+        return found
+
+
+def _is_field(model: type[BaseModel], keys: Sequence[str]) -> bool:
+    for i, key in enumerate(keys):
+        field = model.model_fields.get(key)
+        if field is None:
+            return False
+        if i < len(keys) - 1:
+            if not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+                return False
+            model = field.annotation
+    return True
 
 
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:

@@ -1,8 +1,12 @@
 """``forestall devices provision|disable|enable|revoke|services``: device credentials on the broker.
 
 Each talks to Mosquitto's dynamic security plugin as its admin client: ``--broker`` (or
-``FORESTALL_BROKER_ADMIN_URL``), e.g. ``mqtts://admin:…@broker:8883``. ``provision`` prints a
-ready ``edge.toml`` for the device (or writes it, readable by its owner only, with ``--out``).
+``FORESTALL_BROKER_ADMIN_URL``), e.g. ``mqtts://admin:…@broker:8883``; the admin's password may
+instead come apart from the URL, from ``FORESTALL_BROKER_ADMIN_PASSWORD`` or the file
+``FORESTALL_BROKER_ADMIN_PASSWORD_FILE`` names (a Docker secret). ``provision`` prints a ready
+``edge.toml`` for the device (or writes it, readable by its owner only, with ``--out``).
+``services`` takes each service's password from ``--<role>-password``, ``<ROLE>_MQTT_PASSWORD``
+or the file ``<ROLE>_MQTT_PASSWORD_FILE`` names.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from forestall.devices import (
     ALREADY_EXISTS,
     SERVICE_ROLES,
+    SIMULATOR_ROLE,
     DynSec,
     DynSecError,
     change_commands,
@@ -26,11 +31,14 @@ from forestall.devices import (
     password_commands,
     service_commands,
 )
-from forestall.mqtturl import parse_mqtt_url
+from forestall.mqtturl import parse_mqtt_url, with_credentials
+from forestall.secretfiles import secret_from_env
 from programs.commands.common import reporting
 
 ADMIN_URL_ENV = "FORESTALL_BROKER_ADMIN_URL"
+ADMIN_PASSWORD_ENV = "FORESTALL_BROKER_ADMIN_PASSWORD"
 SERVICES = tuple(role.removeprefix("forestall-") for role in SERVICE_ROLES)  # worker, api, guard
+SIMULATOR = SIMULATOR_ROLE.removeprefix("forestall-")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,16 +75,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _broker_arguments(services)
     for role in SERVICES:
-        env = f"{role.upper()}_MQTT_PASSWORD"
+        env = _password_env(role)
         services.add_argument(
-            f"--{role}-password", default=os.environ.get(env), help=f"default: ${env}, else a random one"
+            f"--{role}-password", default=None, help=f"default: ${env} or ${env}_FILE, else a random one"
         )
     services.add_argument(
         "--simulator-password",
-        default=os.environ.get("SIMULATOR_MQTT_PASSWORD") or None,
-        help="also the demo's simulator credential (default: $SIMULATOR_MQTT_PASSWORD; unset: none)",
+        default=None,
+        help=f"also the demo's simulator credential (default: ${_password_env(SIMULATOR)} or …_FILE; "
+        "unset: none)",
+    )
+    services.add_argument(
+        "--only",
+        action="append",
+        choices=(*SERVICES, SIMULATOR),
+        default=None,
+        help="only this credential (repeatable); the others are left as they are",
     )
     services.set_defaults(handler=reporting(_services, _refusals))
+
+
+def _password_env(role: str) -> str:
+    return f"{role.upper()}_MQTT_PASSWORD"
 
 
 def _refusals() -> tuple[type[BaseException], ...]:
@@ -104,7 +124,8 @@ def _admin_url(args: argparse.Namespace) -> str:
             f"--broker (or {ADMIN_URL_ENV}) is required: the broker's dynamic-security admin URL"
         )
     url: str = args.broker
-    return url
+    password = secret_from_env(ADMIN_PASSWORD_ENV)
+    return url if password is None else with_credentials(url, password)
 
 
 def _provision(args: argparse.Namespace) -> int:
@@ -137,10 +158,17 @@ def _change(args: argparse.Namespace) -> int:
 
 
 def _services(args: argparse.Namespace) -> int:
-    # the simulator's credential is made only when its password is given (the demo profile)
-    given = {f"forestall-{name}": getattr(args, f"{name}_password") for name in (*SERVICES, "simulator")}
+    names = args.only or (*SERVICES, SIMULATOR)
+    given = {
+        f"forestall-{name}": getattr(args, f"{name}_password") or secret_from_env(_password_env(name))
+        for name in names
+    }
     given = {role: password for role, password in given.items() if password}
-    passwords = {role: secrets.token_urlsafe(24) for role in SERVICE_ROLES} | given
+    if args.only:
+        wanted = {f"forestall-{name}" for name in names}
+    else:  # the simulator's credential is made only when its password is given (the demo profile)
+        wanted = set(SERVICE_ROLES) | ({SIMULATOR_ROLE} & set(given))
+    passwords = {role: given.get(role) or secrets.token_urlsafe(24) for role in sorted(wanted)}
     with DynSec(_admin_url(args), ca_file=args.ca_file) as dynsec:
         dynsec.run(service_commands(passwords), ok_if=ALREADY_EXISTS)
         dynsec.run(password_commands(passwords))

@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 
+from forestall.mqtturl import redacted
 from programs.commands.common import add_config_argument, settings_from
 
 
@@ -73,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
-    print(f"worker {worker.name} consuming {settings.mqtt.url}; Ctrl-C to stop", flush=True)
+    print(f"worker {worker.name} consuming {redacted(settings.mqtt.url)}; Ctrl-C to stop", flush=True)
     last = time.monotonic()
     while not stop.wait(1.0):
         if time.monotonic() - last >= 30:

@@ -403,3 +403,32 @@ def test_the_demo_simulator_credential_speaks_for_the_demo_tenant_only(
     finally:
         for peer in (worker, simulator):
             peer.stop()
+
+
+def test_service_credentials_from_files_work_whatever_their_characters(
+    broker: Broker, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As docker-compose.yml runs it: the admin's and the worker's passwords are Docker secrets
+    (files), apart from the URLs; a password with ``/@#:`` still gets the worker in."""
+    awkward = "w/@#:%?x"
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "admin").write_text(ADMIN_PASSWORD + "\n")
+    (secrets_dir / "worker").write_text(awkward + "\n")
+    plain = f"mqtt://127.0.0.1:{broker.plain_port}"
+    monkeypatch.setenv("FORESTALL_BROKER_ADMIN_URL", f"mqtt://admin@127.0.0.1:{broker.plain_port}")
+    monkeypatch.setenv("FORESTALL_BROKER_ADMIN_PASSWORD_FILE", str(secrets_dir / "admin"))
+    monkeypatch.setenv("WORKER_MQTT_PASSWORD_FILE", str(secrets_dir / "worker"))
+    out = _cli("devices", "services", "--only", "worker", capsys=capsys)
+    assert out == ""  # the given password is not printed, and nothing else was made
+    monkeypatch.setenv("FORESTALL_MQTT__URL", f"mqtt://forestall-worker@127.0.0.1:{broker.plain_port}")
+    monkeypatch.setenv("FORESTALL_MQTT__PASSWORD_FILE", str(secrets_dir / "worker"))
+    worker = Peer(Settings().mqtt.url, "worker-files")
+    wrong = Peer(plain, "worker-guess", username="forestall-worker", password="w")
+    try:
+        assert worker.connected.wait(5), worker.refused
+        assert worker.subscribe("forestall/v1/#") == [1]
+        assert wait_for(lambda: wrong.refused is not None), "connected with a wrong password"
+    finally:
+        worker.stop()
+        wrong.stop()
