@@ -7,6 +7,8 @@ import gzip
 import hashlib
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,31 @@ def test_the_recorded_digest_is_of_the_text_whatever_its_packing(tmp_path: Path)
     assert text_sha256(plain) == text_sha256(packed) == hashlib.sha256(b"1 1 0.5\n1 2 0.6\n").hexdigest()
     assert nasa_name(tmp_path / "RUL_FD003.txt.gz") == "RUL_FD003.txt"
     assert nasa_name(tmp_path / "RUL_FD002.txt") is None  # no digest recorded: read unchecked
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dataset", ["sim", "cmapss", "fleet"])
+def test_every_backtest_pipes_into_a_json_reader(tmp_path: Path, dataset: str) -> None:
+    """``forestall backtest … | python -m json.tool`` as a user types it: stdout is one JSON document."""
+    train, test, rul = write_data(tmp_path, {u: 40 + 5 * u for u in range(1, 4)}, {1: (50, 30)}, "20\n")
+    args, figure = {
+        "sim": ("sim --assets 2 --days 1 --seed 3", "timely_share"),
+        "cmapss": (f"cmapss --train {train} --test {test} --rul {rul}", "rmse_capped_125"),
+        "fleet": (f"fleet --cmapss {train} --stagger-hours 10", "caught_share"),
+    }[dataset]
+    bindir = Path(sys.executable).parent
+    done = subprocess.run(
+        [
+            "bash",
+            "-o",
+            "pipefail",
+            "-c",
+            f"{bindir}/forestall backtest {args} | {sys.executable} -m json.tool",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert figure in json.loads(done.stdout)
+    assert done.stderr  # the progress, apart from the result
