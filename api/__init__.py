@@ -1,4 +1,4 @@
-"""The Forestall HTTP API (ARCHITECTURE §4) and webhook delivery from the outbox (§5).
+"""The Forestall HTTP API (docs/ARCHITECTURE.md, HTTP API) and webhook delivery from the outbox.
 
 Layout follows the FastAPI full-stack template's backend: ``app.py`` builds the app,
 ``deps.py`` holds the ``Annotated`` dependencies, ``routes/`` one module per resource,

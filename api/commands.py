@@ -1,4 +1,4 @@
-"""Publish device commands (``cmd``, ARCHITECTURE §2) on MQTT for the API.
+"""Publish device commands (``cmd``, docs/ARCHITECTURE.md, MQTT topics and payloads) on MQTT for the API.
 
 One paho client per app, connected on first use and kept (paho reconnects it). A command
 counts as sent once the broker has acknowledged it (PUBACK, QoS 1); the device's ``ack``

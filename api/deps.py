@@ -1,6 +1,6 @@
 """Dependencies: the app context, a DB session per request, the caller and their role.
 
-Roles per resource are ARCHITECTURE §4; a route states who may call it by the type of its
+Roles per resource are docs/ARCHITECTURE.md, HTTP API; a route states who may call it by the type of its
 ``principal`` parameter (``Admin``, ``Reader``, …).
 """
 

@@ -120,7 +120,12 @@ def state_size(args: argparse.Namespace, engine: Engine) -> int:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--subset", default="FD001")
-    p.add_argument("--data-dir", type=Path, default=Path("/work/shared/data/cmapss"))
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("cmapss"),
+        help="the unpacked NASA files (README: Get the C-MAPSS data)",
+    )
     p.add_argument("--train", type=Path, help="train file (default: <data-dir>/train_<subset>.txt.gz)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -1,4 +1,5 @@
-"""Commands from the cloud (``cmd`` topic) and their answers (``ack`` topic), ARCHITECTURE.md §2.
+"""Commands from the cloud (``cmd`` topic) and their answers (``ack`` topic): the MQTT contract
+of docs/ARCHITECTURE.md.
 
 Pure: ``handle_command`` parses one payload, applies it to a ``CommandTarget`` and returns
 the ``Ack`` to publish. A malformed or unknown command gets an error ack whenever its id can

@@ -1,4 +1,5 @@
-"""The MQTT wire contract (ARCHITECTURE.md §2): topics, payload schemas and their validation.
+"""The MQTT wire contract (docs/ARCHITECTURE.md, MQTT topics and payloads): topics, payload
+schemas and their validation.
 
 Pure code with the standard library only, so the edge agent (which builds payloads) and
 ingest (which validates them) share one definition of the contract.

@@ -1,4 +1,4 @@
-"""The time-series points of what happens besides readings (ARCHITECTURE §3, additions): what the
+"""The time-series points of what happens besides readings (docs/ARCHITECTURE.md, storage): what the
 dashboards chart next to health and risk. Pure functions from the state DB's facts to ``Point``s;
 the worker writes them (ingest: liveness and rejections; predictor: the events it reads).
 

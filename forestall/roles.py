@@ -1,3 +1,3 @@
-"""API key roles (ARCHITECTURE §4); standard library only so the CLI can list them cheaply."""
+"""API key roles (docs/ARCHITECTURE.md, HTTP API); standard library only so the CLI can list them cheaply."""
 
 ROLES = ("admin", "dispatcher", "fsm", "grafana")

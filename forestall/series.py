@@ -1,5 +1,5 @@
 """The time-series contract shared by ingest, predictor and API: the TelemetryStore interface
-and the point model of ARCHITECTURE §3. The adapters live in ``ingest.store``."""
+and the point model of docs/ARCHITECTURE.md, storage. The adapters live in ``ingest.store``."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class Point:
 
 @dataclass(frozen=True, slots=True)
 class SeriesTags:
-    """Tags of a telemetry series (ARCHITECTURE §3)."""
+    """Tags of a telemetry series (docs/ARCHITECTURE.md, storage)."""
 
     tenant: str
     asset: str

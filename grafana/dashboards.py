@@ -1,5 +1,5 @@
 """The dispatchers' dashboards, in code (grafana-foundation-sdk), on the InfluxDB measurements of
-ARCHITECTURE §3 queried with InfluxQL: ``forestall grafana build`` writes them, with the
+docs/ARCHITECTURE.md, storage queried with InfluxQL: ``forestall grafana build`` writes them, with the
 datasource, into ``grafana/provisioning`` — nothing there is edited by hand.
 
 Every query is one ``Query`` below, so the tests run each of them against a real InfluxDB with

@@ -1,4 +1,5 @@
-"""Per-asset dedupe of telemetry batches by ``seq`` (ARCHITECTURE §2). Pure logic.
+"""Per-asset dedupe of telemetry batches by ``seq`` (docs/ARCHITECTURE.md, MQTT topics and
+payloads). Pure logic.
 
 Seen sequence numbers are kept as sorted, disjoint intervals within the dedupe window
 below the high-water mark, so an in-order stream costs one interval per asset however

@@ -1,4 +1,4 @@
-"""The worker process: MQTT in, telemetry store and predictor out (ARCHITECTURE §1).
+"""The worker process: MQTT in, telemetry store and predictor out (docs/ARCHITECTURE.md, data flow).
 
 One network thread (paho) queues messages; one processing thread handles them in chunks:
 validate and dedupe, store, feed the predictor, commit the state DB — and only then

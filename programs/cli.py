@@ -1,4 +1,4 @@
-"""The ``forestall`` command line (ARCHITECTURE.md §7).
+"""The ``forestall`` command line (docs/ARCHITECTURE.md, command line).
 
 Each subcommand lives next to what it runs and registers itself through ``COMMANDS``:
 ``"<module>"`` whose ``register(subparsers)`` adds the parser and sets ``handler``. Server
@@ -20,8 +20,8 @@ from typing import Protocol
 
 from forestall import __version__
 
-# Forestall scales out by process, one worker per core (ARCHITECTURE §3): BLAS threads would
-# only fight over the same cores (the RUL model's matrix products ran ten times slower).
+# Forestall scales out by process, one worker per core (docs/ARCHITECTURE.md, scaling out): BLAS threads
+# would only fight over the same cores (the RUL model's matrix products ran ten times slower).
 for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_threads, "1")
 

@@ -1,4 +1,4 @@
-"""A small typed client for the ``/v1`` REST API (ARCHITECTURE.md §4), used by the simulators.
+"""A small typed client for the ``/v1`` REST API (docs/ARCHITECTURE.md, HTTP API), used by the simulators.
 
 Errors::
 

@@ -237,7 +237,7 @@ class Fleet:
 
     @property
     def metrics(self) -> WorldMetrics:
-        """The world's §6 metrics (a snapshot), with samples_published from the agents' PUBACKed samples."""
+        """The world's metrics (a snapshot), with samples_published from the agents' PUBACKed samples."""
         published = sum(agent.stats.samples_acked for agent in self.agents.values())
         return dataclasses.replace(
             self.world.metrics, samples_published=published, by_fault=dict(self.world.metrics.by_fault)

@@ -1,4 +1,4 @@
-"""Fixtures that start real services on free loopback ports (ARCHITECTURE.md §8)."""
+"""Fixtures that start real services on free loopback ports (docs/ARCHITECTURE.md, tests)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhook delivery from the outbox (ARCHITECTURE §5).
+"""Webhook delivery from the outbox (docs/ARCHITECTURE.md, webhooks).
 
 Errors, as httpx draws them: a *transport* error (connect, read, timeout) and a *status*
 answer are kept apart. Both are retried with exponential backoff and jitter here, since a

@@ -1,4 +1,4 @@
-"""Authentication, roles (ARCHITECTURE §4 table) and tenant isolation, over real HTTP."""
+"""Authentication, roles (docs/ARCHITECTURE.md, HTTP API) and tenant isolation, over real HTTP."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_revoked_key_is_401(tenant: Any) -> None:
     assert client.get("/v1/customers").status_code == 401
 
 
-# (method, path, body, roles allowed) — ARCHITECTURE §4. Bodies are valid, so an allowed
+# (method, path, body, roles allowed) — docs/ARCHITECTURE.md, HTTP API. Bodies are valid, so an allowed
 # role gets past authorisation (any status but 401/403).
 MATRIX: list[tuple[str, str, dict[str, Any] | None, tuple[str, ...]]] = [
     ("GET", "/v1/customers", None, ("admin", "dispatcher", "fsm")),

@@ -1,4 +1,4 @@
-"""Fixtures for the time-series servers: VictoriaMetrics and InfluxDB 1.6 (ARCHITECTURE.md §8)."""
+"""Fixtures for the time-series servers: VictoriaMetrics and InfluxDB 1.6 (docs/ARCHITECTURE.md, tests)."""
 
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ class InfluxDB1:
             self.proc.wait(30)
 
 
-# The only tests CI may skip (ARCHITECTURE §8): InfluxDB 2.x does not run on these machines.
+# The only tests CI may skip (docs/ARCHITECTURE.md, tests): InfluxDB 2.x does not run on these machines.
 needs_influxdb2 = pytest.mark.skipif(
     not os.environ.get("FORESTALL_TEST_INFLUXDB_URL"),
     reason="needs a real InfluxDB 2.x: FORESTALL_TEST_INFLUXDB_URL",

@@ -1,4 +1,5 @@
-"""Two workers on one real Mosquitto split the assets: each asset has exactly one predictor (§3)."""
+"""Two workers on one real Mosquitto split the assets: each asset has exactly one predictor
+(docs/ARCHITECTURE.md, scaling out)."""
 
 from __future__ import annotations
 

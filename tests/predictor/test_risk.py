@@ -1,4 +1,4 @@
-"""Experience Risk Index properties (ARCHITECTURE §6)."""
+"""Experience Risk Index properties (docs/ARCHITECTURE.md, risk index and visit planning)."""
 
 from __future__ import annotations
 

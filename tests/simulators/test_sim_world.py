@@ -1,4 +1,4 @@
-"""The world without I/O: layout, failures, visits and the §6 metrics."""
+"""The world without I/O: layout, failures, visits and the metrics of docs/ARCHITECTURE.md."""
 
 from __future__ import annotations
 

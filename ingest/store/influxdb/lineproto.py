@@ -4,7 +4,7 @@ Escaping follows influxdb-client's ``Point`` exactly (the property tests compare
 measurement escapes commas and spaces; tag keys, tag values and field keys also escape
 equals signs; newlines and tabs become ``\\n``/``\\t`` (line protocol cannot carry them);
 a tag value ending in a backslash gets a trailing space so it cannot escape the separator.
-Fields are floats only (ARCHITECTURE §3); non-finite values are dropped, and a point left
+Fields are floats only (docs/ARCHITECTURE.md, storage); non-finite values are dropped, and a point left
 without fields is skipped, as the server would reject it. Timestamps are nanoseconds.
 """
 

@@ -16,7 +16,7 @@ from forestall.settings import InfluxSettings
 from ingest.store.influxdb.lineproto import ns
 from ingest.store.influxdb.transport import auth_headers, bucket_for, v1_params
 
-# Tags per measurement (ARCHITECTURE §3); every other column is a field.
+# Tags per measurement (docs/ARCHITECTURE.md, storage); every other column is a field.
 TAGS = {
     "telemetry": ("tenant", "asset", "asset_type", "customer", "site"),
     "asset_health": ("tenant", "asset", "customer", "model_version"),
