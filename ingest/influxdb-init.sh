@@ -1,7 +1,64 @@
 #!/bin/sh
-# Run once by the influxdb image after its setup (docker-compose.yml): Grafana's dashboards query
-# with InfluxQL, which reads a bucket through a DBRP mapping (database/retention policy → bucket).
-# With influxdb.tenant_buckets the store maps each tenant's bucket itself when it creates it.
-set -e
-bucket_id=$(influx bucket list --name "$DOCKER_INFLUXDB_INIT_BUCKET" --hide-headers | cut -f1)
-influx v1 dbrp create --db "$DOCKER_INFLUXDB_INIT_BUCKET" --rp autogen --bucket-id "$bucket_id" --default
+# InfluxDB 2 for Forestall, run by the influxdb-init service of docker-compose.yml on every start,
+# with the operator token (the only holder of it besides InfluxDB itself):
+#
+#  1. the DBRP mapping (database/retention policy → bucket) that Grafana's InfluxQL and the store's
+#     reads go through; with influxdb.tenant_buckets the store maps each tenant's bucket itself;
+#  2. a token per client with only the rights it needs, each written where only that client's
+#     service mounts it ($TOKENS_DIR/<client>/token):
+#       grafana  read the bucket          influx auth create --read-bucket ID
+#       api      read the bucket          influx auth create --read-bucket ID
+#       worker   read and write it        influx auth create --read-bucket ID --write-bucket ID
+#     (writing covers the worker's deletes past retention). A token already written and still
+#     known to InfluxDB is kept; otherwise a new one replaces it (and any other of its description).
+#
+# Environment: INFLUX_HOST, INFLUX_ORG, INFLUX_TOKEN_FILE (the operator token), FORESTALL_BUCKET,
+# TOKENS_DIR. docs/OPERATIONS.md has the same commands by hand, and how to rotate a token.
+set -eu
+: "${INFLUX_HOST:?}" "${INFLUX_ORG:?}" "${INFLUX_TOKEN_FILE:?}" "${FORESTALL_BUCKET:?}" "${TOKENS_DIR:?}"
+INFLUX_TOKEN=$(cat "$INFLUX_TOKEN_FILE")
+export INFLUX_HOST INFLUX_ORG INFLUX_TOKEN
+
+bucket_id=$(influx bucket list --name "$FORESTALL_BUCKET" --hide-headers | awk 'NR == 1 {print $1}')
+if [ -z "$bucket_id" ]; then
+    echo "influxdb-init: no bucket $FORESTALL_BUCKET in org $INFLUX_ORG" >&2
+    exit 1
+fi
+
+if [ -z "$(influx v1 dbrp list --db "$FORESTALL_BUCKET" --hide-headers)" ]; then
+    influx v1 dbrp create --db "$FORESTALL_BUCKET" --rp autogen --bucket-id "$bucket_id" --default
+fi
+
+# The IDs (field 1) or tokens (field 3) of the authorizations described as $1.
+authorizations() {
+    influx auth list --hide-headers | awk -v description="$1" -v field="$2" '$2 == description {print $field}'
+}
+
+token_for() {  # client, then the rights as `influx auth create` flags
+    client=$1
+    shift
+    file="$TOKENS_DIR/$client/token"
+    description="forestall-$client"
+    if [ -s "$file" ] && authorizations "$description" 3 | grep -qxF "$(cat "$file")"; then
+        echo "influxdb-init: $description: kept"
+        return 0
+    fi
+    for id in $(authorizations "$description" 1); do
+        influx auth delete --id "$id" >/dev/null
+    done
+    token=$(influx auth create --org "$INFLUX_ORG" --description "$description" "$@" --hide-headers |
+        awk 'NR == 1 {print $3}')
+    if [ -z "$token" ]; then
+        echo "influxdb-init: $description: no token made" >&2
+        exit 1
+    fi
+    mkdir -p "$TOKENS_DIR/$client"
+    printf '%s\n' "$token" >"$file.new"
+    chmod 0444 "$file.new"  # the client's service runs as its own user and mounts only this folder
+    mv "$file.new" "$file"
+    echo "influxdb-init: $description: made"
+}
+
+token_for grafana --read-bucket "$bucket_id"
+token_for api --read-bucket "$bucket_id"
+token_for worker --read-bucket "$bucket_id" --write-bucket "$bucket_id"

@@ -122,11 +122,11 @@ def test_no_secret_is_written_in_the_file() -> None:
     for line in text.splitlines():
         if re.search(r"(PASSWORD|TOKEN)[A-Z_]*:\s", line):
             value = line.split(":", 1)[1].strip()
-            # a secret reaches a service as a file (/run/secrets/…) or, for the alert key made
-            # after the first start, from .env
-            assert value.startswith("/run/secrets/") or re.fullmatch(r"\$\{[A-Z_]+(:[?-][^}]*)?\}", value), (
-                f"a secret in docker-compose.yml: {line.strip()}"
-            )
+            # a secret reaches a service as a file (/run/secrets/…, or the InfluxDB tokens their
+            # init step made in /tokens) or, for the alert key made after the first start, from .env
+            assert value.startswith(("/run/secrets/", "/run/influxdb-token/", "/tokens")) or re.fullmatch(
+                r"\$\{[A-Z_]+(:[?-][^}]*)?\}", value
+            ), f"a secret in docker-compose.yml: {line.strip()}"
         assert not re.search(r"://[^:/@\s]+:[^@\s]+@", line), f"a password in a URL: {line.strip()}"
 
 
@@ -145,8 +145,11 @@ def test_each_services_secrets_give_working_urls(
         (secrets_dir / name).write_text(AWKWARD + "\n")
     for name in [n for n in os.environ if n.startswith("FORESTALL_")]:
         monkeypatch.delenv(name)
+    (tmp_path / "influxdb-token").mkdir()  # what influxdb-init writes into the client's volume
+    (tmp_path / "influxdb-token" / "token").write_text(AWKWARD + "\n")
     for name, value in environment.items():
-        monkeypatch.setenv(name, str(value).replace("/run/secrets/", f"{secrets_dir}/"))
+        value = str(value).replace("/run/secrets/", f"{secrets_dir}/")
+        monkeypatch.setenv(name, value.replace("/run/influxdb-token/", f"{tmp_path}/influxdb-token/"))
     settings = Settings()
     if "FORESTALL_MQTT__PASSWORD_FILE" in environment:
         assert parse_mqtt_url(settings.mqtt.url).password == AWKWARD
@@ -159,3 +162,37 @@ def test_each_services_secrets_give_working_urls(
         assert make_url(settings.database_url).password == AWKWARD
     if "FORESTALL_INFLUXDB__TOKEN_FILE" in environment:
         assert settings.influxdb.token == AWKWARD
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """volume source → (target, read-only), as 1.29 ("src:dst:ro") or v2 (mappings) renders it."""
+    found = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target, *mode = volume.split(":")
+            found[source] = (target, mode == ["ro"])
+        else:
+            found[volume["source"]] = (volume["target"], bool(volume.get("read_only")))
+    return found
+
+
+def test_only_influxdb_and_its_init_step_hold_the_operator_token(tmp_path: Path) -> None:
+    config = _rendered(
+        _env_file(tmp_path, _example() | {"SIMULATOR_MQTT_PASSWORD_FILE": "./s"}), "--profile", "demo"
+    )
+    services: dict[str, Any] = config["services"]
+    holders = {name for name, service in services.items() if "influxdb_admin_token" in _secret_names(service)}
+    assert holders == {"influxdb", "influxdb-init"}
+    for client in ("grafana", "api", "worker"):
+        volume = f"{client}-influxdb-token"
+        mounted = {name for name, service in services.items() if volume in _mounts(service)}
+        assert mounted == {"influxdb-init", client}, f"{volume} is mounted by {mounted}"
+        assert _mounts(services[client])[volume] == ("/run/influxdb-token", True)
+        assert _mounts(services["influxdb-init"])[volume][0] == f"/tokens/{client}"
+    for client in ("api", "worker"):
+        assert (
+            services[client]["environment"]["FORESTALL_INFLUXDB__TOKEN_FILE"] == "/run/influxdb-token/token"
+        )
+        assert (
+            services[client]["depends_on"]["influxdb-init"]["condition"] == "service_completed_successfully"
+        )

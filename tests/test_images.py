@@ -156,4 +156,4 @@ def test_every_long_running_service_restarts_is_bounded_and_rotates_its_logs(
         options = logging.get("options", {})
         assert _bytes(options["max-size"]) <= 100 << 20 and 1 <= int(options["max-file"]) <= 10, name
     one_shot = {n for n, s in services.items() if s.get("restart") == "no"}
-    assert one_shot == {"broker-init", "migrate", "demo-init", "demo-broker-init"}
+    assert one_shot == {"broker-init", "influxdb-init", "migrate", "demo-init", "demo-broker-init"}
