@@ -49,12 +49,21 @@ share D of the time; idle slots have no reading and no wear, and a pump restarts
 measurement noise, standard deviation F times the sensor's healthy value at regime 0 (temperatures in degrees
 Celsius). ``--censored F``: a share F of the assets get one life whose record stops at a random 20-90 % of it,
 with an empty failures list. ``--lives K``: the other assets get 1-K lives, all run to failure.
+``--life-hours LO HI``: lives calibrated in hours instead of readings (100-600 readings), so that one
+fleet is the same machine at any ``--hours-per-reading``; ``--idle-hours H``: idle runs of H hours on
+average instead of 3 readings; ``--regime-hours H``: an operating point holds H hours on average instead
+of one reading. With readings faster than every 2 minutes a pump slot is the reading's own length of pump
+time. A high-rate fleet made so and ``python -m programs.backtest.resample`` give the same machines at
+any cadence, jittered, with gaps and with late backlogs.
 ``--disguise``: random ``ch_xxxxxx`` sensor names, a random affine map per sensor, shuffled columns and a
 random asset type and id prefix. Output depends only on the arguments.
 
-    /tmp/progpy-venv/bin/python bench/progpy_fleet.py --model valve --assets 40 --seed 1 --out /tmp/valve
-    /tmp/progpy-venv/bin/python bench/progpy_fleet.py --model pump --assets 40 --seed 1 --regimes 3 \\
+    python bench/progpy_fleet.py --model valve --assets 40 --seed 1 --out /tmp/valve
+    python bench/progpy_fleet.py --model pump --assets 40 --seed 1 --regimes 3 \\
         --lives 2 --censored 0.1 --out /tmp/pump
+    .venv/bin/python bench/progpy_fleet.py --model pump --assets 70 --lives 2 --seed 11 --regimes 3 \\
+        --regime-hours 1 --duty 0.6 --idle-hours 2 --hours-per-reading 0.0166667 --life-hours 24 96 \\
+        --out /tmp/pump1m
 """
 
 from __future__ import annotations
@@ -85,9 +94,10 @@ State = dict[str, FloatArray]
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 TARGET_LIFE = (100.0, 600.0)  # readings; a life's target is drawn log-uniformly in this range
+MAX_LIFE_FACTOR = 4  # a life still running after this many times the longest target is cut
 SECONDARY_LIFE = (1.5, 5.0)  # the other wear modes would end the life this many times later
 GAP_HOURS = (2.0, 6.0)  # repair time between a failure and the restart
-IDLE_RUN_MEAN = 3.0  # slots, for --duty < 1
+IDLE_RUN_MEAN = 3.0  # slots, for --duty < 1 (unless --idle-hours)
 
 
 def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -159,8 +169,8 @@ class Equipment(Protocol):
     scales: FloatArray  # healthy reading at regime 0, the unit of measurement noise
     n_jitter: int  # standard normals drawn per asset and reading for operating-point jitter
 
-    def new_life(self, rng: np.random.Generator) -> dict[str, float]:
-        """Initial state of a new life, wear rates included."""
+    def new_life(self, rng: np.random.Generator, target: tuple[float, float]) -> dict[str, float]:
+        """Initial state of a new life, wear rates included; ``target``: the life's range in slots."""
         ...
 
     def run_slot(self, x: State, regime: IntArray, jitter: FloatArray, cold: BoolArray) -> SlotResult: ...
@@ -272,8 +282,8 @@ class Valve:
             self.span["bottom"] = p["AbMax"] - self.x0["Aeb"]
             self.span["internal"] = p["AiMax"] - self.x0["Ai"]
 
-    def new_life(self, rng: np.random.Generator) -> dict[str, float]:
-        life = log_uniform(rng, *TARGET_LIFE)
+    def new_life(self, rng: np.random.Generator, target: tuple[float, float]) -> dict[str, float]:
+        life = log_uniform(rng, *target)
         primary = self.MODES[int(rng.integers(len(self.MODES)))]
         rate_of = {"bottom": "wb", "top": "wt", "internal": "wi", "spring": "wk"}
         x = dict(self.x0)
@@ -388,13 +398,14 @@ class Pump:
     ]
     n_jitter = 2  # speed, ambient temperature
     DT = 1.0
-    SLOT_S = 120.0
     V_NOMINAL = 471.2389
     SPEED_JITTER = 0.003
     AMBIENT_JITTER_K = 1.0
     MODES = ("impeller", "thrust", "radial")
 
     def __init__(self, regimes: Sequence[PumpPoint], hours_per_reading: float) -> None:
+        # Pump time per slot: 120 s, or the slot's own length when readings come faster than that.
+        self.SLOT_S = min(120.0, round(3600.0 * hours_per_reading))
         self.model = quiet_model(CentrifugalPumpWithWear)
         p = self.model.parameters
         for mc in ("mcThrust", "mcRadial", "mcOil"):
@@ -435,8 +446,8 @@ class Pump:
         self.a_span = self.x0["A"] - lim["A"]
         self.scales = np.abs(res.readings[0])
 
-    def new_life(self, rng: np.random.Generator) -> dict[str, float]:
-        life = log_uniform(rng, *TARGET_LIFE)
+    def new_life(self, rng: np.random.Generator, target: tuple[float, float]) -> dict[str, float]:
+        life = log_uniform(rng, *target)
         primary = self.MODES[int(rng.integers(len(self.MODES)))]
         x = dict(self.x0)
         mode_life = {m: life if m == primary else life * rng.uniform(*SECONDARY_LIFE) for m in self.MODES}
@@ -497,6 +508,19 @@ class Config:
     noise: float
     duty: float
     threshold_only: bool
+    life_hours: tuple[float, float] | None = None  # None: TARGET_LIFE, in readings
+    idle_hours: float | None = None  # mean idle run; None: IDLE_RUN_MEAN readings
+    regime_hours: float | None = None  # mean time an operating point holds; None: one reading
+
+    @property
+    def life_slots(self) -> tuple[float, float]:
+        if self.life_hours is None:
+            return TARGET_LIFE
+        return self.life_hours[0] / self.hours_per_reading, self.life_hours[1] / self.hours_per_reading
+
+    @property
+    def max_life_slots(self) -> int:
+        return MAX_LIFE_FACTOR * math.ceil(self.life_slots[1])
 
 
 @dataclass(frozen=True)
@@ -514,14 +538,11 @@ class Life:
     asset: int
     number: int
     rows: list[tuple[float, list[float]]] = field(default_factory=list)
-    fail_h: float | None = None  # None: still running at MAX_LIFE_SLOTS
+    fail_h: float | None = None  # None: still running at Config.max_life_slots
     mode: str = ""
     clock_h: float = 0.0  # end of the last slot
     on: bool = True
     cold: bool = False
-
-
-MAX_LIFE_SLOTS = 4 * int(TARGET_LIFE[1])
 
 
 def fleet_regimes(cfg: Config) -> list[Any]:
@@ -566,23 +587,30 @@ def simulate(cfg: Config, wanted: list[tuple[int, int]]) -> list[Life]:
     rngs = [np.random.default_rng([cfg.seed, 2, a, n]) for a, n in wanted]
     x: State = {}
     for i, rng in enumerate(rngs):
-        for k, v in eq.new_life(rng).items():
+        for k, v in eq.new_life(rng, cfg.life_slots).items():
             x.setdefault(k, np.zeros(len(lives)))[i] = v
-    p_off = (1 - cfg.duty) / (cfg.duty * IDLE_RUN_MEAN) if cfg.duty < 1 else 0.0
+    idle_mean = IDLE_RUN_MEAN if cfg.idle_hours is None else max(cfg.idle_hours / h, 1.0)
+    p_off = (1 - cfg.duty) / (cfg.duty * idle_mean) if cfg.duty < 1 else 0.0
+    # The chance per slot that an operating point gives way to a new draw (1: a new one every reading).
+    p_switch = 1.0 if cfg.regime_hours is None else min(h / cfg.regime_hours, 1.0)
+    held = np.full(len(lives), -1, np.int64)
     running = list(range(len(lives)))
     while running:
         busy: list[int] = []
         for i in running:
             life = lives[i]
             draw = rngs[i].random()
-            life.on = draw >= p_off if life.on else draw < 1 / IDLE_RUN_MEAN
+            life.on = draw >= p_off if life.on else draw < 1 / idle_mean
             if life.on:
                 busy.append(i)
             else:
                 life.cold, life.clock_h = True, life.clock_h + h
         if busy:
             idx = np.array(busy, np.int64)
-            regime = np.array([rngs[i].integers(cfg.regimes) for i in busy], np.int64)
+            for i in busy:
+                if p_switch >= 1.0 or held[i] < 0 or rngs[i].random() < p_switch:
+                    held[i] = rngs[i].integers(cfg.regimes)
+            regime = held[busy]
             jitter = np.array([rngs[i].standard_normal(eq.n_jitter) for i in busy]).reshape(len(busy), -1)
             cold = np.array([lives[i].cold for i in busy], bool)
             sub = take(x, idx)
@@ -597,7 +625,9 @@ def simulate(cfg: Config, wanted: list[tuple[int, int]]) -> list[Life]:
                 else:
                     life.clock_h += h
                     life.rows.append((life.clock_h, [float(v) for v in res.readings[j] + noise]))
-        running = [i for i in running if lives[i].fail_h is None and lives[i].clock_h < MAX_LIFE_SLOTS * h]
+        running = [
+            i for i in running if lives[i].fail_h is None and lives[i].clock_h < cfg.max_life_slots * h
+        ]
     return lives
 
 
@@ -608,7 +638,7 @@ class Record:
     life_hours: list[float] = field(default_factory=list)
     modes: list[str] = field(default_factory=list)
     lives: int = 0
-    unfailed: int = 0  # lives cut at MAX_LIFE_SLOTS without failing
+    unfailed: int = 0  # lives cut at Config.max_life_slots without failing
 
 
 def assemble(cfg: Config, plan: Plan, lives: list[Life]) -> Record:
@@ -706,11 +736,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--duty", type=float, default=1.0, help="share of slots in operation")
     ap.add_argument("--threshold-only", action="store_true", help="valve: no failure for a failed stroke")
     ap.add_argument("--disguise", action="store_true")
+    ap.add_argument(
+        "--life-hours", type=float, nargs=2, metavar=("LO", "HI"), help="lives in hours, not in readings"
+    )
+    ap.add_argument("--idle-hours", type=float, help="mean idle run in hours (default: 3 readings)")
+    ap.add_argument(
+        "--regime-hours", type=float, help="mean hours an operating point holds (default: 1 reading)"
+    )
     args = ap.parse_args(argv)
     if args.assets < 1 or args.lives < 1 or args.regimes < 1:
         ap.error("--assets, --lives and --regimes must be at least 1")
     if not 0 <= args.censored <= 1 or not 0 < args.duty <= 1 or args.hours_per_reading <= 0:
         ap.error("need 0 <= --censored <= 1, 0 < --duty <= 1 and --hours-per-reading > 0")
+    if args.life_hours is not None and not 0 < args.life_hours[0] <= args.life_hours[1]:
+        ap.error("--life-hours needs 0 < LO <= HI")
+    if any(v is not None and v <= 0 for v in (args.idle_hours, args.regime_hours)):
+        ap.error("--idle-hours and --regime-hours must be positive")
     return args
 
 
@@ -725,6 +766,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.noise,
         args.duty,
         args.threshold_only,
+        tuple(args.life_hours) if args.life_hours else None,
+        args.idle_hours,
+        args.regime_hours,
     )
     plans = plan_fleet(args)
     # One process: the cost is progpy's per-step overhead, paid once per batch however many lives it holds,
@@ -744,7 +788,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"failures, {sum(len(r.rows) for r in records)} rows, median life "
         f"{statistics.median(life_hours) if life_hours else 0:.0f} h (failure modes: "
         f"{', '.join(f'{m} {c}' for m, c in modes.most_common())}"
-        f"{f'; {unfailed} lives unfailed after {MAX_LIFE_SLOTS} readings' if unfailed else ''}; "
+        f"{f'; {unfailed} lives unfailed after {cfg.max_life_slots} readings' if unfailed else ''}; "
         f"{time.monotonic() - t0:.0f} s)"
     )
 

@@ -7,7 +7,10 @@ The layout ``forestall backtest fleet`` reads (a folder):
   one failure and ``"failures": []`` means censored (the asset never failed);
 - ``<asset>.csv`` per asset: header ``ts,<sensor>,…``; ``ts`` RFC 3339 or epoch seconds; an
   empty cell is no reading of that sensor. After each failure the asset is repaired before its
-  next reading and starts a new life.
+  next reading and starts a new life. An optional column ``arrived`` (a reserved name, not a
+  sensor) says when the reading reached the cloud, for late backlogs: the replay sends readings
+  in order of arrival (``ts`` when empty), so a device that was offline flushes its buffered hours
+  after the rest of the fleet has moved on.
 
 or a C-MAPSS training file (``from_cmapss``): each engine one asset, one cycle every
 ``hours_per_cycle`` hours, the engines' starts spread at random over ``stagger_hours``, each
@@ -33,7 +36,7 @@ import math
 import random
 import statistics
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from forestall.contract import ID_RE, SENSOR_RE
 from programs.backtest.cmapss import read_engines
 
 HOUR = 3600.0
+ARRIVED = "arrived"  # the reserved CSV column of a reading's arrival time
 Row = tuple[float, dict[str, float]]
 CMAPSS_START = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 
@@ -63,6 +67,7 @@ class HistoryAsset:
 class FleetHistory:
     assets: list[HistoryAsset]
     rows: dict[str, list[Row]]  # per asset, in time order
+    arrivals: dict[str, dict[float, float]] = field(default_factory=dict)  # asset → ts → arrived, if late
 
     @property
     def failures(self) -> int:
@@ -77,14 +82,18 @@ class FleetHistory:
         when a failure happens (before any later reading) and ``("repair", ts, asset, None)`` just
         before a failed asset's next reading."""
         merged = sorted(
-            ((ts, asset, values) for asset, rows in self.rows.items() for ts, values in rows),
-            key=lambda r: (r[0], r[1]),
+            (
+                (self.arrivals.get(asset, {}).get(ts, ts), ts, asset, values)
+                for asset, rows in self.rows.items()
+                for ts, values in rows
+            ),
+            key=lambda r: (r[0], r[2], r[1]),
         )
         failures = sorted((t, a.asset) for a in self.assets for t in a.failures)
         next_failure = 0
         down: set[str] = set()
-        for ts, asset, values in merged:
-            while next_failure < len(failures) and failures[next_failure][0] <= ts:
+        for arrived, ts, asset, values in merged:
+            while next_failure < len(failures) and failures[next_failure][0] <= arrived:
                 at, failed = failures[next_failure]
                 yield "failure", at, failed, None
                 down.add(failed)
@@ -193,14 +202,17 @@ def read_folder(folder: Path) -> FleetHistory:
         raise HistoryError(f"{manifest_path}: {exc}") from None
     if not isinstance(manifest, list) or not manifest:
         raise HistoryError(f"{manifest_path}: expected a non-empty JSON list of assets")
-    assets, rows = [], {}
+    assets, rows, arrivals = [], {}, {}
     for n, entry in enumerate(manifest):
         asset = _manifest_entry(entry, f"{manifest_path}[{n}]")
         if asset.asset in rows:
             raise HistoryError(f"{manifest_path}[{n}]: asset {asset.asset!r} appears twice")
         assets.append(asset)
-        rows[asset.asset] = read_csv(folder / f"{asset.asset}.csv")
-    return FleetHistory(assets, rows)
+        late: dict[float, float] = {}
+        rows[asset.asset] = read_csv(folder / f"{asset.asset}.csv", late)
+        if late:
+            arrivals[asset.asset] = late
+    return FleetHistory(assets, rows, arrivals)
 
 
 def _manifest_entry(entry: Any, where: str) -> HistoryAsset:
@@ -225,7 +237,8 @@ def _manifest_entry(entry: Any, where: str) -> HistoryAsset:
     return HistoryAsset(asset, asset_type, times, customer, site)
 
 
-def read_csv(path: Path) -> list[Row]:
+def read_csv(path: Path, arrivals: dict[float, float] | None = None) -> list[Row]:
+    """The asset's readings in time order; a reading that arrived after its ``ts`` goes into ``arrivals``."""
     if not path.is_file():
         raise HistoryError(f"{path}: missing (every asset in manifest.json needs <asset>.csv)")
     rows: list[Row] = []
@@ -236,7 +249,7 @@ def read_csv(path: Path) -> list[Row]:
             raise HistoryError(f"{path}: the header must start with ts")
         sensors = [h.strip() for h in header[1:]]
         for name in sensors:
-            if not SENSOR_RE.fullmatch(name):
+            if name != ARRIVED and not SENSOR_RE.fullmatch(name):
                 raise HistoryError(f"{path}: sensor name {name!r} must match {SENSOR_RE.pattern}")
         for line_no, line in enumerate(reader, 2):
             if not line:
@@ -244,7 +257,14 @@ def read_csv(path: Path) -> list[Row]:
             ts = parse_time(line[0], f"{path}:{line_no}")
             values = {}
             for name, cell in zip(sensors, line[1:], strict=False):
-                if cell.strip():
+                if name == ARRIVED:
+                    if cell.strip() and arrivals is not None:
+                        arrived = parse_time(cell, f"{path}:{line_no}")
+                        if arrived < ts:
+                            raise HistoryError(f"{path}:{line_no}: arrived before its ts")
+                        if arrived > ts:
+                            arrivals[ts] = arrived
+                elif cell.strip():
                     try:
                         value = float(cell)
                     except ValueError:
