@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from forestall.settings import Settings
+from forestall.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIPPED_DIRS = {
@@ -178,3 +178,15 @@ if __name__ == "__main__":
     sys.stdout.write("| setting | environment variable | default | meaning |\n|---|---|---|---|\n")
     for key, env, default in settings_rows():
         sys.stdout.write(f"| `{key}` | `{env}` | {default} | … |\n")
+
+
+def test_the_settings_example_loads(tmp_path: Path) -> None:
+    """The example file in docs/ARCHITECTURE.md (a block starting ``# forestall.toml``) is valid."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    examples = re.findall(r"```toml\n(# forestall\.toml.*?)```", text, re.S)
+    assert examples, "docs/ARCHITECTURE.md lost its settings example"
+    for example in examples:
+        config = tmp_path / "forestall.toml"
+        config.write_text(example)
+        settings = load_settings(config)
+        assert settings.store.kind == "influxdb" and settings.worker.metrics_port == 9100
