@@ -201,14 +201,15 @@ def _run_fsm(args: argparse.Namespace) -> int:
     )
     fsm.start()
     try:
-        print(f"FSM simulator receiving webhooks at {fsm.url}", flush=True)
+        print(f"FSM simulator receiving webhooks at {fsm.url}", file=sys.stderr, flush=True)
         if args.subscribe:
             api = ApiClient(args.api_url, args.api_key)
             try:
                 created: Any = api.create_webhook(fsm.url, secret)
             finally:
                 api.close()
-            print(f"subscribed: {created.get('id') if isinstance(created, dict) else created}", flush=True)
+            subscription = created.get("id") if isinstance(created, dict) else created
+            print(f"subscribed: {subscription}", file=sys.stderr, flush=True)
         _loop(args.seconds, lambda: None, lambda: _fsm_line(fsm.stats))
     finally:
         fsm.stop()

@@ -58,7 +58,7 @@ def test_fleet_runs_and_prints_metrics(
         ]
     )
     assert args.handler(args) == 0
-    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    metrics = json.loads(capsys.readouterr().out)  # stdout is the JSON alone; progress on stderr
     assert metrics["samples_published"] > 0 and "failures_prevented" in metrics
     assert len(fake_api.find("PUT", "/v1/assets/")) == 3
 
@@ -85,8 +85,8 @@ def test_fsm_subscribes_itself(
     assert args.handler(args) == 0
     (call,) = fake_api.find("POST", "/v1/webhooks")
     assert call.body["url"].startswith("http://127.0.0.1:") and call.body["secret"].startswith("whsec_")
-    out = capsys.readouterr().out
-    assert call.body["url"] in out and json.loads(out.strip().splitlines()[-1])["webhooks_rejected"] == 0
+    captured = capsys.readouterr()
+    assert call.body["url"] in captured.err and json.loads(captured.out)["webhooks_rejected"] == 0
 
 
 def test_fsm_needs_a_secret_without_subscribe() -> None:
