@@ -1,4 +1,5 @@
-"""The README's guides "Run without Docker" and "Connect a real device" work as written.
+"""The README's guides "Run without Docker" and "Connect a real device", and its API examples,
+work as written.
 
 The README marks the blocks to run with an HTML comment on the line before the fence:
 
@@ -6,7 +7,10 @@ The README marks the blocks to run with an HTML comment on the line before the f
   bash script (``set -euo pipefail``; a command ending in ``&`` keeps running in the background
   for the later blocks);
 - ``<!-- guide: file NAME -->`` before a block: the file NAME with that content, written in the
-  script's folder before the script runs.
+  script's folder before the script runs;
+- ``<!-- example: api -->`` before a ```bash block of curl calls: run against a real API (with
+  ``$KEY`` an admin key, ``$FSM_KEY`` an fsm key, and ``REC_ID`` an open recommendation), the
+  block of the API section first (it registers what the others use), then the rest in order.
 
 The only substitutions: the broker's port 1883 and the API's port 8000 (every such number in
 the marked blocks) become free ports, so the test runs next to anything else on the machine.
@@ -32,11 +36,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.server import ApiServer
 from forestall.broker import free_port
+from forestall.settings import ApiSettings, MqttSettings, Settings, StoreSettings
+from forestall.state.db import make_engine, make_sessionmaker
+from forestall.state.keys import create_key
 from tests.support import wait_for
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-MARKER = re.compile(r"^<!-- guide: (run|file (\S+)) -->$")
+MARKER = re.compile(r"^<!-- (?:guide: (run|file (\S+))|example: (api)) -->$")
 FENCE = re.compile(r"^(```|~~~)")
 
 
@@ -61,15 +69,21 @@ def guide_blocks(text: str) -> list[Block]:
         assert start < len(lines) and FENCE.match(lines[start]), f"README line {i + 1}: no block after {line}"
         end = next(j for j in range(start + 1, len(lines)) if FENCE.match(lines[j]))
         body = "\n".join(lines[start + 1 : end]) + "\n"
-        blocks.append(Block("file" if match.group(2) else "run", match.group(2), body))
+        kind = "api" if match.group(3) else "file" if match.group(2) else "run"
+        blocks.append(Block(kind, match.group(2), body))
     return blocks
 
 
 def test_the_markers_are_read_in_order() -> None:
     text = (
         "a\n<!-- guide: run -->\n```bash\necho 1\n```\n<!-- guide: file x.toml -->\n\n```toml\nk = 1\n```\n"
+        "<!-- example: api -->\n```bash\ncurl\n```\n<!-- guide: other -->\n```\nnot this\n```\n"
     )
-    assert guide_blocks(text) == [Block("run", None, "echo 1\n"), Block("file", "x.toml", "k = 1\n")]
+    assert guide_blocks(text) == [
+        Block("run", None, "echo 1\n"),
+        Block("file", "x.toml", "k = 1\n"),
+        Block("api", None, "curl\n"),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,4 +173,60 @@ def test_the_run_and_connect_guides_work_as_written(guide: Guide) -> None:
     assert listed["pump-0042"]["customer_id"] == "c-100" and listed["pump-0042"]["asset_type"] == "pump"
     assert wait_for(lambda: api.get("/assets/pump-0042").json()["online"] is not None, timeout=15)
     assert "board: http://127.0.0.1:" in output and "?key=fs_" in output
+    api.close()
+
+
+@pytest.fixture
+def api_server(state_db_url: str, tmp_path: Path) -> Iterator[ApiServer]:
+    settings = Settings(
+        database_url=state_db_url,
+        api=ApiSettings(host="127.0.0.1", port=free_port()),
+        store=StoreSettings(path=tmp_path / "tsdb.sqlite"),
+        mqtt=MqttSettings(url="mqtt://127.0.0.1:1"),  # no broker: the examples send no command
+    )
+    server = ApiServer(settings, deliver_webhooks=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.integration
+def test_the_api_examples_run_against_a_real_api(
+    api_server: ApiServer, state_db_url: str, tmp_path: Path
+) -> None:
+    """Every curl example marked ``example: api`` succeeds (``curl -f``: no 4xx or 5xx) in order."""
+    engine = make_engine(state_db_url)
+    with make_sessionmaker(engine).begin() as session:
+        keys = {"KEY": create_key(session, "acme", "admin"), "FSM_KEY": create_key(session, "acme", "fsm")}
+    engine.dispose()
+    port = api_server.port
+    api = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}/v1", headers={"Authorization": f"Bearer {keys['KEY']}"}
+    )
+    # an open recommendation of the tests' own, for the examples that act on one (REC_ID)
+    api.post("/customers", json={"id": "t-1", "name": "Test"}).raise_for_status()
+    api.post("/assets", json={"id": "t-pump", "customer_id": "t-1"}).raise_for_status()
+    window = {"window_start": "2026-12-01T00:00:00Z", "window_end": "2026-12-02T00:00:00Z"}
+    rec = api.post("/recommendations", json={"asset_ids": ["t-pump"], **window})
+    rec.raise_for_status()
+    examples = [b for b in guide_blocks(README.read_text()) if b.kind == "api"]
+    reference = [b for b in examples if b.text.startswith("API=")]
+    assert len(reference) == 1 and len(examples) >= 3, "the README lost its API example markers"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FORESTALL_")}, **keys}
+    for block in reference + [b for b in examples if b not in reference]:
+        script = re.sub(r"\b8000\b", str(port), block.text).replace("REC_ID", rec.json()["id"])
+        done = subprocess.run(
+            ["bash", "-c", "set -euo pipefail\n" + script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, (
+            f"{block.text}\nexit {done.returncode}: {done.stdout[-1500:]}{done.stderr}"
+        )
+    assert api.get(f"/recommendations/{rec.json()['id']}").json()["status"] == "completed"
+    assets = {a["id"]: a for a in api.get("/assets", params={"customer": "c-100"}).json()["items"]}
+    assert assets["pump-0042"]["criticality"] == 4
+    assert api.get("/customers/c-100").json()["sla_tier"] == "platinum"  # the PATCH example
     api.close()
