@@ -9,11 +9,17 @@
 #       grafana  read the bucket          influx auth create --read-bucket ID
 #       api      read the bucket          influx auth create --read-bucket ID
 #       worker   read and write it        influx auth create --read-bucket ID --write-bucket ID
-#     (writing covers the worker's deletes past retention). A token already written and still
-#     known to InfluxDB is kept; otherwise a new one replaces it (and any other of its description).
+#     (writing covers the worker's deletes past retention). With TENANT_BUCKETS=true (each
+#     tenant's points in a bucket of its own, influxdb.tenant_buckets) the API reads every bucket
+#     of the org (--read-buckets) and the worker also creates them and their DBRP mappings
+#     (--read-buckets --write-buckets --read-dbrps --write-dbrps); Grafana's stays on the shared
+#     bucket (each tenant's organisation gets its own reader from `forestall grafana push`).
+#     A token already written, still known to InfluxDB and made with the same rights is kept;
+#     otherwise a new one replaces it (and any other of its description).
 #
 # Environment: INFLUX_HOST, INFLUX_ORG, INFLUX_TOKEN_FILE (the operator token), FORESTALL_BUCKET,
-# TOKENS_DIR. docs/OPERATIONS.md has the same commands by hand, and how to rotate a token.
+# TOKENS_DIR, TENANT_BUCKETS (default false). docs/OPERATIONS.md has the same commands by hand,
+# and how to rotate a token.
 set -eu
 : "${INFLUX_HOST:?}" "${INFLUX_ORG:?}" "${INFLUX_TOKEN_FILE:?}" "${FORESTALL_BUCKET:?}" "${TOKENS_DIR:?}"
 INFLUX_TOKEN=$(cat "$INFLUX_TOKEN_FILE")
@@ -39,7 +45,9 @@ token_for() {  # client, then the rights as `influx auth create` flags
     shift
     file="$TOKENS_DIR/$client/token"
     description="forestall-$client"
-    if [ -s "$file" ] && authorizations "$description" 3 | grep -qxF "$(cat "$file")"; then
+    rights="$*"
+    if [ -s "$file" ] && [ "$(cat "$file.rights" 2>/dev/null)" = "$rights" ] &&
+        authorizations "$description" 3 | grep -qxF "$(cat "$file")"; then
         echo "influxdb-init: $description: kept"
         return 0
     fi
@@ -56,9 +64,15 @@ token_for() {  # client, then the rights as `influx auth create` flags
     printf '%s\n' "$token" >"$file.new"
     chmod 0444 "$file.new"  # the client's service runs as its own user and mounts only this folder
     mv "$file.new" "$file"
+    printf '%s\n' "$rights" >"$file.rights"
     echo "influxdb-init: $description: made"
 }
 
 token_for grafana --read-bucket "$bucket_id"
-token_for api --read-bucket "$bucket_id"
-token_for worker --read-bucket "$bucket_id" --write-bucket "$bucket_id"
+if [ "${TENANT_BUCKETS:-false}" = true ]; then
+    token_for api --read-buckets
+    token_for worker --read-buckets --write-buckets --read-dbrps --write-dbrps
+else
+    token_for api --read-bucket "$bucket_id"
+    token_for worker --read-bucket "$bucket_id" --write-bucket "$bucket_id"
+fi

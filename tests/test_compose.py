@@ -78,6 +78,15 @@ def test_the_example_env_as_documented_starts_production_without_a_demo_credenti
         assert "simulator_mqtt_password" not in _secret_names(service), f"{name} knows the demo credential"
         assert "SIMULATOR" not in yaml.safe_dump(service), f"{name} knows the demo credential"
         assert "profiles" not in service
+    # the plain-HTTP ports are published on loopback only, for a TLS proxy in front (mosquitto: TLS)
+    published = {
+        name: [p if isinstance(p, str) else f"{p.get('host_ip', '')}:{p['published']}" for p in s["ports"]]
+        for name, s in services.items()
+        if "ports" in s
+    }
+    assert published.keys() == {"mosquitto", "api", "grafana"}
+    for name in ("api", "grafana"):
+        assert all(port.startswith("127.0.0.1:") for port in published[name]), published[name]
     # each production secret is the file .env names, and some service uses it
     used = set().union(*(_secret_names(s) for s in services.values()))
     for secret, spec in config["secrets"].items():
@@ -109,7 +118,9 @@ def test_the_demo_profile_with_every_value_set(tmp_path: Path) -> None:
     assert str(REPO / "grafana" / "provisioning") in grafana_volumes
 
 
-@pytest.mark.parametrize("missing", sorted(set(_example()) - DEMO_ONLY - LATER - {"MOSQUITTO_CERTS_DIR"}))
+@pytest.mark.parametrize(
+    "missing", sorted(n for n in _example() if n.endswith("_FILE") and n not in DEMO_ONLY)
+)
 def test_without_a_production_secret_it_refuses_to_start(tmp_path: Path, missing: str) -> None:
     values = {name: value for name, value in _example().items() if name != missing}
     refused = _compose(_env_file(tmp_path, values), "config", "-q")
@@ -196,3 +207,16 @@ def test_only_influxdb_and_its_init_step_hold_the_operator_token(tmp_path: Path)
         assert (
             services[client]["depends_on"]["influxdb-init"]["condition"] == "service_completed_successfully"
         )
+
+
+def test_the_documented_secret_files_are_the_stacks() -> None:
+    """The loop that makes the secret files (.env.example, docs/OPERATIONS.md) makes every
+    production secret the compose file reads, and .env names each."""
+    config = yaml.safe_load(COMPOSE.read_text())
+    production = set(config["secrets"]) - {"simulator_mqtt_password"}
+    for doc in (EXAMPLE, REPO / "docs" / "OPERATIONS.md"):
+        loop = re.search(r"for name in (.*?); do", doc.read_text(), re.S)
+        assert loop is not None, doc
+        made = set(re.sub(r"[\\#\n]", " ", loop.group(1)).split())
+        assert made == production, f"{doc.name}: {sorted(made ^ production)}"
+    assert {f"{name.upper()}_FILE" for name in production} <= set(_example())

@@ -43,10 +43,16 @@ elif args[:2] == ["auth", "list"]:
         print("\t".join([a["id"], a["description"], a["token"], "forestall", "user-id", "[...]"]))
 elif args[:2] == ["auth", "create"]:
     n = state["made"] = state["made"] + 1
+    rest, skip = [], False
+    for a in args[2:]:  # the rights: every flag but the description, the org and the table form
+        if skip or a == "--hide-headers":
+            skip = False
+        elif a in ("--description", "--org"):
+            skip = True
+        else:
+            rest.append(a)
     auth = {"id": "auth-%d" % n, "description": flag("--description")[0], "token": "tok-%d/+=" % n,
-            "read": flag("--read-bucket"), "write": flag("--write-bucket"), "org": flag("--org"),
-            "other": [a for a in args if a.startswith("--") and a not in (
-                "--description", "--read-bucket", "--write-bucket", "--org", "--hide-headers")]}
+            "org": flag("--org"), "rights": " ".join(rest)}
     state["auths"].append(auth)
     print("\t".join([auth["id"], auth["description"], auth["token"], "forestall", "user-id", "[...]"]))
 elif args[:2] == ["auth", "delete"]:
@@ -92,12 +98,13 @@ def test_each_client_gets_a_token_with_only_its_rights(influx: dict[str, Any]) -
     state = _run(influx)
     assert state["dbrps"] == [{"db": "forestall", "bucket": BUCKET_ID}]
     assert all(call["token"] == ADMIN_TOKEN for call in state["calls"])
-    rights = {a["description"]: (a["read"], a["write"], a["other"]) for a in state["auths"]}
+    rights = {a["description"]: a["rights"] for a in state["auths"]}
     assert rights == {
-        "forestall-grafana": ([BUCKET_ID], [], []),
-        "forestall-api": ([BUCKET_ID], [], []),
-        "forestall-worker": ([BUCKET_ID], [BUCKET_ID], []),
+        "forestall-grafana": f"--read-bucket {BUCKET_ID}",
+        "forestall-api": f"--read-bucket {BUCKET_ID}",
+        "forestall-worker": f"--read-bucket {BUCKET_ID} --write-bucket {BUCKET_ID}",
     }
+    assert all(a["org"] == ["forestall"] for a in state["auths"])
     for auth in state["auths"]:
         client = auth["description"].removeprefix("forestall-")
         token_file = influx["tokens"] / client / "token"
@@ -117,3 +124,18 @@ def test_a_second_start_keeps_the_tokens_and_replaces_a_lost_one(influx: dict[st
     assert len(worker) == 1 and worker[0]["token"] not in {a["token"] for a in first["auths"]}
     assert (influx["tokens"] / "worker" / "token").read_text() == worker[0]["token"] + "\n"
     assert len(third["auths"]) == 3
+
+
+def test_buckets_per_tenant_give_the_api_and_the_worker_new_tokens(influx: dict[str, Any]) -> None:
+    first = {a["description"]: a for a in _run(influx)["auths"]}
+    influx["env"]["TENANT_BUCKETS"] = "true"
+    auths = _run(influx)["auths"]
+    assert len(auths) == 3  # the replaced tokens are gone from InfluxDB
+    second = {a["description"]: a for a in auths}
+    assert second["forestall-grafana"] == first["forestall-grafana"]  # the shared bucket's reader
+    assert second["forestall-api"]["rights"] == "--read-buckets"
+    assert second["forestall-worker"]["rights"] == "--read-buckets --write-buckets --read-dbrps --write-dbrps"
+    for client in ("api", "worker"):
+        token = second[f"forestall-{client}"]["token"]
+        assert token != first[f"forestall-{client}"]["token"]
+        assert (influx["tokens"] / client / "token").read_text() == token + "\n"
