@@ -1,6 +1,6 @@
 """The domain's vocabularies, in one place: customer segments, SLA tiers and their service levels,
-recommendation priorities and statuses. The API's schemas, the risk index, the planner, the
-state views and the simulators all read them from here.
+recommendation kinds, priorities and statuses, sensor fault kinds. The API's schemas, the risk
+index, the planner, the state views and the simulators all read them from here.
 
 >>> SLA["gold"].response_hours, STATUSES[:3] == OPEN_STATUSES
 (8.0, True)
@@ -15,11 +15,22 @@ Segment = Literal["key", "enterprise", "standard", "smb"]
 SlaTier = Literal["platinum", "gold", "silver", "bronze"]
 Priority = Literal["P1", "P2", "P3", "P4"]
 Status = Literal["open", "accepted", "scheduled", "completed", "dismissed", "expired", "cancelled"]
+# What a recommendation sends a technician for: a machine about to fail (``failure``) or a sensor
+# that misreports (``sensor_check``: null predicted_failure_at, confidence about the sensor fault).
+# Outside checks and failure metrics count ``failure`` only. Later kinds are added here.
+RecommendationKind = Literal["failure", "sensor_check"]
+SensorFaultKind = Literal["stuck", "spike", "dropout", "drift"]
+# A maintenance event's kind and the models' label: a technician repaired a sensor ("sensor_repair"
+# for every faulty channel of the asset, "sensor_repair:<channel>" for one).
+SENSOR_REPAIR: Final = "sensor_repair"
 
 SEGMENTS: Final[tuple[str, ...]] = get_args(Segment)
 SLA_TIERS: Final[tuple[str, ...]] = get_args(SlaTier)
 PRIORITIES: Final[tuple[str, ...]] = get_args(Priority)
 STATUSES: Final[tuple[str, ...]] = get_args(Status)
+RECOMMENDATION_KINDS: Final[tuple[str, ...]] = get_args(RecommendationKind)
+DEFAULT_KIND: Final = "failure"  # every recommendation made before kinds existed
+SENSOR_FAULT_KINDS: Final[tuple[str, ...]] = get_args(SensorFaultKind)
 OPEN_STATUSES: Final = STATUSES[:3]  # a technician may still go
 CLOSED_STATUSES: Final = STATUSES[3:]
 

@@ -1,0 +1,489 @@
+"""Broken sensors are not broken machines: per asset and channel, stuck values, spikes, dropouts
+and a drift that the channel's physically coupled channels do not show.
+
+Pure logic in event time (never reading counts), so it works at 1 s to 1 h cadences and with
+gaps. Nothing here knows a sensor name: what "normally moves" and which channels are coupled is
+learned from each equipment type's own readings (``SensorFleet``); each asset has a
+``SensorWatch`` fed with its raw readings.
+
+- **stuck**: a channel that normally moves (how often two readings in a row of the type's
+  channel are near-identical is learned) holds one value for ``STUCK_S`` of event time and so
+  many readings that a healthy channel would almost never do it, while no coupled partner is
+  flat or far from normal with it (a stopped or idle machine flat-lines several channels).
+- **spike**: an isolated reading far outside the channel's local level (``SPIKE_K`` local
+  scatters) that reverts at the next reading, while the asset's other channels stay put;
+  flagged when ``SPIKE_RECUR`` of them fall within ``SPIKE_WINDOW_S``.
+- **dropout**: a channel missing for ``DROPOUT_S`` (and four of its own usual intervals) while
+  the asset's other channels keep reporting.
+- **drift**: the channel's residual against what its coupled partners predict (a linear
+  regression on the type's within-asset covariance, learned on young assets) stays beyond
+  ``DRIFT_Z`` residual spreads for ``DRIFT_HOLD_S``, while each partner, predicted from *its*
+  partners without the channel, stays where it should. A genuine fault moves several coupled
+  channels, so a partner shows it too; should a partner start showing it later, the drift is
+  withdrawn. A channel with no coupled partner (``COUPLED``) cannot be judged and is left alone.
+
+A fault clears when a ``sensor_repair`` label arrives for the channel (``repaired``) or when
+the channel behaves again: it moves, it reports, its residual is back within ``DRIFT_CLEAR_Z``
+for ``CLEAR_S`` of event time (and three readings), or no spike came for ``SPIKE_WINDOW_S``.
+
+>>> fleet = SensorFleet()
+>>> watch = SensorWatch(fleet)
+>>> for i in range(500):  # a channel that moves, then sticks at one value for hours
+...     value = 10.0 + (i % 7) * 0.1 if i < 300 else 10.3
+...     watch.update(i * 60.0, {"a": value, "b": float(i % 5)})
+>>> [(f.channel, f.kind) for f in watch.faults.values()]
+[('a', 'stuck')]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+
+from forestall.vocab import SensorFaultKind
+
+HOUR: Final = 3600.0
+STUCK_S: Final = 2 * HOUR  # a value held at least this long (event time) …
+STUCK_CHANCE: Final = 1e-6  # … over so many readings that a moving channel does it this rarely
+SAME_SHARE: Final = 0.02  # near-identical: within this share of the type's typical change
+SPIKE_K: Final = 10.0  # a spike lies this many local scatters (mean absolute deviation) out
+SPIKE_RECUR: Final = 3  # spikes within SPIKE_WINDOW_S to flag the channel
+SPIKE_WINDOW_S: Final = 24 * HOUR
+LOCAL_TAU_S: Final = HOUR  # time constant of a channel's local level and scatter
+DROPOUT_S: Final = HOUR  # a channel missing this long (and 4 of its intervals) while others report
+DROPOUT_INTERVALS: Final = 4.0
+YOUNG_S: Final = 24 * HOUR  # an asset's baseline (and its share of the type's coupling) is learnt this long
+SETTLE_S: Final = 2 * HOUR  # after installation or a repair, start-up transients are not learnt
+WEIGHT_S: Final = 600.0  # a reading weighs its event time up to this (so cadence does not weigh)
+COUPLED: Final = 0.5  # channels whose within-asset correlation reaches this are coupled partners
+MIN_COUPLING_WEIGHT: Final = 12 * HOUR / WEIGHT_S  # the type's coupling is used after this much young time
+DRIFT_EVERY_S: Final = 600.0
+DRIFT_TAU_S: Final = HOUR  # residuals are smoothed with this time constant
+DRIFT_Z: Final = 6.0  # residual spreads
+PARTNER_Z: Final = 2.5  # a partner within this (and within PARTNER_SHARE of the channel's) shows nothing
+PARTNER_SHARE: Final = 0.2
+DRIFT_HOLD_S: Final = 3 * HOUR
+DRIFT_CLEAR_Z: Final = 2.0
+FAR_SPREADS: Final = 6.0  # a partner this far out (in its within-asset spread) is a machine out of normal
+CLEAR_S: Final = 2 * HOUR
+CLEAR_READINGS: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SensorFault:
+    channel: str
+    kind: SensorFaultKind
+    onset: float  # event time the fault began (its first sign)
+    confidence: float  # 0..1: how sure it is a sensor fault
+
+
+@dataclass(slots=True)
+class _ChannelStats:
+    """What one channel of a type normally does: its typical change and how often it repeats."""
+
+    step: float = 0.0  # mean absolute change between consecutive readings
+    same: float = 0.0  # share of consecutive readings that are near-identical
+    n: int = 0
+
+    def tolerance(self, value: float) -> float:
+        return max(1e-9 * max(abs(value), 1.0), SAME_SHARE * self.step)
+
+    def learn(self, change: float, value: float) -> None:
+        self.n += 1
+        rate = max(1.0 / self.n, 1e-3)
+        same = change <= self.tolerance(value)
+        self.step += rate * (change - self.step)
+        self.same += rate * (float(same) - self.same)
+
+
+@dataclass(slots=True)
+class _Coupling:
+    """The regressions the drift check needs, from the type's within-asset covariance."""
+
+    names: tuple[str, ...]
+    partners: dict[str, tuple[str, ...]]
+    # (channel, excluded partner or "") -> (predictors, coefficients, residual spread)
+    fits: dict[tuple[str, str], tuple[tuple[str, ...], np.ndarray, float]]
+
+
+class SensorFleet:
+    """What the assets of one type teach together: each channel's habits and which are coupled."""
+
+    def __init__(self) -> None:
+        self.channels: dict[str, _ChannelStats] = {}
+        self.names: tuple[str, ...] = ()
+        self.weight = 0.0
+        self.scatter: np.ndarray = np.zeros((0, 0))
+        self._coupling: _Coupling | None = None
+
+    def stats(self, name: str) -> _ChannelStats:
+        stats = self.channels.get(name)
+        if stats is None:
+            stats = self.channels[name] = _ChannelStats()
+        return stats
+
+    def add_scatter(self, names: tuple[str, ...], weight: float, scatter: np.ndarray) -> None:
+        """A young asset's within-asset scatter matrix (on ``names``) joins the type's."""
+        if not self.names:
+            self.names, self.scatter = names, np.zeros((len(names), len(names)))
+        index = {n: i for i, n in enumerate(names)}
+        if any(n not in index for n in self.names):
+            return
+        take = [index[n] for n in self.names]
+        self.scatter += scatter[np.ix_(take, take)]
+        self.weight += weight
+        self._coupling = None
+
+    def coupling(self) -> _Coupling | None:
+        if self.weight < MIN_COUPLING_WEIGHT:
+            return None
+        if self._coupling is None:
+            self._coupling = _fit_coupling(self.names, self.scatter / self.weight)
+        return self._coupling
+
+
+def _fit_coupling(names: tuple[str, ...], cov: np.ndarray) -> _Coupling:
+    sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    partners: dict[str, tuple[str, ...]] = {}
+    for i, name in enumerate(names):
+        partners[name] = tuple(
+            other
+            for j, other in enumerate(names)
+            if j != i and sd[i] > 0 and sd[j] > 0 and abs(cov[i, j]) >= COUPLED * sd[i] * sd[j]
+        )
+    index = {n: i for i, n in enumerate(names)}
+    fits: dict[tuple[str, str], tuple[tuple[str, ...], np.ndarray, float]] = {}
+
+    def fit(target: str, predictors: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray, float]:
+        t = index[target]
+        if not predictors:
+            return predictors, np.zeros(0), float(sd[t])
+        p = [index[n] for n in predictors]
+        a = cov[np.ix_(p, p)] + 1e-9 * np.eye(len(p)) * max(float(np.trace(cov)), 1e-12)
+        beta = np.linalg.solve(a, cov[p, t])
+        residual = float(cov[t, t] - cov[t, p] @ beta)
+        return predictors, beta, math.sqrt(max(residual, 1e-12 * max(float(cov[t, t]), 1e-12)))
+
+    for name, mine in partners.items():
+        if not mine:
+            continue
+        fits[(name, "")] = fit(name, mine)
+        for partner in mine:
+            fits[(partner, name)] = fit(partner, tuple(n for n in partners[partner] if n != name))
+    return _Coupling(names, partners, fits)
+
+
+@dataclass(slots=True)
+class _Channel:
+    """One channel of one asset."""
+
+    last: float | None = None
+    last_ts: float | None = None
+    interval: float = 0.0  # mean time between its readings
+    run_value: float = 0.0  # the value it holds (stuck check)
+    run_start: float = 0.0
+    run_count: int = 0
+    level: float | None = None  # local level and scatter (spike check)
+    scatter: float = 0.0
+    local_n: int = 0
+    suspect: float | None = None  # the time of an outlier awaiting the next reading
+    spikes: list[float] = field(default_factory=list)
+    residual: float = 0.0  # smoothed drift residual, in residual spreads
+    beyond_since: float | None = None
+    good_since: float | None = None  # behaving again since (clearing a fault)
+    good_count: int = 0
+
+
+class SensorWatch:
+    """One asset's sensors: feed it every raw reading (``update``); its faults are in ``faults``."""
+
+    def __init__(self, fleet: SensorFleet) -> None:
+        self.fleet = fleet
+        self.channels: dict[str, _Channel] = {}
+        self.faults: dict[str, SensorFault] = {}
+        self.born: float | None = None
+        self.latest: float | None = None
+        self.readings = 0
+        self.seen_at: dict[str, int] = {}  # channel -> the asset's reading count when it last reported
+        self.baseline: np.ndarray | None = None  # the asset's mean, once young is over
+        self.names: tuple[str, ...] = ()
+        self._young: tuple[float, np.ndarray, np.ndarray] | None = None  # weight, sums, cross sums
+        self._smoothed: dict[str, float] = {}
+        self._smoothed_at: float | None = None
+        self._checked_at: float | None = None
+
+    def usable(self, reading: Mapping[str, float]) -> dict[str, float]:
+        """The reading without its faulty channels: what the failure models may learn from."""
+        return {name: v for name, v in reading.items() if name not in self.faults}
+
+    def update(self, ts: float, reading: Mapping[str, float]) -> None:
+        if self.latest is not None and ts <= self.latest:
+            return  # a reading out of order tells nothing about the sensors' recent behaviour
+        previous, self.latest = self.latest, ts
+        if self.born is None:
+            self.born = ts
+        self.readings += 1
+        outliers = [name for name, value in reading.items() if self._is_outlier(name, value)]
+        for name, value in reading.items():
+            self._reading(ts, name, value, isolated=outliers == [name])
+            self.seen_at[name] = self.readings
+        self._dropouts(ts, reading)
+        self._stuck_guard(reading)
+        self._learn_young(ts, previous, reading)
+        self._drift(ts, previous, reading)
+
+    # -- per channel ------------------------------------------------------------------------
+
+    def _is_outlier(self, name: str, value: float) -> bool:
+        ch = self.channels.get(name)
+        if ch is None or ch.level is None or ch.local_n < 5:
+            return False
+        floor = 0.5 * self.fleet.stats(name).step + 1e-9 * max(abs(ch.level), 1.0)
+        return abs(value - ch.level) > SPIKE_K * max(ch.scatter, floor)
+
+    def _reading(self, ts: float, name: str, value: float, isolated: bool) -> None:
+        ch = self.channels.get(name)
+        if ch is None:
+            ch = self.channels[name] = _Channel(run_value=value, run_start=ts)
+        stats = self.fleet.stats(name)
+        outlier = self._is_outlier(name, value)
+        if ch.last is not None and ch.last_ts is not None:
+            dt = ts - ch.last_ts
+            ch.interval = dt if ch.interval == 0.0 else ch.interval + 0.1 * (dt - ch.interval)
+            if name not in self.faults and not outlier and ch.suspect is None:
+                stats.learn(abs(value - ch.last), value)
+        self._spike(ts, name, ch, value, outlier, isolated)
+        if abs(value - ch.run_value) <= stats.tolerance(value):
+            ch.run_count += 1
+        else:
+            ch.run_value, ch.run_start, ch.run_count = value, ts, 1
+            if (fault := self.faults.get(name)) is not None and fault.kind == "stuck":
+                self._behaving(ts, name, ch)
+        if (fault := self.faults.get(name)) is not None and fault.kind == "dropout":
+            self._behaving(ts, name, ch)
+        ch.last, ch.last_ts = value, ts
+        self._stuck(ts, name, ch, stats)
+
+    def _spike(self, ts: float, name: str, ch: _Channel, value: float, outlier: bool, isolated: bool) -> None:
+        if ch.suspect is not None:
+            at, ch.suspect = ch.suspect, None
+            if not outlier:  # it came back: that was a spike
+                ch.spikes = [s for s in ch.spikes if s > ts - SPIKE_WINDOW_S] + [at]
+                if len(ch.spikes) >= SPIKE_RECUR and name not in self.faults:
+                    confidence = 1.0 - 0.5 ** (len(ch.spikes) - 1)
+                    self.faults[name] = SensorFault(name, "spike", ch.spikes[0], round(confidence, 3))
+            else:  # it stayed out: a change of level, not a spike
+                ch.level, ch.scatter, ch.local_n = value, ch.scatter, 1
+                return
+        elif outlier and isolated:
+            ch.suspect = ts
+            return
+        fault = self.faults.get(name)
+        quiet = not ch.spikes or ch.spikes[-1] < ts - SPIKE_WINDOW_S
+        if fault is not None and fault.kind == "spike" and quiet:
+            del self.faults[name]
+            ch.spikes = []
+        if ch.level is None or ch.last_ts is None:
+            ch.level, ch.local_n = value, 1
+            return
+        rate = 1.0 - math.exp(-max(ts - ch.last_ts, 0.0) / LOCAL_TAU_S)
+        rate = max(rate, 1.0 / (ch.local_n + 1))
+        deviation = abs(value - ch.level)
+        ch.level += rate * (value - ch.level)
+        ch.scatter += rate * (deviation - ch.scatter)
+        ch.local_n += 1
+
+    def _stuck(self, ts: float, name: str, ch: _Channel, stats: _ChannelStats) -> None:
+        if name in self.faults or stats.n < 50 or ch.run_count < 2:
+            return
+        if ts - ch.run_start < STUCK_S:
+            return
+        same = min(max(stats.same, 0.01), 0.999)
+        if same ** (ch.run_count - 1) > STUCK_CHANCE:
+            return
+        confidence = 1.0 - min(1.0, same ** (ch.run_count - 1) / STUCK_CHANCE) * 0.5
+        self.faults[name] = SensorFault(name, "stuck", ch.run_start, round(min(confidence, 0.99), 3))
+
+    def _stuck_guard(self, reading: Mapping[str, float]) -> None:
+        """A flat channel whose coupled partner is flat too, or far from normal, is the machine's
+        state (stopped, idle), not its sensor."""
+        stuck = [n for n, f in self.faults.items() if f.kind == "stuck" and n in reading]
+        if not stuck:
+            return
+        coupling = self.fleet.coupling()
+        for name in stuck:
+            partners = coupling.partners.get(name, ()) if coupling else tuple(self.channels)
+            for partner in partners:
+                ch = self.channels.get(partner)
+                if partner == name or ch is None:
+                    continue
+                fault = self.faults.get(partner)
+                if (fault is not None and fault.kind == "stuck") or _flat(ch) or self._far(partner, reading):
+                    del self.faults[name]
+                    break
+
+    def _far(self, name: str, reading: Mapping[str, float]) -> bool:
+        coupling = self.fleet.coupling()
+        if coupling is None or self.baseline is None or name not in reading or name not in self.names:
+            return False
+        i = coupling.names.index(name) if name in coupling.names else -1
+        if i < 0:
+            return False
+        sd = math.sqrt(max(float(self.fleet.scatter[i, i]) / self.fleet.weight, 1e-12))
+        return abs(reading[name] - float(self.baseline[self.names.index(name)])) > FAR_SPREADS * sd
+
+    def _dropouts(self, ts: float, reading: Mapping[str, float]) -> None:
+        for name, ch in self.channels.items():
+            if name in reading or name in self.faults or ch.last_ts is None:
+                continue
+            missing = self.readings - self.seen_at.get(name, self.readings)
+            gap = ts - ch.last_ts
+            if missing >= 3 and gap >= max(DROPOUT_S, DROPOUT_INTERVALS * ch.interval):
+                confidence = min(0.99, 1.0 - 0.5 ** (missing - 1))
+                self.faults[name] = SensorFault(name, "dropout", ch.last_ts, round(confidence, 3))
+                ch.good_since, ch.good_count = None, 0
+
+    def _behaving(self, ts: float, name: str, ch: _Channel) -> None:
+        """Another reading of good behaviour from a faulty channel; enough of them clear it."""
+        if ch.good_since is None:
+            ch.good_since, ch.good_count = ts, 0
+        ch.good_count += 1
+        if ts - ch.good_since >= CLEAR_S and ch.good_count >= CLEAR_READINGS:
+            self.faults.pop(name, None)
+            ch.good_since, ch.good_count = None, 0
+
+    # -- drift against coupled channels -------------------------------------------------------
+
+    def _learn_young(self, ts: float, previous: float | None, reading: Mapping[str, float]) -> None:
+        assert self.born is not None
+        if self.baseline is not None or ts - self.born < SETTLE_S:
+            return
+        if not self.names:
+            self.names = tuple(sorted(reading))
+        if ts - self.born >= YOUNG_S + SETTLE_S:
+            self._end_youth()
+            return
+        if any(n not in reading or n in self.faults for n in self.names):
+            return
+        x = np.array([reading[n] for n in self.names])
+        weight = 1.0 if previous is None else min(max(ts - previous, 0.0), WEIGHT_S) / WEIGHT_S
+        if self._young is None:
+            self._young = (0.0, np.zeros(len(x)), np.zeros((len(x), len(x))))
+        w, sums, cross = self._young
+        self._young = (w + weight, sums + weight * x, cross + weight * np.outer(x, x))
+
+    def _end_youth(self) -> None:
+        if self._young is None or self._young[0] <= 0:
+            self.names, self._young = (), None
+            return
+        w, sums, cross = self._young
+        mean = sums / w
+        self.baseline = mean
+        self.fleet.add_scatter(self.names, w, cross - w * np.outer(mean, mean))
+        self._young = None
+
+    def _drift(self, ts: float, previous: float | None, reading: Mapping[str, float]) -> None:
+        coupling = self.fleet.coupling()
+        if coupling is None or self.baseline is None:
+            return
+        rate = 1.0 if self._smoothed_at is None else 1.0 - math.exp(-(ts - self._smoothed_at) / DRIFT_TAU_S)
+        self._smoothed_at = ts
+        for i, name in enumerate(self.names):
+            ch = self.channels.get(name)
+            if name in reading and (ch is None or ch.suspect is None):  # a spike is no drift
+                d = reading[name] - float(self.baseline[i])
+                old = self._smoothed.get(name)
+                self._smoothed[name] = d if old is None else old + rate * (d - old)
+        if self._checked_at is not None and ts - self._checked_at < DRIFT_EVERY_S:
+            return
+        self._checked_at = ts
+        for name in coupling.names:
+            self._judge_drift(ts, name, coupling)
+
+    def _z(self, coupling: _Coupling, target: str, excluded: str = "") -> float | None:
+        fit = coupling.fits.get((target, excluded))
+        if fit is None or target not in self._smoothed:
+            return None
+        predictors, beta, spread = fit
+        usable = [p for p in predictors if p in self._smoothed and self._not_broken(p, excluded)]
+        if len(usable) < len(predictors):
+            return None
+        predicted = sum(float(b) * self._smoothed[p] for p, b in zip(predictors, beta, strict=True))
+        return (self._smoothed[target] - predicted) / spread
+
+    def _abnormal(self, name: str, coupling: _Coupling) -> bool:
+        """Far outside its within-asset range, or flat: a machine out of its normal state."""
+        ch = self.channels.get(name)
+        if ch is not None and _flat(ch):
+            return True
+        i = coupling.names.index(name)
+        sd = math.sqrt(max(float(self.fleet.scatter[i, i]) / self.fleet.weight, 1e-12))
+        return abs(self._smoothed.get(name, 0.0)) > FAR_SPREADS * sd
+
+    def _not_broken(self, name: str, judged: str) -> bool:
+        fault = self.faults.get(name)
+        return fault is None or name == judged or fault.kind == "spike"
+
+    def _judge_drift(self, ts: float, name: str, coupling: _Coupling) -> None:
+        ch = self.channels.get(name)
+        fault = self.faults.get(name)
+        if ch is None or (fault is not None and fault.kind != "drift"):
+            return
+        z = self._z(coupling, name)
+        mine = coupling.partners.get(name, ())
+        partners = [self._z(coupling, p, name) for p in mine]
+        if z is None or not partners or any(p is None for p in partners):
+            return  # no coupled partner to judge it by
+        if any(self._abnormal(p, coupling) for p in mine):  # the machine stopped, idles, failed
+            ch.beyond_since = None
+            return
+        shown = max(abs(p) for p in partners if p is not None)
+        alone = shown < PARTNER_Z and shown < max(PARTNER_SHARE * abs(z), 1.5)
+        ch.residual = z
+        if fault is not None:
+            if not alone and shown >= PARTNER_Z:  # a partner shows it now: the machine, not the sensor
+                del self.faults[name]
+                ch.beyond_since = None
+            elif abs(z) < DRIFT_CLEAR_Z:
+                self._behaving(ts, name, ch)
+            else:
+                ch.good_since, ch.good_count = None, 0
+            return
+        if abs(z) >= DRIFT_Z and alone:
+            if ch.beyond_since is None:
+                ch.beyond_since = ts
+            if ts - ch.beyond_since >= DRIFT_HOLD_S:
+                confidence = min(0.99, 0.5 + 0.5 * (1.0 - DRIFT_Z / abs(z)) + 0.1)
+                self.faults[name] = SensorFault(name, "drift", ch.beyond_since, round(confidence, 3))
+        else:
+            ch.beyond_since = None
+
+    # -- labels -------------------------------------------------------------------------------
+
+    def repaired(self, at: float, channel: str | None = None) -> list[str]:
+        """A technician repaired the channel (all faulty ones when None): its fault clears and its
+        history restarts. Returns the channels cleared."""
+        names = [channel] if channel is not None else list(self.faults)
+        cleared = []
+        for name in names:
+            if self.faults.pop(name, None) is not None:
+                cleared.append(name)
+            self.channels.pop(name, None)  # its history starts again with its next reading
+            self._smoothed.pop(name, None)
+        return cleared
+
+    def restart(self, at: float) -> None:
+        """The machine was repaired (a new life): its baseline is learnt again; sensor faults stay."""
+        self.born, self.baseline, self.names, self._young = at, None, (), None
+        self._smoothed, self._smoothed_at, self._checked_at = {}, None, None
+        for ch in self.channels.values():
+            ch.beyond_since, ch.residual = None, 0.0
+
+
+def _flat(ch: _Channel) -> bool:
+    """The channel has held one value for half a stuck span (a partner flat with it)."""
+    return ch.run_count >= 3 and ch.last_ts is not None and ch.last_ts - ch.run_start >= STUCK_S / 2

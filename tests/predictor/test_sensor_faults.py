@@ -1,0 +1,183 @@
+"""Sensor faults (``predictor.sensor_faults``): each kind found at several cadences; healthy noisy
+channels and a genuine machine fault that moves several coupled channels are left alone."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+import pytest
+
+from predictor.sensor_faults import SensorFleet, SensorWatch
+
+HOUR = 3600.0
+CADENCES = (10.0, 300.0, 3600.0)
+Fault = Callable[[float, dict[str, float]], dict[str, float]]
+
+
+def reading(rng: random.Random, t: float, peak: float) -> dict[str, float]:
+    """A machine whose load follows a daily cycle: temperature, current, flow and vibration move
+    with it (coupled); humidity is a channel of its own, coupled to nothing."""
+    load = 0.55 + 0.3 * math.cos(2 * math.pi * (t / HOUR - peak) / 24.0)
+    return {
+        "temp": round(50 + 12 * (load - 0.5) + rng.gauss(0, 0.4), 3),
+        "current": round(30 + 12 * (load - 0.5) + rng.gauss(0, 0.5), 3),
+        "flow": round(120 + 50 * (load - 0.5) + rng.gauss(0, 1.5), 3),
+        "vibration": round(2 + 0.8 * (load - 0.5) + rng.gauss(0, 0.15), 3),
+        "humidity": round(40 + rng.gauss(0, 2.0), 3),
+    }
+
+
+def run(
+    cadence: float, hours: float, fault: Fault | None = None, assets: int = 3, seed: int = 1
+) -> list[SensorWatch]:
+    """A small fleet of one type; ``fault`` rewrites the readings of the last asset."""
+    rng = random.Random(seed)
+    fleet = SensorFleet()
+    watches = [SensorWatch(fleet) for _ in range(assets)]
+    peaks = [rng.uniform(12, 16) for _ in range(assets)]
+    steps = int(hours * HOUR / cadence)
+    for k in range(steps):
+        t = k * cadence
+        for n, watch in enumerate(watches):
+            values = reading(rng, t, peaks[n])
+            if fault is not None and n == assets - 1:
+                values = fault(t, values)
+            watch.update(t, values)
+    return watches
+
+
+def kinds(watch: SensorWatch) -> dict[str, str]:
+    return {name: f.kind for name, f in watch.faults.items()}
+
+
+def hours_for(cadence: float) -> float:
+    return 40.0 if cadence < 60 else 60.0
+
+
+ONSET = 30 * HOUR  # after the type has learnt what its channels normally do
+
+
+@pytest.mark.parametrize("cadence", CADENCES)
+def test_healthy_noisy_channels_are_not_flagged(cadence: float) -> None:
+    for watch in run(cadence, hours_for(cadence) + 24):
+        assert watch.faults == {}
+
+
+@pytest.mark.parametrize("cadence", CADENCES)
+def test_a_stuck_channel_is_flagged_with_its_onset(cadence: float) -> None:
+    held: dict[str, float] = {}
+
+    def stuck(t: float, values: dict[str, float]) -> dict[str, float]:
+        if t >= ONSET:
+            values["temp"] = held.setdefault("temp", values["temp"])
+        return values
+
+    *healthy, broken = run(cadence, hours_for(cadence), stuck)
+    assert kinds(broken) == {"temp": "stuck"}
+    fault = broken.faults["temp"]
+    assert ONSET <= fault.onset <= ONSET + cadence and 0.5 <= fault.confidence <= 1.0
+    assert all(w.faults == {} for w in healthy)
+
+
+@pytest.mark.parametrize("cadence", CADENCES)
+def test_a_machine_that_stops_flat_lines_several_channels_and_is_no_sensor_fault(cadence: float) -> None:
+    def stopped(t: float, values: dict[str, float]) -> dict[str, float]:
+        if t >= ONSET:
+            values.update(current=0.0, flow=0.0, vibration=0.0)
+        return values
+
+    assert run(cadence, hours_for(cadence), stopped)[-1].faults == {}
+
+
+@pytest.mark.parametrize("cadence", CADENCES)
+def test_recurring_spikes_are_flagged_and_a_single_one_is_not(cadence: float) -> None:
+    every = max(3 * HOUR, 2 * cadence)
+
+    def spiky(t: float, values: dict[str, float]) -> dict[str, float]:
+        if t >= ONSET and (t - ONSET) % every < cadence:
+            values["current"] += 40.0
+        return values
+
+    def once(t: float, values: dict[str, float]) -> dict[str, float]:
+        if ONSET <= t < ONSET + cadence:
+            values["current"] += 40.0
+        return values
+
+    broken = run(cadence, ONSET / HOUR + 13, spiky)[-1]
+    assert kinds(broken) == {"current": "spike"}
+    assert ONSET <= broken.faults["current"].onset < ONSET + cadence
+    assert run(cadence, ONSET / HOUR + 13, once)[-1].faults == {}
+
+
+@pytest.mark.parametrize("cadence", CADENCES)
+def test_a_channel_that_drops_out_while_others_report_is_flagged_and_clears_when_back(
+    cadence: float,
+) -> None:
+    back = ONSET + 8 * HOUR
+
+    def dropout(t: float, values: dict[str, float]) -> dict[str, float]:
+        if ONSET <= t < back:
+            del values["flow"]
+        return values
+
+    broken = run(cadence, back / HOUR - 1, dropout)[-1]
+    assert kinds(broken) == {"flow": "dropout"}
+    assert ONSET - cadence <= broken.faults["flow"].onset < ONSET
+    assert run(cadence, back / HOUR + 4, dropout)[-1].faults == {}
+
+
+@pytest.mark.parametrize("cadence", CADENCES)
+def test_a_whole_device_offline_is_no_dropout(cadence: float) -> None:
+    def offline(t: float, values: dict[str, float]) -> dict[str, float]:
+        return {} if ONSET <= t < ONSET + 6 * HOUR else values
+
+    assert run(cadence, ONSET / HOUR + 10, offline)[-1].faults == {}
+
+
+def drifting(channel: str, per_hour: float) -> Fault:
+    def fault(t: float, values: dict[str, float]) -> dict[str, float]:
+        if t >= ONSET:
+            values[channel] += per_hour * (t - ONSET) / HOUR
+        return values
+
+    return fault
+
+
+@pytest.mark.parametrize("cadence", CADENCES)
+def test_a_drift_its_coupled_channels_do_not_show_is_flagged_within_a_day(cadence: float) -> None:
+    broken = run(cadence, ONSET / HOUR + 20, drifting("temp", 0.5))[-1]
+    assert kinds(broken) == {"temp": "drift"}
+    assert ONSET <= broken.faults["temp"].onset <= ONSET + 18 * HOUR
+
+
+@pytest.mark.parametrize("cadence", CADENCES)
+def test_a_genuine_fault_moving_coupled_channels_is_not_a_sensor_fault(cadence: float) -> None:
+    def bearing(t: float, values: dict[str, float]) -> dict[str, float]:
+        if t >= ONSET:  # wear: vibration first, friction heat with it, a little more current
+            severity = math.expm1(3 * min((t - ONSET) / (60 * HOUR), 1.0)) / math.expm1(3)
+            values["vibration"] += 9.0 * severity
+            values["temp"] += 18.0 * severity
+            values["current"] += 2.5 * severity
+        return values
+
+    assert run(cadence, ONSET / HOUR + 40, bearing)[-1].faults == {}
+
+
+def test_a_drift_on_a_channel_coupled_to_nothing_cannot_be_judged() -> None:
+    broken = run(300.0, ONSET / HOUR + 20, drifting("humidity", 4.0))[-1]
+    assert "humidity" not in broken.faults
+
+
+def test_a_sensor_repair_clears_the_fault_and_the_channel_is_judged_afresh() -> None:
+    held: dict[str, float] = {}
+
+    def stuck(t: float, values: dict[str, float]) -> dict[str, float]:
+        if t >= ONSET:
+            values["temp"] = held.setdefault("temp", values["temp"])
+        return values
+
+    broken = run(300.0, 36, stuck)[-1]
+    assert broken.repaired(36 * HOUR, "temp") == ["temp"]
+    assert broken.faults == {} and broken.usable({"temp": 1.0, "flow": 2.0}) == {"temp": 1.0, "flow": 2.0}
