@@ -77,6 +77,7 @@ def maintenance_public(event: Event) -> MaintenancePublic:
         occurred_at=format_ts(event.occurred_at),
         fault_code=event.data.get("fault_code"),
         notes=event.data.get("notes"),
+        sensor=event.data.get("sensor"),
         recorded_at=format_ts(event.recorded_at),
     )
 

@@ -130,6 +130,12 @@ RECENT_RECOMMENDATIONS = Query(
     ("priority_score", "confidence", "assets", "sla_due_hours", "window_hours"),
     table=True,
 )
+SENSOR_CHECKS = Query(  # recommendations of kind sensor_check: a sensor misreads, the machine may be fine
+    'SELECT "confidence" FROM "recommendation"'
+    f' WHERE {TENANT} AND "kind" = \'sensor_check\' AND $timeFilter GROUP BY "customer", "asset", "sensor"',
+    ("confidence",),
+    table=True,
+)
 
 ASSETS_ONLINE = Query(
     'SELECT last("online") AS "online" FROM "asset_status"'
@@ -230,6 +236,13 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
             )
         )
         .with_panel(_timeseries("Recommendations opened", RECOMMENDATIONS_OPENED))
+        .with_panel(
+            _table(
+                "Sensor checks: the sensor that misreads and how sure (not failure visits)",
+                SENSOR_CHECKS,
+                "asset",
+            )
+        )
         .with_panel(_timeseries("Visit outcomes and failures prevented", VISIT_OUTCOMES))
         .with_panel(_timeseries("Unplanned failures", FAILURES))
     )

@@ -21,9 +21,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from forestall.vocab import service_level
+from forestall.vocab import DEFAULT_KIND, service_level
 from predictor.models import Health
 from predictor.risk import saturate
+from predictor.sensor_faults import SensorFault
 
 HOUR = 3600.0
 
@@ -43,6 +44,8 @@ class PlannerPolicy:
     overdue_memory_hours: float = 72.0  # how long a lapsed, outlived prediction raises the bar (_overdue)
     expiry_grace_hours: float = 6.0
     fresh_hours: float = 1.0  # a new recommendation rests on health at most this old (event time)
+    sensor_window_hours: float = 72.0  # a sensor check is due within this
+    sensor_cooldown_hours: float = 24.0  # after a sensor check ended, its channel waits this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class AssetCondition:
     failed_at: float | None = None  # its latest failure (a recommendation older than that is moot)
     at: float | None = None  # event time of the health this rests on
     alerts: tuple[str, ...] = ()  # Grafana alerts firing on it (``alerts``)
+    sensor_faults: tuple[SensorFault, ...] = ()  # its channels that misread now
 
 
 class _AssetLike(Protocol):
@@ -117,13 +121,15 @@ class VisitPlan:
     site: str | None
     priority: str
     priority_score: float
-    predicted_failure_at: float
-    confidence: float
+    predicted_failure_at: float | None  # None for a sensor check: it foresees no failure
+    confidence: float  # of the failure, or for a sensor check of the sensor fault
     window_start: float
     window_end: float
     sla_due_at: float
     fits_sla: bool
     reason: dict[str, Any] = field(default_factory=dict)
+    kind: str = DEFAULT_KIND  # forestall.vocab.RECOMMENDATION_KINDS
+    channel: str | None = None  # the sensor a sensor check is for
 
 
 SEGMENT_VALUE = {"key": 1.0, "enterprise": 0.9, "standard": 0.5, "smb": 0.3}
@@ -258,6 +264,8 @@ class OpenVisit:
     window_start: float
     window_end: float
     from_models: bool = True  # opened by this policy (models or Grafana alert), not by hand
+    kind: str = DEFAULT_KIND
+    channel: str | None = None  # the sensor a sensor check is for
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +278,8 @@ class ClosedVisit:
     fault_found: bool | None = None
     confidence: float | None = None  # the failure probability of its latest revision (its assets' highest)
     predicted_failure_at: float | None = None
+    kind: str = DEFAULT_KIND
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +302,7 @@ class Close:
     """Cancel an untouched recommendation: the risk is gone, or the asset failed before the visit."""
 
     visit_id: str
-    reason: str  # risk_gone | asset_failed
+    reason: str  # risk_gone | asset_failed | sensor_ok
 
 
 Action = Open | Revise | Close
@@ -349,7 +359,14 @@ def decide(
     are left alone, and a recommendation that ended is only succeeded on health newer than its
     end; an untouched recommendation is cancelled when its risk is gone or its assets failed
     before anyone came. ``closed_visits``: the recommendations that ended recently.
+
+    Sensor checks (``sensor_actions``) are decided apart: they never block, replace or raise a
+    failure visit, and failure visits never hold one back.
     """
+    sensor_open = [v for v in open_visits if v.kind == "sensor_check"]
+    sensor_closed = [v for v in closed_visits if v.kind == "sensor_check"]
+    open_visits = [v for v in open_visits if v.kind != "sensor_check"]
+    closed_visits = [v for v in closed_visits if v.kind != "sensor_check"]
     cooling = cooling_down(closed_visits, now, policy)
     ended = _last_closed(closed_visits)
     overdue = _overdue(closed_visits, now, policy)
@@ -385,7 +402,82 @@ def decide(
     for cond in at_risk:
         by_site.setdefault(cond.site, []).append(cond)
     actions.extend(Open(plan_visit(conds, customer, risk_index, now, policy)) for conds in by_site.values())
+    actions.extend(sensor_actions(conditions, sensor_open, sensor_closed, customer, risk_index, now, policy))
     return actions
+
+
+def sensor_actions(
+    conditions: Mapping[str, AssetCondition],
+    open_checks: Sequence[OpenVisit],
+    closed_checks: Sequence[ClosedVisit],
+    customer: Customer,
+    risk_index: float,
+    now: float,
+    policy: PlannerPolicy = PlannerPolicy(),
+) -> list[Action]:
+    """Sensor checks: one per faulty channel of an asset, closed untouched when the channel
+    behaves again (``sensor_ok``); a channel whose check ended recently waits
+    ``sensor_cooldown_hours`` (a repair needs time to show)."""
+    actions: list[Action] = []
+    checked = {(a, v.channel) for v in open_checks for a in v.asset_ids}
+    since = now - policy.sensor_cooldown_hours * HOUR
+    recent = {(a, v.channel) for v in closed_checks if v.closed_at >= since for a in v.asset_ids}
+    for visit in open_checks:
+        faults = [
+            f
+            for a in visit.asset_ids
+            if a in conditions
+            for f in conditions[a].sensor_faults
+            if f.channel == visit.channel
+        ]
+        if visit.status == "open" and visit.from_models and not faults and visit.asset_ids[0] in conditions:
+            actions.append(Close(visit.id, "sensor_ok"))
+    for asset_id, cond in conditions.items():
+        for fault in cond.sensor_faults:
+            key = (asset_id, fault.channel)
+            if key not in checked and key not in recent and not cond.failed:
+                actions.append(Open(plan_sensor_check(cond, fault, customer, risk_index, now, policy)))
+    return actions
+
+
+def plan_sensor_check(
+    cond: AssetCondition,
+    fault: SensorFault,
+    customer: Customer,
+    risk_index: float,
+    now: float,
+    policy: PlannerPolicy = PlannerPolicy(),
+) -> VisitPlan:
+    """A technician to check one channel of one asset: no failure foreseen, so no urgency; the
+    window is ``sensor_window_hours`` (or the SLA's response time, when longer)."""
+    sla_due_at = now + service_level(customer.sla_tier).response_hours * HOUR
+    window_end = max(now + policy.sensor_window_hours * HOUR, sla_due_at)
+    score = 0.2 * fault.confidence * min(max(cond.criticality, 1), 5) / 5.0
+    return VisitPlan(
+        asset_ids=(cond.asset_id,),
+        site=cond.site,
+        priority="P4",
+        priority_score=score,
+        predicted_failure_at=None,
+        confidence=fault.confidence,
+        window_start=now,
+        window_end=window_end,
+        sla_due_at=sla_due_at,
+        fits_sla=True,
+        reason={
+            "summary": f"sensor check: {fault.channel} {fault.kind}",
+            "sensor": {
+                "channel": fault.channel,
+                "fault": fault.kind,
+                "onset": fault.onset,
+                "confidence": fault.confidence,
+            },
+            "top_sensors": [fault.channel],
+            "risk_index": round(risk_index, 1),
+        },
+        kind="sensor_check",
+        channel=fault.channel,
+    )
 
 
 def _overdue(closed: Iterable[ClosedVisit], now: float, policy: PlannerPolicy) -> dict[str, float]:

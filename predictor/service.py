@@ -20,6 +20,7 @@ from forestall.contract import Sample
 from forestall.measurements import SEGMENTED, event_points
 from forestall.series import Point, TelemetryStore
 from forestall.state.models import Asset, AssetHealth, Customer, Event, EventClock
+from forestall.vocab import SENSOR_REPAIR
 from predictor import planner
 from predictor.alerts import most_at_risk
 from predictor.engine import Predictor
@@ -288,6 +289,11 @@ class PredictorService:
 def label_of(event: Event) -> str | None:
     """The model label an outcome or maintenance event amounts to (None: not a label)."""
     data = event.data
+    if event.kind == "outcome" and data.get("recommendation_kind") == "sensor_check":
+        # a sensor check's technician repaired the sensor, or found it sound: no machine label
+        if not data.get("fault_found"):
+            return None
+        return f"{SENSOR_REPAIR}:{data['sensor']}" if data.get("sensor") else SENSOR_REPAIR
     if event.kind == "outcome":
         return "fault" if data.get("fault_found") else "no_fault"
     if event.kind == "maintenance":
@@ -296,6 +302,8 @@ def label_of(event: Event) -> str | None:
             return "failure"
         if kind == "repair":
             return "repair"
+        if kind == SENSOR_REPAIR:
+            return f"{SENSOR_REPAIR}:{data['sensor']}" if data.get("sensor") else SENSOR_REPAIR
         if kind == "inspection":
             return "fault" if data.get("fault_code") else "no_fault"
     return None

@@ -82,6 +82,8 @@ class Visits:
                 rec.window_start,
                 rec.window_end,
                 rec.source in ("predictor", "grafana"),  # the policy's own: revised and cancelled by it
+                kind=rec.kind,
+                channel=_channel(rec),
             )
             for rec in open_recs.values()
         ]
@@ -127,6 +129,7 @@ class Visits:
             site=plan.site,
             asset_ids=list(plan.asset_ids),
             status="open",
+            kind=plan.kind,
             priority=plan.priority,
             priority_score=plan.priority_score,
             reason=plan.reason,
@@ -147,7 +150,7 @@ class Visits:
         session.add(rec)
         emit_webhook(session, tenant, "visit.recommended", now, recommendation_view(rec))
         self.recommendations_opened += 1
-        log.info("recommended visit %s for %s (%s)", rec.id, ",".join(rec.asset_ids), rec.priority)
+        log.info("recommended %s %s for %s (%s)", plan.kind, rec.id, ",".join(rec.asset_ids), rec.priority)
         return Point(
             "recommendation",
             {
@@ -155,6 +158,8 @@ class Visits:
                 "customer": customer_id,
                 "asset": plan.asset_ids[0],
                 "priority": plan.priority,
+                "kind": plan.kind,
+                **({"sensor": plan.channel} if plan.channel else {}),
             },
             {
                 "priority_score": plan.priority_score,
@@ -185,6 +190,8 @@ class Visits:
                 bool(rec.outcome.get("fault_found")) if rec.outcome else None,
                 rec.confidence,
                 rec.predicted_failure_at,
+                kind=rec.kind,
+                channel=_channel(rec),
             )
             for rec in rows
         ]
@@ -210,3 +217,10 @@ class Visits:
             self._close(session, rec, "expired", "window_passed", now)
             assets.extend(rec.asset_ids)
         return assets
+
+
+def _channel(rec: Recommendation) -> str | None:
+    """The sensor a sensor check is for (None for a failure visit)."""
+    sensor = rec.reason.get("sensor") if isinstance(rec.reason, dict) else None
+    channel = sensor.get("channel") if isinstance(sensor, dict) else None
+    return str(channel) if channel is not None else None

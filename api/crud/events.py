@@ -30,6 +30,8 @@ class EventFilter:
 
 def add_maintenance(session: Session, asset: Asset, data: MaintenanceCreate) -> Event:
     payload = {"kind": data.kind, "fault_code": data.fault_code, "notes": data.notes}
+    if data.sensor is not None:
+        payload["sensor"] = data.sensor
     event = append_event(
         session,
         asset.tenant,

@@ -97,7 +97,11 @@ def record_outcome(
         "repaired_at": outcome.repaired_at,
         "notes": outcome.notes,
         "asset_ids": list(rec.asset_ids),
+        "recommendation_kind": rec.kind,
     }
+    if rec.kind == "sensor_check":  # the technician's finding is about this sensor, not the machine
+        sensor = rec.reason.get("sensor") if isinstance(rec.reason, dict) else None
+        event["sensor"] = sensor.get("channel") if isinstance(sensor, dict) else None
     for asset_id in rec.asset_ids:
         append_event(
             session, rec.tenant, "outcome", occurred_at, event, customer_id=rec.customer_id, asset_id=asset_id

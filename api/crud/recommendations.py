@@ -15,7 +15,7 @@ from api.schemas.recommendations import RecommendationCreate
 from forestall.state.models import Asset, Customer, CustomerRisk, Recommendation
 from forestall.state.repo import emit_webhook
 from forestall.state.views import recommendation_view
-from forestall.vocab import DEFAULT_TIER, OPEN_STATUSES, service_level
+from forestall.vocab import DEFAULT_KIND, DEFAULT_TIER, OPEN_STATUSES, service_level
 
 PRIORITY_SCORES = {"P1": 0.8, "P2": 0.5, "P3": 0.3, "P4": 0.1}
 
@@ -26,6 +26,7 @@ class RecommendationFilter:
     customer_id: str | None = None
     asset_id: str | None = None
     priorities: Sequence[str] = ()
+    kinds: Sequence[str] = ()
     created_from: float | None = None
     created_to: float | None = None
 
@@ -56,6 +57,8 @@ def list_recommendations(
         stmt = stmt.where(Recommendation.status.in_(where.statuses))
     if where.priorities:
         stmt = stmt.where(Recommendation.priority.in_(where.priorities))
+    if where.kinds:
+        stmt = stmt.where(Recommendation.kind.in_(where.kinds))
     if where.customer_id is not None:
         stmt = stmt.where(Recommendation.customer_id == where.customer_id)
     if where.asset_id is not None:
@@ -69,9 +72,10 @@ def list_recommendations(
 
 
 def open_covering(session: Session, tenant: str, asset_ids: Sequence[str]) -> Recommendation | None:
-    """An open recommendation that already covers one of ``asset_ids``."""
+    """An open failure visit that already covers one of ``asset_ids`` (a sensor check blocks none)."""
     stmt = select(Recommendation).where(
         Recommendation.tenant == tenant,
+        Recommendation.kind == DEFAULT_KIND,
         Recommendation.status.in_(OPEN_STATUSES),
         or_(*(_covers(asset_id) for asset_id in asset_ids)),
     )
@@ -101,6 +105,7 @@ def create_manual(
         site=assets[0].site,
         asset_ids=[asset.id for asset in assets],
         status="open",
+        kind=DEFAULT_KIND,
         priority=data.priority,
         priority_score=PRIORITY_SCORES[data.priority],
         reason={"signals": ["manual"], "top_sensors": [], "notes": data.notes},

@@ -13,10 +13,10 @@ from api.checked import CheckedRoute
 from api.crud import exports as crud
 from api.crud.recommendations import RecommendationFilter
 from api.deps import Dispatcher, SessionDep, TimeRangeDep, split_list
-from api.routes.recommendations import PriorityFilter, StatusFilter, checked_values
+from api.routes.recommendations import KindFilter, PriorityFilter, StatusFilter, checked_values
 from forestall.contract import format_ts
 from forestall.state.views import ts_or_none
-from forestall.vocab import PRIORITIES, STATUSES
+from forestall.vocab import PRIORITIES, RECOMMENDATION_KINDS, STATUSES
 
 router = APIRouter(prefix="/exports", tags=["exports"], route_class=CheckedRoute)
 
@@ -48,6 +48,7 @@ RECOMMENDATION_COLUMNS = (
     "close_reason",
     "signals",
     "top_sensors",
+    "kind",
 )
 
 
@@ -107,12 +108,14 @@ def export_recommendations(
     status_: StatusFilter = None,
     customer: Annotated[str | None, Query(description="customer id")] = None,
     priority: PriorityFilter = None,
+    kind: KindFilter = None,
 ) -> Response:
     """Newest first, with the filters of ``GET /v1/recommendations``; ``asset_ids``,
     ``signals`` and ``top_sensors`` are ``;``-separated."""
     where = RecommendationFilter(
         statuses=checked_values(split_list(status_), STATUSES, "status"),
         priorities=checked_values(split_list(priority), PRIORITIES, "priority"),
+        kinds=checked_values(split_list(kind), RECOMMENDATION_KINDS, "kind"),
         customer_id=customer,
         created_from=window.start,
         created_to=window.end,
@@ -140,6 +143,7 @@ def export_recommendations(
             r.close_reason or "",
             _names((r.reason or {}).get("signals")),
             _names((r.reason or {}).get("top_sensors")),
+            r.kind,
         ]
         for r in crud.all_recommendations(session, principal.tenant, where)
     )

@@ -16,7 +16,7 @@ from api.schemas.recommendations import RecommendationCreate, RecommendationPubl
 from api.views import recommendation_public
 from forestall.state.models import Customer
 from forestall.state.repo import event_now_or_wall
-from forestall.vocab import PRIORITIES, STATUSES
+from forestall.vocab import PRIORITIES, RECOMMENDATION_KINDS, STATUSES
 
 router = APIRouter(prefix="/recommendations", tags=["recommendations"], route_class=CheckedRoute)
 
@@ -35,6 +35,7 @@ def listed(values: tuple[str, ...], example: str, alias: str | None = None) -> A
 
 StatusFilter = Annotated[list[str] | None, listed(STATUSES, "open,accepted,scheduled", alias="status")]
 PriorityFilter = Annotated[list[str] | None, listed(PRIORITIES, "P1,P2")]
+KindFilter = Annotated[list[str] | None, listed(RECOMMENDATION_KINDS, "sensor_check")]
 
 
 def checked_values(values: list[str], allowed: tuple[str, ...], name: str) -> list[str]:
@@ -54,11 +55,14 @@ def list_recommendations(
     customer: Annotated[str | None, Query(description="customer id")] = None,
     asset: Annotated[str | None, Query(description="recommendations covering this asset")] = None,
     priority: PriorityFilter = None,
+    kind: KindFilter = None,
 ) -> Page[RecommendationPublic]:
-    """Newest first; ``from``/``to`` bound the creation time (event time)."""
+    """Newest first; ``from``/``to`` bound the creation time (event time); ``kind``: ``failure``
+    (a machine about to fail) or ``sensor_check`` (a sensor that misreads)."""
     where = crud.RecommendationFilter(
         statuses=checked_values(split_list(status_), STATUSES, "status"),
         priorities=checked_values(split_list(priority), PRIORITIES, "priority"),
+        kinds=checked_values(split_list(kind), RECOMMENDATION_KINDS, "kind"),
         customer_id=customer,
         asset_id=asset,
         created_from=window.start,

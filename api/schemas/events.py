@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import Input, ObjectId, Timestamp, TimeText
 
-MaintenanceKind = Literal["failure", "repair", "inspection"]
+# sensor_repair: a technician repaired a sensor (``sensor``: its channel; none: every faulty one)
+MaintenanceKind = Literal["failure", "repair", "inspection", "sensor_repair"]
 IncidentKind = Literal["outage", "supply_interruption", "escalation", "billing_error", "ticket"]
 FeedbackKind = Literal["csat", "nps", "ces"]
 
@@ -21,6 +22,7 @@ class MaintenanceCreate(Input):
     occurred_at: Timestamp
     fault_code: str | None = Field(None, min_length=1, max_length=64)
     notes: str | None = Field(None, max_length=2000)
+    sensor: str | None = Field(None, min_length=1, max_length=64)
 
 
 class MaintenancePublic(BaseModel):
@@ -31,6 +33,7 @@ class MaintenancePublic(BaseModel):
     occurred_at: TimeText
     fault_code: str | None
     notes: str | None
+    sensor: str | None = None
     recorded_at: TimeText
 
 

@@ -7,7 +7,7 @@ from typing import Any, Self
 from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import Input, ObjectId, Timestamp, TimeText
-from forestall.vocab import Priority, Status
+from forestall.vocab import Priority, RecommendationKind, Status
 
 
 class RecommendationPublic(BaseModel):
@@ -19,6 +19,10 @@ class RecommendationPublic(BaseModel):
     site: str | None
     asset_ids: list[str]
     status: Status
+    kind: RecommendationKind = Field(
+        description="failure: a machine about to fail; sensor_check: a sensor that misreads "
+        "(predicted_failure_at null, confidence about the sensor fault, reason.sensor names it)"
+    )
     priority: Priority
     priority_score: float
     reason: dict[str, Any]

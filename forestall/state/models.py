@@ -126,6 +126,7 @@ class Recommendation(Base):
     site: Mapped[str | None] = mapped_column(String(128))
     asset_ids: Mapped[list[str]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16))  # open accepted scheduled completed dismissed ...
+    kind: Mapped[str] = mapped_column(String(16), default="failure", server_default="failure")  # vocab
     priority: Mapped[str] = mapped_column(String(2))  # P1..P4
     priority_score: Mapped[float] = mapped_column(Float)
     reason: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -143,7 +144,10 @@ class Recommendation(Base):
     closed_at: Mapped[float | None] = mapped_column(Float)
     close_reason: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    __table_args__ = (Index("ix_recommendations_tenant_status", "tenant", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_recommendations_tenant_status", "tenant", "status", "created_at"),
+        Index("ix_recommendations_tenant_kind", "tenant", "kind", "created_at"),
+    )
 
 
 class WebhookSubscription(Base):

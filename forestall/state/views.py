@@ -24,6 +24,7 @@ def recommendation_view(rec: Recommendation) -> dict[str, Any]:
         "site": rec.site,
         "asset_ids": list(rec.asset_ids),
         "status": rec.status,
+        "kind": rec.kind,
         "priority": rec.priority,
         "priority_score": round(rec.priority_score, 4),
         "reason": rec.reason,

@@ -246,6 +246,17 @@ def test_every_panel_query_returns_what_the_stored_points_imply(
     assert len(listed) == opened and all(
         set(QUERIES["RECENT_RECOMMENDATIONS"].columns) <= set(r) for r in listed
     )
+    with make_sessionmaker(make_engine(state_url))() as session:
+        checks = {
+            (r.asset_ids[0], r.reason["sensor"]["channel"])
+            for r in session.scalars(
+                select(Recommendation).where(
+                    Recommendation.tenant == TENANT, Recommendation.kind == "sensor_check"
+                )
+            )
+        }
+    sensor_checks = _panel(server, "SENSOR_CHECKS", span, whole, tenant=TENANT)
+    assert {(r["asset"], r["sensor"]) for r in sensor_checks} == checks
 
     # Customer experience: ranking, risk over time, contributions
     ranking = _panel(server, "RISK_RANKING", span, whole, tenant=TENANT)
