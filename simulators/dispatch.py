@@ -31,6 +31,7 @@ class FsmStats:
     webhooks_duplicate: int = 0
     recommendations_scheduled: int = 0
     visits_dispatched: int = 0
+    sensor_checks_dispatched: int = 0  # technicians sent to check a sensor (they repair it)
     corrective_dispatched: int = 0
     reports: int = 0
     outcomes_posted: int = 0
@@ -113,7 +114,7 @@ class Dispatcher:
         assets = [str(a) for a in rec.get("asset_ids") or []]
         if rec.get("status") == "scheduled":  # scheduled by someone else (e.g. on the board): just go
             if rec.get("scheduled_for") is not None and assets:
-                self._send_technicians(rec_id, assets, parse_ts(rec["scheduled_for"]))
+                self._send_technicians(rec_id, assets, parse_ts(rec["scheduled_for"]), _visit_kind(rec))
             return
         start, end = parse_ts(rec["window_start"]), parse_ts(rec["window_end"])
         arrive = max(start, event_time or start) + self._rng.uniform(*self.travel_hours) * HOUR
@@ -124,18 +125,19 @@ class Dispatcher:
         ok, _ = self._call(f"schedule {rec_id}", lambda: self.api.schedule(rec_id, arrive), conflict_ok=True)
         if ok and assets:
             self.stats.recommendations_scheduled += 1
-            self._send_technicians(rec_id, assets, arrive)
+            self._send_technicians(rec_id, assets, arrive, _visit_kind(rec))
 
-    def _send_technicians(self, rec_id: str, assets: list[str], arrive: float) -> None:
+    def _send_technicians(self, rec_id: str, assets: list[str], arrive: float, kind: str) -> None:
         self._jobs[rec_id] = _Job(set(assets))
         for asset in assets:
-            self._dispatch(asset, f"{rec_id}-{asset}", rec_id, arrive, "preventive")
+            self._dispatch(asset, f"{rec_id}-{asset}", rec_id, arrive, kind)
 
     def _dispatch(self, asset: str, visit_id: str, rec_id: str | None, at: float, kind: str) -> None:
         payload = {"visit_id": visit_id, "recommendation_id": rec_id, "at": at, "kind": kind}
         self.publish(asset, "visit", payload)
         self.stats.visits_dispatched += 1
         self.stats.corrective_dispatched += kind == "corrective"
+        self.stats.sensor_checks_dispatched += kind == "sensor_check"
 
     # -- reports and failures from the world --------------------------------------------------
 
@@ -217,3 +219,8 @@ class Dispatcher:
             customer = body.get("customer_id")
             self._customer_of[asset] = str(customer) if customer else None
         return self._customer_of[asset]
+
+
+def _visit_kind(rec: dict[str, Any]) -> str:
+    """The technician's errand: check a sensor (``sensor_check``) or inspect the machine."""
+    return "sensor_check" if rec.get("kind") == "sensor_check" else "preventive"

@@ -12,6 +12,9 @@ the standard library. Hidden state evolves in *event time*:
   at the end. A healthy machine shows only its daily duty cycle plus noise, never a trend.
 - At the failure time the machine stops and reads its stopped values until a visit
   repairs it. A repair resets the wear and draws the next fault.
+- A machine may also carry a broken sensor (``SensorDefect``, set by the world): from its
+  onset one channel reads stuck at one value, spikes now and then, drops out of the readings
+  or drifts away, while the machine itself is as healthy as before. A sensor repair ends it.
 
 Every draw comes from a generator seeded by ``(seed, asset_id)`` and the noise of a reading
 is a function of ``(seed, ts)`` alone, so the same seed and the same visits give identical
@@ -58,6 +61,21 @@ class VisitReport:
     fault_code: str | None
     repaired: bool
     prevented: bool  # the fault was repaired before the machine failed
+
+
+@dataclass(frozen=True, slots=True)
+class SensorDefect:
+    """A broken sensor (ground truth): ``kind`` stuck | spike | dropout | drift from ``onset_at``."""
+
+    channel: str
+    kind: str
+    onset_at: float
+
+
+SPIKE_SHARE: Final = 1.0 / 18.0  # share of a spiking sensor's readings that spike
+SPIKE_SDS: Final = (20.0, 30.0)  # a spike's size in the sensor's noise
+DRIFT_SDS_PER_HOUR: Final = 1.5  # a drifting sensor walks away this fast (its noise per hour) …
+DRIFT_MAX_SDS: Final = 40.0  # … up to this far
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +132,8 @@ class Equipment:
         self._failed_at: float | None = None
         self._pending: list[FailureEvent] = []
         self.repairs = 0
+        self.sensor_defect: SensorDefect | None = None
+        self._stuck_value: float | None = None
         if force_mode is not None:
             kind.mode(force_mode)  # validate early
         self._episode = self._draw_episode(start + healthy_hours * HOUR, force_onset_at, force_mode)
@@ -179,7 +199,37 @@ class Equipment:
             value = spec.base * self._offsets[spec.name] + spec.load_gain * (load - 0.5)
             value += effects.get(spec.name, 0.0) * sev + noise.gauss(0.0, spec.noise_sd)
             values[spec.name] = round(max(spec.low, value), 3)
+        return self._misread(ts, values)
+
+    def _misread(self, ts: float, values: dict[str, float]) -> dict[str, float]:
+        """What a broken sensor makes of the true values (a function of ``ts`` and the defect)."""
+        defect = self.sensor_defect
+        if defect is None or ts < defect.onset_at or defect.channel not in values:
+            return values
+        name, spec = defect.channel, next(s for s in self.kind.sensors if s.name == defect.channel)
+        if defect.kind == "stuck":
+            if self._stuck_value is None:
+                self._stuck_value = values[name]
+            values[name] = self._stuck_value
+        elif defect.kind == "dropout":
+            del values[name]
+        elif defect.kind == "spike":
+            draw = random.Random(self._noise_seed * 7919 + round(ts * 1000.0))
+            if draw.random() < SPIKE_SHARE:
+                size = draw.uniform(*SPIKE_SDS) * spec.noise_sd * draw.choice((-1.0, 1.0))
+                values[name] = round(max(spec.low, values[name] + size), 3)
+        elif defect.kind == "drift":
+            sds = min(DRIFT_SDS_PER_HOUR * (ts - defect.onset_at) / HOUR, DRIFT_MAX_SDS)
+            values[name] = round(max(spec.low, values[name] + sds * spec.noise_sd), 3)
         return values
+
+    def repair_sensor(self, ts: float) -> SensorDefect | None:
+        """A technician checks the sensors at ``ts``: the broken one (if its fault has begun) is repaired."""
+        defect = self.sensor_defect
+        if defect is None or defect.onset_at > ts:
+            return None
+        self.sensor_defect, self._stuck_value = None, None
+        return defect
 
     def advance(self, ts: float) -> list[FailureEvent]:
         """Advance the hidden state to ``ts``; failures since the last call (each reported once)."""

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 SIM_ROOT: Final = "forestall-sim/v1"
 SIM_KINDS: Final = ("visit", "report", "failure")
-VISIT_KINDS: Final = ("preventive", "corrective")
+VISIT_KINDS: Final = ("preventive", "corrective", "sensor_check")
 
 MessageHandler = Callable[[str, str, dict[str, Any]], None]  # (asset, kind, payload)
 

@@ -19,11 +19,13 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Final
 
+from forestall.vocab import SENSOR_FAULT_KINDS
 from simulators.customers import Customer, CustomerEvent, CustomerStream, make_customers
 from simulators.physics import (
     DEFAULT_ONSET_RATE_PER_H,
     Equipment,
     FailureEvent,
+    SensorDefect,
     VisitReport,
     make_equipment,
 )
@@ -42,10 +44,14 @@ class FleetSpec:
     onset_rate_per_h: float = DEFAULT_ONSET_RATE_PER_H
     degradation_hours: tuple[float, float] | None = None  # None: each failure mode's P-F interval
     healthy_hours: float = 6.0  # commissioning: no fault starts this early, so models see normal first
+    sensor_fault_share: float = 0.0  # share of assets with a broken sensor (each kind in turn)
+    sensor_fault_hours: tuple[float, float] = (48.0, 480.0)  # its onset, in hours after the start
 
     def __post_init__(self) -> None:
         if self.assets < 1 or self.customers < 1 or not self.asset_types or self.sample_interval_s <= 0:
             raise ValueError("a fleet needs >= 1 asset, >= 1 customer, asset types and a positive interval")
+        if not 0.0 <= self.sensor_fault_share <= 1.0:
+            raise ValueError("sensor_fault_share is a share of the assets: 0 to 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,7 @@ class VisitRequest:
     visit_id: str
     recommendation_id: str | None
     at: float  # event time the technician arrives
-    kind: str  # preventive | corrective
+    kind: str  # preventive | corrective | sensor_check
 
 
 @dataclass(slots=True)
@@ -74,6 +80,8 @@ class WorldMetrics:
     false_visits: int = 0
     visits_completed: int = 0  # preventive visits done
     corrective_visits: int = 0
+    sensor_checks: int = 0  # visits to check a sensor (not counted as preventive or false visits)
+    sensor_repairs: int = 0  # … that found the sensor broken and repaired it
     samples_published: int = 0  # filled in by the Fleet from its agents' PUBACKed samples
     by_fault: dict[str, int] = field(default_factory=dict)  # failures occurred per fault code
 
@@ -130,6 +138,24 @@ class World:
         self.streams = {c.id: CustomerStream(c, spec.seed, start) for c in self.customers}
         self.metrics = WorldMetrics()
         self.failures: list[FailureEvent] = []
+        self.sensor_defects = self._break_sensors()  # ground truth: every broken sensor, by asset
+
+    def _break_sensors(self) -> dict[str, SensorDefect]:
+        """``sensor_fault_share`` of the assets get a broken sensor, the kinds in turn."""
+        share = self.spec.sensor_fault_share
+        if share <= 0:
+            return {}
+        rng = random.Random(f"forestall-sensors:{self.spec.seed}")
+        count = max(1, round(share * len(self.assets)))
+        low, high = self.spec.sensor_fault_hours
+        defects = {}
+        for n, asset in enumerate(rng.sample(self.assets, count)):
+            equipment = self.equipment[asset.id]
+            channel = rng.choice(equipment.sensors)
+            onset = self.start + rng.uniform(low, high) * 3600.0
+            defect = SensorDefect(channel, SENSOR_FAULT_KINDS[n % len(SENSOR_FAULT_KINDS)], onset)
+            equipment.sensor_defect = defects[asset.id] = defect
+        return defects
 
     def advance(self, now: float) -> list[FailureEvent]:
         """Advance every machine to ``now``; the failures that happened, each once."""
@@ -153,6 +179,8 @@ class World:
         equipment = self.equipment[request.asset_id]
         for event in equipment.advance(request.at):
             self._record_failure(event)
+        if request.kind == "sensor_check":
+            return self._check_sensor(equipment, request.at)
         corrective = request.kind == "corrective"
         report = equipment.inspect_and_repair(request.at, corrective=corrective)
         if corrective:
@@ -165,6 +193,16 @@ class World:
             request.at, report.fault_found
         )
         return report
+
+    def _check_sensor(self, equipment: Equipment, at: float) -> VisitReport:
+        """A technician checks the sensors: a broken one is repaired; the machine is not inspected."""
+        defect = equipment.repair_sensor(at)
+        self.metrics.sensor_checks += 1
+        self.metrics.sensor_repairs += defect is not None
+        code = f"sensor:{defect.channel}" if defect is not None else None
+        return VisitReport(
+            fault_found=defect is not None, fault_code=code, repaired=defect is not None, prevented=False
+        )
 
     def customer_events(self, now: float) -> list[CustomerEvent]:
         """Incidents and surveys that became known up to ``now``, over all customers."""

@@ -35,6 +35,7 @@ from forestall.settings import Settings, in_one_process, load_settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import create_key
 from forestall.state.models import Event, Recommendation
+from forestall.vocab import DEFAULT_KIND
 from ingest.worker import Worker
 from predictor.models import HORIZON_S
 from programs.backtest.history import FleetHistory
@@ -257,7 +258,10 @@ class FleetReplay:
         engine = make_engine(settings.database_url)
         with make_sessionmaker(engine)() as session:
             rows = session.scalars(select(Recommendation).where(Recommendation.tenant == TENANT)).all()
-            recommendations = sorted((asset, rec.created_at) for rec in rows for asset in rec.asset_ids)
+            # only failure visits are scored (as the outside checks do); sensor checks are counted apart
+            failures = [rec for rec in rows if rec.kind == DEFAULT_KIND]
+            recommendations = sorted((asset, rec.created_at) for rec in failures for asset in rec.asset_ids)
+            sensor_checks = len(rows) - len(failures)
         engine.dispose()
         horizon_h = _horizon_hours()
         health = self._health(worker)
@@ -267,6 +271,7 @@ class FleetReplay:
             "labels_early": self.options.labels_early,
             "lead_window_hours": [self.options.lead_min_hours, self.options.lead_max_hours],
             **self.history.score(recommendations, self.options.lead_min_hours, self.options.lead_max_hours),
+            "sensor_checks": sensor_checks,
         }
         brier = self.history.brier([(a, at, p) for a, at, p, *_ in health], horizon_h)
         stored = worker.applier.samples_stored

@@ -11,14 +11,23 @@ much of its life left).
 
 Forestall *beats* a baseline (``beats``) when it is no worse on the share of episodes caught
 and on the share of false visits, and ahead on at least one of them or on the timely share.
+
+With ``sensor_faults`` a share of the assets gets a broken sensor (stuck, spiking, dropping
+out or drifting; ``simulators.world``). Forestall's sensor checks send a technician who repairs
+the sensor (``sensor_checks``, ``sensor_repairs``: apart from the preventive and false visits);
+``sensor_faults_flagged_24h_share`` is the share of broken sensors whose channel the models
+flagged within 24 h of the onset (of those whose 24 h ended within the run), and
+``sensor_only_visit_share`` the share of failure visits that went to an asset whose only
+problem was a sensor.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from predictor import planner
@@ -45,8 +54,29 @@ class PolicyResult:
     failures_prevented: int = 0
     false_visits: int = 0
     visits_completed: int = 0
+    sensor_checks: int = 0
+    sensor_repairs: int = 0
+    sensor_only_visits: int = 0  # failure visits to an asset whose only problem was a sensor
+    sensor_faults: int = 0  # broken sensors whose first 24 h ended within the run
+    sensor_faults_flagged: int = 0  # … flagged on their channel within those 24 h
+    sensor_faults_by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [flagged, of]
+    flags_sensors: bool = False  # the policy judges sensors (the baselines do not)
 
     def summary(self) -> dict[str, Any]:
+        sensors: dict[str, Any] = {
+            "sensor_checks": self.sensor_checks,
+            "sensor_repairs": self.sensor_repairs,
+            "sensor_only_visits": self.sensor_only_visits,
+            "sensor_only_visit_share": _share(self.sensor_only_visits, self.visits_completed),
+        }
+        if self.sensor_faults and self.flags_sensors:
+            sensors["sensor_faults"] = self.sensor_faults
+            sensors["sensor_faults_flagged_24h_share"] = _share(
+                self.sensor_faults_flagged, self.sensor_faults
+            )
+            sensors["sensor_faults_flagged_24h_by_kind"] = {
+                kind: f"{flagged}/{of}" for kind, (flagged, of) in sorted(self.sensor_faults_by_kind.items())
+            }
         return {
             "recommendations": self.recommendations,
             "fault_episodes": self.episodes,
@@ -64,6 +94,7 @@ class PolicyResult:
             "false_visits": self.false_visits,
             "false_visit_share": _share(self.false_visits, self.visits_completed),
             "visits_completed": self.visits_completed,
+            **sensors,
         }
 
 
@@ -84,6 +115,8 @@ class Run:
         self.busy: set[str] = set()
         self.counted_onsets: set[tuple[str, float]] = set()
         self.useful: dict[tuple[str, float], float] = {}  # episode -> lead time of its first recommendation
+        self.sensor_defects = dict(self.world.sensor_defects)  # ground truth, kept after a repair
+        self.sensor_flagged: dict[str, float] = {}  # asset -> when its broken channel was first flagged
 
     def recommend(self, asset: str, t: float, recommendation: str | None = None) -> None:
         """A recommendation for ``asset`` at ``t``: a technician arrives ``TRAVEL_S`` later."""
@@ -99,6 +132,17 @@ class Run:
         if lead >= USEFUL_MIN_S:
             self.useful[(asset, onset)] = lead / HOUR
 
+    def sensor_check(self, asset: str, t: float, recommendation: str, channel: str | None) -> None:
+        """A sensor check for ``asset``: a technician arrives ``TRAVEL_S`` later and repairs the sensor."""
+        del channel  # the technician repairs whichever sensor is broken (the world has one per asset)
+        self.visits.append((t + TRAVEL_S, asset, "sensor_check", recommendation))
+
+    def flagged(self, asset: str, channels: Iterable[str], t: float) -> None:
+        """The models flag these channels of ``asset`` at ``t`` (for the 24 h share)."""
+        defect = self.sensor_defects.get(asset)
+        if defect is not None and defect.onset_at <= t and defect.channel in channels:
+            self.sensor_flagged.setdefault(asset, t)
+
     def _ended(self, asset: str, onset: float) -> bool:
         equipment = self.world.equipment[asset]
         return equipment.onset_at != onset or equipment.failed
@@ -113,9 +157,18 @@ class Run:
         self.visits = [v for v in self.visits if v[0] > t]
         done = []
         for at, asset, kind, recommendation in due:
+            equipment = self.world.equipment[asset]
+            defect = equipment.sensor_defect
+            sensor_only = equipment.fault_code is None and defect is not None and defect.onset_at <= at
             report = self.world.perform_visit(VisitRequest(asset, f"{asset}-{at}", recommendation, at, kind))
+            if kind == "sensor_check":
+                done.append((asset, recommendation, report.fault_found))
+                if on_label and report.fault_found and report.fault_code:
+                    on_label(asset, "sensor_repair:" + report.fault_code.removeprefix("sensor:"), at)
+                continue
             if kind == "preventive":
                 self.busy.discard(asset)
+                self.result.sensor_only_visits += sensor_only and not report.fault_found
                 done.append((asset, recommendation, report.fault_found))
             if on_label:
                 label = "repair" if kind == "corrective" else ("fault" if report.fault_found else "no_fault")
@@ -133,6 +186,17 @@ class Run:
         r.failures_occurred, r.failures_prevented = m.failures_occurred, m.failures_prevented
         r.false_visits, r.visits_completed = m.false_visits, m.visits_completed
         r.episodes = r.failures_occurred + r.failures_prevented
+        r.sensor_checks, r.sensor_repairs = m.sensor_checks, m.sensor_repairs
+        judged = [
+            a for a, d in self.sensor_defects.items() if d.onset_at + DAY <= self.world.equipment[a].now
+        ]
+        r.sensor_faults = len(judged)
+        for asset in judged:
+            defect = self.sensor_defects[asset]
+            flagged = self.sensor_flagged.get(asset, math.inf) <= defect.onset_at + DAY
+            r.sensor_faults_flagged += flagged
+            tally = r.sensor_faults_by_kind.setdefault(defect.kind, [0, 0])
+            tally[0], tally[1] = tally[0] + flagged, tally[1] + 1
         return r
 
 
@@ -157,13 +221,23 @@ class Ledger:
             if isinstance(action, planner.Open):
                 plan = action.plan
                 visit = planner.OpenVisit(
-                    f"v{next(self._ids)}", plan.asset_ids, "scheduled", plan.priority, t, plan.window_end
+                    f"v{next(self._ids)}",
+                    plan.asset_ids,
+                    "scheduled",
+                    plan.priority,
+                    t,
+                    plan.window_end,
+                    kind=plan.kind,
+                    channel=plan.channel,
                 )
                 visits[visit.id] = visit
                 self._customer_of[visit.id] = customer
                 self._pending[visit.id] = set(plan.asset_ids)
                 for asset in plan.asset_ids:
-                    run.recommend(asset, t, visit.id)
+                    if plan.kind == "sensor_check":
+                        run.sensor_check(asset, t, visit.id, plan.channel)
+                    else:
+                        run.recommend(asset, t, visit.id)
             elif isinstance(action, planner.Close):
                 closed = visits.pop(action.visit_id)
                 self._end(customer, closed, "cancelled", t, None)
@@ -182,7 +256,9 @@ class Ledger:
     def _end(
         self, customer: str, visit: planner.OpenVisit, status: str, t: float, found: bool | None
     ) -> None:
-        self.closed.setdefault(customer, []).append(planner.ClosedVisit(visit.asset_ids, status, t, found))
+        self.closed.setdefault(customer, []).append(
+            planner.ClosedVisit(visit.asset_ids, status, t, found, kind=visit.kind, channel=visit.channel)
+        )
 
     def recently_closed(
         self, customer: str, t: float, policy: planner.PlannerPolicy
@@ -196,6 +272,7 @@ class Ledger:
 def run_forestall(spec: FleetSpec, hours: float, policy: planner.PlannerPolicy | None = None) -> PolicyResult:
     policy = policy or planner.PlannerPolicy()
     run = Run(spec, "forestall")
+    run.result.flags_sensors = True
     predictor = Predictor()
     ledger = Ledger()
     world = run.world
@@ -321,12 +398,18 @@ def beats(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
     return no_worse and (useful[0] > useful[1] or false[0] < false[1] or timely[0] > timely[1])
 
 
-def backtest_sim(assets: int, days: float, seed: int) -> dict[str, Any]:
-    spec = FleetSpec(tenant="backtest", assets=assets, customers=max(assets // 5, 1), seed=seed)
+def backtest_sim(assets: int, days: float, seed: int, sensor_faults: float = 0.0) -> dict[str, Any]:
+    spec = FleetSpec(
+        tenant="backtest",
+        assets=assets,
+        customers=max(assets // 5, 1),
+        seed=seed,
+        sensor_fault_share=sensor_faults,
+    )
     hours = days * 24.0
     forestall = run_forestall(spec, hours)
     calendar = run_calendar(spec, hours, visits_target=max(forestall.recommendations, 1))
-    tuning = FleetSpec(tenant="backtest", assets=assets, customers=max(assets // 5, 1), seed=seed + 1000)
+    tuning = replace(spec, seed=seed + 1000)
     thresholds = run_thresholds(spec, hours, tuned_thresholds(tuning, hours))
     ours = forestall.summary()
     baselines = {calendar.name: calendar.summary(), thresholds.name: thresholds.summary()}
@@ -335,6 +418,7 @@ def backtest_sim(assets: int, days: float, seed: int) -> dict[str, Any]:
         "assets": assets,
         "days": days,
         "seed": seed,
+        "sensor_fault_share": sensor_faults,
         **ours,
         "baselines": baselines,
         "beats": {name: beats(ours, theirs) for name, theirs in baselines.items()},
