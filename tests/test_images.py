@@ -37,7 +37,7 @@ PLANTED = [
     "predictor/checkpoints/models.sqlite",
 ]
 # major.minor.patch, or a digest; PostgreSQL's releases have two parts (16.9) since version 10
-EXACT = r"(:\d+\.\d+\.\d+[\w.-]*|^postgres:\d+\.\d+(-[a-z]+)?|@sha256:[0-9a-f]{64})$"
+EXACT = r"(:v?\d+\.\d+\.\d+[\w.-]*|^postgres:\d+\.\d+(-[a-z]+)?|@sha256:[0-9a-f]{64})$"
 PACKAGES = ("forestall", "programs", "edge_agent", "ingest", "predictor", "api", "simulators", "grafana")
 
 

@@ -144,6 +144,9 @@ def test_each_name_reaches_its_service_over_tls(
     assert answer.status == 200 and b'"grafana"' in answer.read()
     assert grafana.seen[-1][2]["Host"] == GRAFANA_HOST and len(api.seen) == 1
 
+    hidden = _https(API_HOST, https_port, "/metrics", ca)
+    assert hidden.status == 403 and len(api.seen) == 1  # the metrics stay inside the stack
+
     too_big = _https(API_HOST, https_port, "/v1/assets", ca, body=b"x" * (1024 * 1024 + 1))
     assert too_big.status == 413 and len(api.seen) == 1  # stopped at the proxy
 
