@@ -92,10 +92,10 @@ class _ChannelStats:
     def tolerance(self, value: float) -> float:
         return max(1e-9 * max(abs(value), 1.0), SAME_SHARE * self.step)
 
-    def learn(self, change: float, value: float) -> None:
+    def learn(self, change: float, tolerance: float) -> None:
         self.n += 1
         rate = max(1.0 / self.n, 1e-3)
-        same = change <= self.tolerance(value)
+        same = change <= tolerance
         self.step += rate * (change - self.step)
         self.same += rate * (float(same) - self.same)
 
@@ -209,7 +209,7 @@ class SensorWatch:
         self.latest: float | None = None
         self.readings = 0
         self.seen_at: dict[str, int] = {}  # channel -> the asset's reading count when it last reported
-        self.baseline: np.ndarray | None = None  # the asset's mean, once young is over
+        self.baseline: dict[str, float] | None = None  # the asset's mean per channel, once young is over
         self.names: tuple[str, ...] = ()
         self._young: tuple[float, np.ndarray, np.ndarray] | None = None  # weight, sums, cross sums
         self._smoothed: dict[str, float] = {}
@@ -227,10 +227,12 @@ class SensorWatch:
         if self.born is None:
             self.born = ts
         self.readings += 1
-        outliers = [name for name, value in reading.items() if self._is_outlier(name, value)]
+        outliers = {name: self._is_outlier(name, value) for name, value in reading.items()}
+        lone = sum(outliers.values()) == 1  # one channel out alone: a spike, not the machine
+        seen = self.seen_at
         for name, value in reading.items():
-            self._reading(ts, name, value, isolated=outliers == [name])
-            self.seen_at[name] = self.readings
+            self._reading(ts, name, value, outliers[name], lone)
+            seen[name] = self.readings
         self._dropouts(ts, reading)
         self._stuck_guard(reading)
         self._learn_young(ts, previous, reading)
@@ -245,19 +247,19 @@ class SensorWatch:
         floor = 0.5 * self.fleet.stats(name).step + 1e-9 * max(abs(ch.level), 1.0)
         return abs(value - ch.level) > SPIKE_K * max(ch.scatter, floor)
 
-    def _reading(self, ts: float, name: str, value: float, isolated: bool) -> None:
+    def _reading(self, ts: float, name: str, value: float, outlier: bool, isolated: bool) -> None:
         ch = self.channels.get(name)
         if ch is None:
             ch = self.channels[name] = _Channel(run_value=value, run_start=ts)
         stats = self.fleet.stats(name)
-        outlier = self._is_outlier(name, value)
+        tolerance = stats.tolerance(value)
         if ch.last is not None and ch.last_ts is not None:
             dt = ts - ch.last_ts
             ch.interval = dt if ch.interval == 0.0 else ch.interval + 0.1 * (dt - ch.interval)
-            if name not in self.faults and not outlier and ch.suspect is None:
-                stats.learn(abs(value - ch.last), value)
+            if not outlier and ch.suspect is None and name not in self.faults:
+                stats.learn(abs(value - ch.last), tolerance)
         self._spike(ts, name, ch, value, outlier, isolated)
-        if abs(value - ch.run_value) <= stats.tolerance(value):
+        if abs(value - ch.run_value) <= tolerance:
             ch.run_count += 1
         else:
             ch.run_value, ch.run_start, ch.run_count = value, ts, 1
@@ -334,7 +336,7 @@ class SensorWatch:
         if i < 0:
             return False
         sd = math.sqrt(max(float(self.fleet.scatter[i, i]) / self.fleet.weight, 1e-12))
-        return abs(reading[name] - float(self.baseline[self.names.index(name)])) > FAR_SPREADS * sd
+        return abs(reading[name] - self.baseline[name]) > FAR_SPREADS * sd
 
     def _dropouts(self, ts: float, reading: Mapping[str, float]) -> None:
         for name, ch in self.channels.items():
@@ -382,7 +384,7 @@ class SensorWatch:
             return
         w, sums, cross = self._young
         mean = sums / w
-        self.baseline = mean
+        self.baseline = {name: float(m) for name, m in zip(self.names, mean, strict=True)}
         self.fleet.add_scatter(self.names, w, cross - w * np.outer(mean, mean))
         self._young = None
 
@@ -392,12 +394,13 @@ class SensorWatch:
             return
         rate = 1.0 if self._smoothed_at is None else 1.0 - math.exp(-(ts - self._smoothed_at) / DRIFT_TAU_S)
         self._smoothed_at = ts
-        for i, name in enumerate(self.names):
-            ch = self.channels.get(name)
-            if name in reading and (ch is None or ch.suspect is None):  # a spike is no drift
-                d = reading[name] - float(self.baseline[i])
-                old = self._smoothed.get(name)
-                self._smoothed[name] = d if old is None else old + rate * (d - old)
+        smoothed, channels = self._smoothed, self.channels
+        for name, base in self.baseline.items():
+            value = reading.get(name)
+            ch = channels.get(name)
+            if value is not None and (ch is None or ch.suspect is None):  # a spike is no drift
+                old = smoothed.get(name)
+                smoothed[name] = value - base if old is None else old + rate * (value - base - old)
         if self._checked_at is not None and ts - self._checked_at < DRIFT_EVERY_S:
             return
         self._checked_at = ts
