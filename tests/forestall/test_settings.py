@@ -96,3 +96,33 @@ def test_secret_from_env_reads_the_file_it_names(tmp_path: Path) -> None:
     assert secret_from_env("WORKER_MQTT_PASSWORD", {}) is None
     with pytest.raises(ValueError, match="set one of them"):
         secret_from_env("X", {"X": "a", "X_FILE": path})
+
+
+def test_a_database_password_of_any_characters_connects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The URL built from a password file, through SQLAlchemy and psycopg to the local PostgreSQL,
+    as the user it names (this server trusts local connections, so the user and the database are
+    what is checked here; the password's round trip is the test above)."""
+    import secrets
+
+    import psycopg
+    from sqlalchemy import text
+
+    from forestall.state.db import make_engine
+    from tests.support import PG_ADMIN, postgres_database
+
+    role = f"forestall_pw_{secrets.token_hex(4)}"
+    with postgres_database() as url, psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{AWKWARD.replace(chr(39), chr(39) * 2)}'")
+        try:
+            database = make_url(url).database
+            monkeypatch.setenv("FORESTALL_DATABASE_URL", f"postgresql://{role}@127.0.0.1:5432/{database}")
+            monkeypatch.setenv("FORESTALL_DATABASE_PASSWORD_FILE", str(_secret(tmp_path, "pg")))
+            engine = make_engine(load_settings().database_url)
+            with engine.connect() as connection:
+                row = connection.execute(text("SELECT current_user, current_database()")).one()
+            engine.dispose()
+            assert tuple(row) == (role, database)
+        finally:
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
