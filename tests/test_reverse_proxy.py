@@ -94,7 +94,7 @@ class Upstream:
 def proxy(tmp_path: Path) -> Iterator[tuple[int, int, Upstream, Upstream]]:
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.path.exists(binary):
-        pytest.fail("needs nginx (apt-get install nginx-light)")
+        pytest.fail("needs nginx (apt-get install nginx)")
     api, grafana = Upstream("api"), Upstream("grafana")
     http_port, https_port = free_port(), free_port()
     main = _config(tmp_path, http_port, https_port, {8000: api.port, 3000: grafana.port})
