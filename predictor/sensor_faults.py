@@ -7,12 +7,15 @@ learned from each equipment type's own readings (``SensorFleet``); each asset ha
 ``SensorWatch`` fed with its raw readings.
 
 - **stuck**: a channel that normally moves (how often two readings in a row of the type's
-  channel are near-identical is learned) holds one value for ``STUCK_S`` of event time and so
+  channel are near-identical is learned; one that repeats more than ``MOVES_SHARE`` of them is
+  never judged) holds one value for ``STUCK_S`` of event time and so
   many readings that a healthy channel would almost never do it, while no coupled partner is
   flat or far from normal with it (a stopped or idle machine flat-lines several channels).
-- **spike**: an isolated reading far outside the channel's local level (``SPIKE_K`` local
-  scatters) that reverts at the next reading, while the asset's other channels stay put;
-  flagged when ``SPIKE_RECUR`` of them fall within ``SPIKE_WINDOW_S``.
+- **spike**: a reading far off the line through its neighbours (``SPIKE_K`` times how far the
+  channel's readings usually stray from it, and ``SPIKE_QUANTA`` steps of its resolution) that
+  the next reading comes back from, while the
+  asset's other channels stay put; flagged when ``SPIKE_RECUR`` of them fall within
+  ``SPIKE_WINDOW_S``.
 - **dropout**: a channel missing for ``DROPOUT_S`` (and four of its own usual intervals) while
   the asset's other channels keep reporting.
 - **drift**: the channel's residual against what its coupled partners predict (a linear
@@ -22,9 +25,11 @@ learned from each equipment type's own readings (``SensorFleet``); each asset ha
   channels, so a partner shows it too; should a partner start showing it later, the drift is
   withdrawn. A channel with no coupled partner (``COUPLED``) cannot be judged and is left alone.
 
-A fault clears when a ``sensor_repair`` label arrives for the channel (``repaired``) or when
-the channel behaves again: it moves, it reports, its residual is back within ``DRIFT_CLEAR_Z``
-for ``CLEAR_S`` of event time (and three readings), or no spike came for ``SPIKE_WINDOW_S``.
+A fault clears when a ``sensor_repair`` label arrives for the channel (``repaired``: its history
+and the asset's baseline are learnt again) or when the channel behaves again: it moves, it
+reports, its residual is back within ``DRIFT_CLEAR_Z`` for ``CLEAR_S`` of event time (and three
+readings), or no spike came for ``SPIKE_WINDOW_S``. A machine's repair (``restart``) clears no
+sensor fault; the baseline is learnt again while the one before keeps judging.
 
 >>> fleet = SensorFleet()
 >>> watch = SensorWatch(fleet)
@@ -50,15 +55,18 @@ HOUR: Final = 3600.0
 STUCK_S: Final = 2 * HOUR  # a value held at least this long (event time) …
 STUCK_CHANCE: Final = 1e-6  # … over so many readings that a moving channel does it this rarely
 SAME_SHARE: Final = 0.02  # near-identical: within this share of the type's typical change
+MOVES_SHARE: Final = 0.5  # a channel normally moves when at most this share of its readings repeat
 SPIKE_K: Final = 10.0  # a spike lies this many local scatters (mean absolute deviation) out
+SPIKE_QUANTA: Final = 4.0  # … and this many steps of the channel's resolution (a last digit's flicker)
 SPIKE_RECUR: Final = 3  # spikes within SPIKE_WINDOW_S to flag the channel
 SPIKE_WINDOW_S: Final = 24 * HOUR
-LOCAL_TAU_S: Final = HOUR  # time constant of a channel's local level and scatter
+BUMP_TAU_S: Final = 6 * HOUR  # time constant of how far a channel's readings stray from their neighbours'
 DROPOUT_S: Final = HOUR  # a channel missing this long (and 4 of its intervals) while others report
 DROPOUT_INTERVALS: Final = 4.0
 YOUNG_S: Final = 24 * HOUR  # an asset's baseline (and its share of the type's coupling) is learnt this long
 SETTLE_S: Final = 2 * HOUR  # after installation or a repair, start-up transients are not learnt
 WEIGHT_S: Final = 600.0  # a reading weighs its event time up to this (so cadence does not weigh)
+SCATTER_OUTLIER: Final = 5.0  # a young asset with a channel this much wider than the type's teaches none
 COUPLED: Final = 0.5  # channels whose within-asset correlation reaches this are coupled partners
 MIN_COUPLING_WEIGHT: Final = 12 * HOUR / WEIGHT_S  # the type's coupling is used after this much young time
 DRIFT_EVERY_S: Final = 600.0
@@ -88,6 +96,7 @@ class _ChannelStats:
     step: float = 0.0  # mean absolute change between consecutive readings
     same: float = 0.0  # share of consecutive readings that are near-identical
     n: int = 0
+    quantum: float = math.inf  # the smallest change seen: the channel's resolution
 
     def tolerance(self, value: float) -> float:
         return max(1e-9 * max(abs(value), 1.0), SAME_SHARE * self.step)
@@ -96,6 +105,8 @@ class _ChannelStats:
         self.n += 1
         rate = max(1.0 / self.n, 1e-3)
         same = change <= tolerance
+        if change > 0.0:
+            self.quantum = min(self.quantum, change)
         self.step += rate * (change - self.step)
         self.same += rate * (float(same) - self.same)
 
@@ -127,14 +138,21 @@ class SensorFleet:
         return stats
 
     def add_scatter(self, names: tuple[str, ...], weight: float, scatter: np.ndarray) -> None:
-        """A young asset's within-asset scatter matrix (on ``names``) joins the type's."""
+        """A young asset's within-asset scatter matrix (on ``names``) joins the type's, unless a
+        channel of it scattered far more than the type's do (a sensor that was drifting then
+        would hide every asset's coupling)."""
         if not self.names:
             self.names, self.scatter = names, np.zeros((len(names), len(names)))
         index = {n: i for i, n in enumerate(names)}
         if any(n not in index for n in self.names):
             return
         take = [index[n] for n in self.names]
-        self.scatter += scatter[np.ix_(take, take)]
+        mine = scatter[np.ix_(take, take)]
+        if self.weight >= MIN_COUPLING_WEIGHT:
+            usual = np.diag(self.scatter) / self.weight
+            if np.any(np.diag(mine) / weight > SCATTER_OUTLIER * usual + 1e-12):
+                return
+        self.scatter += mine
         self.weight += weight
         self._coupling = None
 
@@ -187,10 +205,10 @@ class _Channel:
     run_value: float = 0.0  # the value it holds (stuck check)
     run_start: float = 0.0
     run_count: int = 0
-    level: float | None = None  # local level and scatter (spike check)
-    scatter: float = 0.0
-    local_n: int = 0
-    suspect: float | None = None  # the time of an outlier awaiting the next reading
+    prev: float | None = None  # the reading before ``last`` (spike check) …
+    prev_ts: float | None = None
+    bump: float = 0.0  # … and how far a reading usually strays from the line through its neighbours
+    bump_n: int = 0
     spikes: list[float] = field(default_factory=list)
     residual: float = 0.0  # smoothed drift residual, in residual spreads
     beyond_since: float | None = None
@@ -215,6 +233,8 @@ class SensorWatch:
         self._smoothed: dict[str, float] = {}
         self._smoothed_at: float | None = None
         self._checked_at: float | None = None
+        self.taught = False  # its young scatter went into the type's coupling
+        self.learning = True  # its baseline is being learnt (the previous one, if any, still judges)
 
     def usable(self, reading: Mapping[str, float]) -> dict[str, float]:
         """The reading without its faulty channels: what the failure models may learn from."""
@@ -227,11 +247,12 @@ class SensorWatch:
         if self.born is None:
             self.born = ts
         self.readings += 1
-        outliers = {name: self._is_outlier(name, value) for name, value in reading.items()}
-        lone = sum(outliers.values()) == 1  # one channel out alone: a spike, not the machine
+        strays = {name: self._stray(name, value, ts) for name, value in reading.items()}
+        spikes = [name for name, (odd, back) in strays.items() if odd and back]
+        lone = spikes[0] if len(spikes) == 1 else None  # one channel alone: a spike, not the machine
         seen = self.seen_at
         for name, value in reading.items():
-            self._reading(ts, name, value, outliers[name], lone)
+            self._reading(ts, name, value, name == lone, strays[name][0])
             seen[name] = self.readings
         self._dropouts(ts, reading)
         self._stuck_guard(reading)
@@ -240,14 +261,31 @@ class SensorWatch:
 
     # -- per channel ------------------------------------------------------------------------
 
-    def _is_outlier(self, name: str, value: float) -> bool:
-        ch = self.channels.get(name)
-        if ch is None or ch.level is None or ch.local_n < 5:
-            return False
-        floor = 0.5 * self.fleet.stats(name).step + 1e-9 * max(abs(ch.level), 1.0)
-        return abs(value - ch.level) > SPIKE_K * max(ch.scatter, floor)
+    def _scatter(self, name: str, ch: _Channel) -> float:
+        """How far the channel's readings usually stray from the line through their neighbours."""
+        return max(ch.bump, 0.25 * self.fleet.stats(name).step, 1e-9 * max(abs(ch.last or 0.0), 1.0))
 
-    def _reading(self, ts: float, name: str, value: float, outlier: bool, isolated: bool) -> None:
+    def _deviation(self, ch: _Channel, value: float, ts: float) -> float:
+        """How far the last reading lies from the line between the one before it and ``value``."""
+        assert (
+            ch.prev is not None and ch.prev_ts is not None and ch.last is not None and ch.last_ts is not None
+        )
+        span = ts - ch.prev_ts
+        share = (ch.last_ts - ch.prev_ts) / span if span > 0 else 0.5
+        return ch.last - (ch.prev + share * (value - ch.prev))
+
+    def _stray(self, name: str, value: float, ts: float) -> tuple[bool, bool]:
+        """Whether the channel's last reading lay far off its neighbours' line, and whether the
+        channel came back with ``value`` (a spike) rather than moved there (a step)."""
+        ch = self.channels.get(name)
+        if ch is None or ch.prev is None or ch.last is None or ch.bump_n < 5:
+            return False, False
+        deviation = self._deviation(ch, value, ts)
+        quantum = self.fleet.stats(name).quantum
+        odd = abs(deviation) > SPIKE_K * self._scatter(name, ch) and abs(deviation) > SPIKE_QUANTA * quantum
+        return odd, abs(value - ch.prev) < abs(deviation) / 2
+
+    def _reading(self, ts: float, name: str, value: float, spike: bool, odd: bool) -> None:
         ch = self.channels.get(name)
         if ch is None:
             ch = self.channels[name] = _Channel(run_value=value, run_start=ts)
@@ -256,9 +294,9 @@ class SensorWatch:
         if ch.last is not None and ch.last_ts is not None:
             dt = ts - ch.last_ts
             ch.interval = dt if ch.interval == 0.0 else ch.interval + 0.1 * (dt - ch.interval)
-            if not outlier and ch.suspect is None and name not in self.faults:
+            if not odd and name not in self.faults:
                 stats.learn(abs(value - ch.last), tolerance)
-        self._spike(ts, name, ch, value, outlier, isolated)
+        self._spike(ts, name, ch, value, spike, odd)
         if abs(value - ch.run_value) <= tolerance:
             ch.run_count += 1
         else:
@@ -270,41 +308,34 @@ class SensorWatch:
         ch.last, ch.last_ts = value, ts
         self._stuck(ts, name, ch, stats)
 
-    def _spike(self, ts: float, name: str, ch: _Channel, value: float, outlier: bool, isolated: bool) -> None:
-        if ch.suspect is not None:
-            at, ch.suspect = ch.suspect, None
-            if not outlier:  # it came back: that was a spike
-                ch.spikes = [s for s in ch.spikes if s > ts - SPIKE_WINDOW_S] + [at]
-                if len(ch.spikes) >= SPIKE_RECUR and name not in self.faults:
-                    confidence = 1.0 - 0.5 ** (len(ch.spikes) - 1)
-                    self.faults[name] = SensorFault(name, "spike", ch.spikes[0], round(confidence, 3))
-            else:  # it stayed out: a change of level, not a spike
-                ch.level, ch.scatter, ch.local_n = value, ch.scatter, 1
-                return
-        elif outlier and isolated:
-            ch.suspect = ts
-            return
+    def _spike(self, ts: float, name: str, ch: _Channel, value: float, spike: bool, odd: bool) -> None:
+        if spike and ch.last_ts is not None:  # the last reading was a spike
+            ch.spikes = [s for s in ch.spikes if s > ts - SPIKE_WINDOW_S] + [ch.last_ts]
+            if len(ch.spikes) >= SPIKE_RECUR and name not in self.faults:
+                confidence = 1.0 - 0.5 ** (len(ch.spikes) - 1)
+                self.faults[name] = SensorFault(name, "spike", ch.spikes[0], round(confidence, 3))
         fault = self.faults.get(name)
-        quiet = not ch.spikes or ch.spikes[-1] < ts - SPIKE_WINDOW_S
-        if fault is not None and fault.kind == "spike" and quiet:
+        if (
+            fault is not None
+            and fault.kind == "spike"
+            and (not ch.spikes or ch.spikes[-1] < ts - SPIKE_WINDOW_S)
+        ):
             del self.faults[name]
             ch.spikes = []
-        if ch.level is None or ch.last_ts is None:
-            ch.level, ch.local_n = value, 1
-            return
-        rate = 1.0 - math.exp(-max(ts - ch.last_ts, 0.0) / LOCAL_TAU_S)
-        rate = max(rate, 1.0 / (ch.local_n + 1))
-        deviation = abs(value - ch.level)
-        ch.level += rate * (value - ch.level)
-        ch.scatter += rate * (deviation - ch.scatter)
-        ch.local_n += 1
+        if ch.prev is not None and ch.last is not None and ch.last_ts is not None and not odd:
+            rate = max(1.0 - math.exp(-max(ts - ch.last_ts, 0.0) / BUMP_TAU_S), 1.0 / (ch.bump_n + 1))
+            ch.bump += rate * (abs(self._deviation(ch, value, ts)) - ch.bump)
+            ch.bump_n += 1
+        ch.prev, ch.prev_ts = ch.last, ch.last_ts
 
     def _stuck(self, ts: float, name: str, ch: _Channel, stats: _ChannelStats) -> None:
         if name in self.faults or stats.n < 50 or ch.run_count < 2:
             return
         if ts - ch.run_start < STUCK_S:
             return
-        same = min(max(stats.same, 0.01), 0.999)
+        if stats.same > MOVES_SHARE:  # a channel that mostly holds its value cannot be stuck
+            return
+        same = max(stats.same, 0.01)
         if same ** (ch.run_count - 1) > STUCK_CHANCE:
             return
         confidence = 1.0 - min(1.0, same ** (ch.run_count - 1) / STUCK_CHANCE) * 0.5
@@ -330,7 +361,7 @@ class SensorWatch:
 
     def _far(self, name: str, reading: Mapping[str, float]) -> bool:
         coupling = self.fleet.coupling()
-        if coupling is None or self.baseline is None or name not in reading or name not in self.names:
+        if coupling is None or self.baseline is None or name not in reading or name not in self.baseline:
             return False
         i = coupling.names.index(name) if name in coupling.names else -1
         if i < 0:
@@ -362,14 +393,14 @@ class SensorWatch:
 
     def _learn_young(self, ts: float, previous: float | None, reading: Mapping[str, float]) -> None:
         assert self.born is not None
-        if self.baseline is not None or ts - self.born < SETTLE_S:
+        if not self.learning or ts - self.born < SETTLE_S:
             return
-        if not self.names:
-            self.names = tuple(sorted(reading))
+        if not self.names:  # the channels that read well now (a faulty one keeps its baseline)
+            self.names = tuple(sorted(n for n in reading if n not in self.faults))
         if ts - self.born >= YOUNG_S + SETTLE_S:
             self._end_youth()
             return
-        if any(n not in reading or n in self.faults for n in self.names):
+        if any(n not in reading for n in self.names):
             return
         x = np.array([reading[n] for n in self.names])
         weight = 1.0 if previous is None else min(max(ts - previous, 0.0), WEIGHT_S) / WEIGHT_S
@@ -379,13 +410,25 @@ class SensorWatch:
         self._young = (w + weight, sums + weight * x, cross + weight * np.outer(x, x))
 
     def _end_youth(self) -> None:
+        """The young means become the baseline, but for channels that went faulty meanwhile (they
+        keep the one they had); the first youth also teaches the type its coupling."""
+        self.learning = False
         if self._young is None or self._young[0] <= 0:
             self.names, self._young = (), None
             return
         w, sums, cross = self._young
         mean = sums / w
-        self.baseline = {name: float(m) for name, m in zip(self.names, mean, strict=True)}
-        self.fleet.add_scatter(self.names, w, cross - w * np.outer(mean, mean))
+        baseline = dict(self.baseline or {})
+        for name, m in zip(self.names, mean, strict=True):
+            if name not in self.faults or name not in baseline:
+                old = baseline.get(name)
+                baseline[name] = float(m)
+                if old is not None and name in self._smoothed:  # the residual, as it stood, moves along
+                    self._smoothed[name] -= float(m) - old
+        self.baseline = baseline
+        if not self.taught:  # the first youth only: a repaired machine's readings teach it nothing new
+            self.fleet.add_scatter(self.names, w, cross - w * np.outer(mean, mean))
+            self.taught = True
         self._young = None
 
     def _drift(self, ts: float, previous: float | None, reading: Mapping[str, float]) -> None:
@@ -397,10 +440,21 @@ class SensorWatch:
         smoothed, channels = self._smoothed, self.channels
         for name, base in self.baseline.items():
             value = reading.get(name)
+            if value is None:
+                continue
+            old = smoothed.get(name)
+            if old is None:
+                smoothed[name] = value - base
+                continue
             ch = channels.get(name)
-            if value is not None and (ch is None or ch.suspect is None):  # a spike is no drift
-                old = smoothed.get(name)
-                smoothed[name] = value - base if old is None else old + rate * (value - base - old)
+            # a leap from the reading before (a spike, or a step's first reading) waits for the next
+            if (
+                ch is not None
+                and ch.prev is not None
+                and abs(value - ch.prev) > SPIKE_K * self._scatter(name, ch)
+            ):
+                continue
+            smoothed[name] = old + rate * (value - base - old)
         if self._checked_at is not None and ts - self._checked_at < DRIFT_EVERY_S:
             return
         self._checked_at = ts
@@ -477,12 +531,15 @@ class SensorWatch:
                 cleared.append(name)
             self.channels.pop(name, None)  # its history starts again with its next reading
             self._smoothed.pop(name, None)
+            if self.baseline is not None:  # learnt while it misread, perhaps: learnt again
+                self.baseline.pop(name, None)
+        self.restart(at)
         return cleared
 
     def restart(self, at: float) -> None:
-        """The machine was repaired (a new life): its baseline is learnt again; sensor faults stay."""
-        self.born, self.baseline, self.names, self._young = at, None, (), None
-        self._smoothed, self._smoothed_at, self._checked_at = {}, None, None
+        """The machine (or a sensor) was repaired: the baseline is learnt again, while the one
+        before still judges; sensor faults stay (a machine's repair mends no sensor)."""
+        self.born, self.names, self._young, self.learning = at, (), None, True
         for ch in self.channels.values():
             ch.beyond_since, ch.residual = None, 0.0
 

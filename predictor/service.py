@@ -290,9 +290,8 @@ def label_of(event: Event) -> str | None:
     """The model label an outcome or maintenance event amounts to (None: not a label)."""
     data = event.data
     if event.kind == "outcome" and data.get("recommendation_kind") == "sensor_check":
-        # a sensor check's technician repaired the sensor, or found it sound: no machine label
-        if not data.get("fault_found"):
-            return None
+        # a sensor check's technician repaired the sensor or found it sound: either way the sensor
+        # reads as it should now (its baseline is learnt again); nothing is said of the machine
         return f"{SENSOR_REPAIR}:{data['sensor']}" if data.get("sensor") else SENSOR_REPAIR
     if event.kind == "outcome":
         return "fault" if data.get("fault_found") else "no_fault"

@@ -66,3 +66,15 @@ def test_a_completed_sensor_check_does_not_cool_down_failure_visits() -> None:
     done = ClosedVisit(("p1",), "completed", NOW - 3600, False, kind="sensor_check", channel="temp_c")
     [plan] = opened(planner.decide({"p1": cond("p1", 0.9)}, [], [done], CUSTOMER, 20.0, NOW))
     assert plan.kind == "failure"
+
+
+def test_a_sensor_checks_outcome_is_a_sensor_repair_label_whatever_was_found() -> None:
+    """Repaired or found sound, the sensor reads as it should now; the machine is not labelled."""
+    from forestall.state.models import Event
+    from predictor.service import label_of
+
+    for found in (True, False):
+        data = {"recommendation_kind": "sensor_check", "sensor": "temp_c", "fault_found": found}
+        assert label_of(Event(kind="outcome", data=data)) == "sensor_repair:temp_c"
+    assert label_of(Event(kind="outcome", data={"fault_found": False})) == "no_fault"
+    assert label_of(Event(kind="maintenance", data={"kind": "sensor_repair"})) == "sensor_repair"

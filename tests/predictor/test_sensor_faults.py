@@ -181,3 +181,53 @@ def test_a_sensor_repair_clears_the_fault_and_the_channel_is_judged_afresh() -> 
     broken = run(300.0, 36, stuck)[-1]
     assert broken.repaired(36 * HOUR, "temp") == ["temp"]
     assert broken.faults == {} and broken.usable({"temp": 1.0, "flow": 2.0}) == {"temp": 1.0, "flow": 2.0}
+
+
+@pytest.mark.parametrize("cadence", (300.0, 3600.0))
+def test_a_last_digit_that_flickers_now_and_then_is_neither_a_spike_nor_stuck(cadence: float) -> None:
+    rng = random.Random(3)
+
+    def flicker(t: float, values: dict[str, float]) -> dict[str, float]:
+        values["setting"] = 21.61 if rng.random() > 0.05 else 21.60  # quantised, mostly still
+        return values
+
+    assert run(cadence, 80, flicker)[-1].faults == {}
+
+
+def test_a_drift_that_began_just_before_a_machine_repair_is_still_found() -> None:
+    """The repair restarts the asset's baseline; the one before judges until the new one is learnt,
+    or the drift would be learnt as normal."""
+    rng = random.Random(1)
+    fleet = SensorFleet()
+    watches = [SensorWatch(fleet) for _ in range(3)]
+    drift = drifting("temp", 0.5)
+    t = 0.0
+    while t < ONSET + 20 * HOUR:
+        for n, watch in enumerate(watches):
+            values = reading(rng, t, 14.0 + n)
+            watch.update(t, drift(t, values) if n == 2 else values)
+        if t == ONSET + HOUR:
+            watches[2].restart(t)
+        t += 300.0
+    assert kinds(watches[2]) == {"temp": "drift"}
+
+
+def test_after_a_sensor_repair_the_channel_is_judged_on_a_baseline_learnt_again() -> None:
+    """A drift went unnoticed through a machine repair's relearning (it became the baseline); once
+    the technician repaired the sensor, the channel reads normal again and is not flagged."""
+    rng = random.Random(2)
+    fleet = SensorFleet()
+    watches = [SensorWatch(fleet) for _ in range(3)]
+    offset = 6.0  # a temperature sensor that read 6 °C high all its young life
+    repaired_at = ONSET + 20 * HOUR
+    t = 0.0
+    while t < repaired_at + 40 * HOUR:
+        for n, watch in enumerate(watches):
+            values = reading(rng, t, 14.0 + n)
+            if n == 2 and t < repaired_at:
+                values["temp"] += offset
+            watch.update(t, values)
+        if t == repaired_at:
+            watches[2].repaired(t, "temp")
+        t += 300.0
+    assert watches[2].faults == {}
