@@ -18,7 +18,7 @@ import pytest
 from forestall.contract import Sample
 from forestall.series import SeriesTags
 from forestall.settings import Settings
-from forestall.state.models import Asset, AssetHealth
+from forestall.state.models import Asset, AssetHealth, Recommendation
 from ingest.store import open_store
 from tests.api.conftest import EVENT_NOW, Tenant
 
@@ -87,8 +87,20 @@ def seed_board(tenant: Tenant, settings: Settings) -> None:
             "confidence": 0.8,
         }
         assert tenant.client("dispatcher").post("/v1/recommendations", json=rec).status_code == 201
-    # What the worker and the predictor would have written: health, liveness, telemetry.
+    # What the worker and the predictor would have written: health, liveness, telemetry, and a
+    # sensor check beside pump-0042's failure visit (it blocks none).
     with tenant.db.begin() as session:
+        session.add(
+            Recommendation(
+                id=f"{tenant.name}-sensor", tenant=tenant.name, customer_id="harbor", site="dock-2",
+                asset_ids=["pump-0100"], status="open", kind="sensor_check", priority="P4",
+                priority_score=0.1, predicted_failure_at=None, confidence=0.9,
+                reason={"summary": "sensor check: flow_m3h stuck", "top_sensors": ["flow_m3h"],
+                        "sensor": {"channel": "flow_m3h", "fault": "stuck", "confidence": 0.9}},
+                window_start=EVENT_NOW, window_end=EVENT_NOW + 72 * 3600, sla_due_at=EVENT_NOW + 8 * 3600,
+                fits_sla=True, risk_index=20.0, created_at=EVENT_NOW, updated_at=EVENT_NOW,
+            )
+        )  # fmt: skip
         for aid, _, _, _, probability, online, sensor in ASSETS:
             session.add(
                 AssetHealth(
@@ -170,6 +182,8 @@ def test_the_board_renders_customers_visits_and_asset_trends(
     # Open visits by priority, asset health with trend charts, and who is offline.
     assert html.index('class="prio P1"') < html.index('class="prio P2"') < html.index('class="prio P3"')
     assert html.count("<polyline") == len(ASSETS)
+    # A sensor check names its sensor and fault instead of a predicted failure.
+    assert "sensor check" in html and "flow_m3h stuck" in html
     assert 'class="offline" data-asset="chiller-03"' in html
 
     OUTPUT.mkdir(exist_ok=True)
