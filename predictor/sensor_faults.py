@@ -498,7 +498,14 @@ class SensorWatch:
         if any(self._abnormal(p, coupling) for p in mine):  # the machine stopped, idles, failed
             ch.beyond_since = None
             return
-        shown = max(abs(p) for p in partners if p is not None)
+        # Nor may any other coupled channel show a change (a weakly coupled channel, vibration,
+        # may lead a fault that its closest partners do not show but another channel does).
+        others = [
+            self._z(coupling, o, name if name in coupling.partners.get(o, ()) else "")
+            for o in coupling.names
+            if o != name and o not in mine and (o, "") in coupling.fits
+        ]
+        shown = max(abs(p) for p in partners + others if p is not None)
         alone = shown < PARTNER_Z and shown < max(PARTNER_SHARE * abs(z), 1.5)
         ch.residual = z
         if fault is not None:

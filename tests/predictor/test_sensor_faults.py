@@ -231,3 +231,31 @@ def test_after_a_sensor_repair_the_channel_is_judged_on_a_baseline_learnt_again(
             watches[2].repaired(t, "temp")
         t += 300.0
     assert watches[2].faults == {}
+
+
+def test_a_fault_led_by_a_weakly_coupled_channel_is_not_its_drift() -> None:
+    """Vibration follows the load only loosely: its coupled partners (temperature, current) do not
+    show a bearing's wear, but the oil temperature, coupled to them and not quite to vibration,
+    does. The machine is changing, so the vibration's rise is no sensor drift."""
+    rng = random.Random(4)
+    fleet = SensorFleet()
+    watches = [SensorWatch(fleet) for _ in range(3)]
+    t = 0.0
+    while t < ONSET + 30 * HOUR:
+        for n, watch in enumerate(watches):
+            load = 0.55 + 0.3 * math.cos(2 * math.pi * (t / HOUR - 13 - n) / 24.0)
+            wear = 0.0 if n < 2 or t < ONSET else (t - ONSET) / (30 * HOUR)
+            watch.update(
+                t,
+                {
+                    "temp": 50 + 12 * (load - 0.5) + rng.gauss(0, 0.4),
+                    "current": 30 + 12 * (load - 0.5) + rng.gauss(0, 0.5),
+                    "vibration": 2 + 0.5 * (load - 0.5) + rng.gauss(0, 0.15) + 3.0 * wear,
+                    "oil": 60 + 6 * (load - 0.5) + rng.gauss(0, 0.8) + 8.0 * wear,
+                },
+            )
+        t += 300.0
+    coupling = fleet.coupling()
+    assert coupling is not None and "oil" not in coupling.partners["vibration"]
+    assert {"temp", "current"} <= set(coupling.partners["vibration"])
+    assert watches[2].faults == {}
