@@ -113,12 +113,20 @@ class _ChannelStats:
 
 @dataclass(slots=True)
 class _Coupling:
-    """The regressions the drift check needs, from the type's within-asset covariance."""
+    """The regressions the drift check needs, from the type's within-asset covariance, as arrays
+    over ``names`` so that one check computes every residual at once.
+
+    ``own[c]``: channel ``c`` predicted from its partners (coefficients over the channels, which
+    of them it uses, the residual's spread, whether it has partners at all). ``without[o, c]``:
+    channel ``o`` predicted without ``c`` (from its partners but ``c`` when ``c`` is one of them,
+    else from all of them).
+    """
 
     names: tuple[str, ...]
     partners: dict[str, tuple[str, ...]]
-    # (channel, excluded partner or "") -> (predictors, coefficients, residual spread)
-    fits: dict[tuple[str, str], tuple[tuple[str, ...], np.ndarray, float]]
+    coupled: np.ndarray  # [c, o]: o is a partner of c
+    own: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # beta [c, j], uses, spread, has [c]
+    without: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # beta [o, c, j], uses, spread, has
 
 
 class SensorFleet:
@@ -173,26 +181,39 @@ def _fit_coupling(names: tuple[str, ...], cov: np.ndarray) -> _Coupling:
             for j, other in enumerate(names)
             if j != i and sd[i] > 0 and sd[j] > 0 and abs(cov[i, j]) >= COUPLED * sd[i] * sd[j]
         )
+    k = len(names)
     index = {n: i for i, n in enumerate(names)}
-    fits: dict[tuple[str, str], tuple[tuple[str, ...], np.ndarray, float]] = {}
+    coupled = np.zeros((k, k), dtype=bool)
+    for name, theirs in partners.items():
+        coupled[index[name], [index[n] for n in theirs]] = True
 
-    def fit(target: str, predictors: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray, float]:
-        t = index[target]
+    def fit(t: int, predictors: list[int]) -> tuple[np.ndarray, float]:
+        beta = np.zeros(k)
         if not predictors:
-            return predictors, np.zeros(0), float(sd[t])
-        p = [index[n] for n in predictors]
-        a = cov[np.ix_(p, p)] + 1e-9 * np.eye(len(p)) * max(float(np.trace(cov)), 1e-12)
-        beta = np.linalg.solve(a, cov[p, t])
-        residual = float(cov[t, t] - cov[t, p] @ beta)
-        return predictors, beta, math.sqrt(max(residual, 1e-12 * max(float(cov[t, t]), 1e-12)))
+            return beta, float(max(sd[t], 1e-12))
+        a = cov[np.ix_(predictors, predictors)] + 1e-9 * np.eye(len(predictors)) * max(
+            float(np.trace(cov)), 1e-12
+        )
+        beta[predictors] = np.linalg.solve(a, cov[predictors, t])
+        residual = float(cov[t, t] - cov[t, predictors] @ beta[predictors])
+        return beta, math.sqrt(max(residual, 1e-12 * max(float(cov[t, t]), 1e-12)))
 
-    for name, mine in partners.items():
-        if not mine:
-            continue
-        fits[(name, "")] = fit(name, mine)
-        for partner in mine:
-            fits[(partner, name)] = fit(partner, tuple(n for n in partners[partner] if n != name))
-    return _Coupling(names, partners, fits)
+    has = np.asarray(coupled.any(axis=1), dtype=bool)
+    own_beta, own_spread = np.zeros((k, k)), np.ones(k)
+    out_beta, out_uses = np.zeros((k, k, k)), np.zeros((k, k, k), dtype=bool)
+    out_spread, out_has = np.ones((k, k)), np.zeros((k, k), dtype=bool)
+    for o in (int(i) for i in np.flatnonzero(has)):
+        mine = [int(j) for j in np.flatnonzero(coupled[o])]
+        own_beta[o], own_spread[o] = fit(o, mine)
+        for c in range(k):
+            if c == o:
+                continue
+            used = [j for j in mine if j != c]
+            out_beta[o, c], out_spread[o, c] = fit(o, used) if coupled[o, c] else (own_beta[o], own_spread[o])
+            out_uses[o, c, used] = True
+            out_has[o, c] = True
+    own = (own_beta, coupled.copy(), own_spread, has)
+    return _Coupling(names, partners, coupled, own, (out_beta, out_uses, out_spread, out_has))
 
 
 @dataclass(slots=True)
@@ -458,54 +479,62 @@ class SensorWatch:
         if self._checked_at is not None and ts - self._checked_at < DRIFT_EVERY_S:
             return
         self._checked_at = ts
-        for name in coupling.names:
-            self._judge_drift(ts, name, coupling)
+        z_own, z_without, valid_own, valid_without = self._residuals(coupling)
+        for c, name in enumerate(coupling.names):
+            if valid_own[c]:
+                self._judge_drift(
+                    ts, c, name, coupling, float(z_own[c]), z_without[:, c], valid_without[:, c]
+                )
 
-    def _z(self, coupling: _Coupling, target: str, excluded: str = "") -> float | None:
-        fit = coupling.fits.get((target, excluded))
-        if fit is None or target not in self._smoothed:
-            return None
-        predictors, beta, spread = fit
-        usable = [p for p in predictors if p in self._smoothed and self._not_broken(p, excluded)]
-        if len(usable) < len(predictors):
-            return None
-        predicted = sum(float(b) * self._smoothed[p] for p, b in zip(predictors, beta, strict=True))
-        return (self._smoothed[target] - predicted) / spread
+    def _residuals(self, coupling: _Coupling) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every channel's residual against its partners, and against them without each other
+        channel, in residual spreads; and which of them can be computed (no predictor missing
+        or faulty: a spiking one is still read)."""
+        names, smoothed, faults = coupling.names, self._smoothed, self.faults
+        x = np.array([smoothed.get(n, math.nan) for n in names])
+        present = ~np.isnan(x)
+        sound = present & np.array([n not in faults or faults[n].kind == "spike" for n in names])
+        x = np.where(present, x, 0.0)
+        beta, uses, spread, has = coupling.own
+        z_own = (x - beta @ x) / spread
+        valid_own = has & present & ~(uses & ~sound).any(axis=1)
+        beta, uses, spread, has = coupling.without
+        z_without = (x[:, None] - np.einsum("ocj,j->oc", beta, x)) / spread
+        valid_without = has & present[:, None] & ~(uses & ~sound).any(axis=2)
+        return z_own, z_without, valid_own, valid_without
 
-    def _abnormal(self, name: str, coupling: _Coupling) -> bool:
+    def _abnormal(self, name: str, i: int) -> bool:
         """Far outside its within-asset range, or flat: a machine out of its normal state."""
         ch = self.channels.get(name)
         if ch is not None and _flat(ch):
             return True
-        i = coupling.names.index(name)
         sd = math.sqrt(max(float(self.fleet.scatter[i, i]) / self.fleet.weight, 1e-12))
         return abs(self._smoothed.get(name, 0.0)) > FAR_SPREADS * sd
 
-    def _not_broken(self, name: str, judged: str) -> bool:
-        fault = self.faults.get(name)
-        return fault is None or name == judged or fault.kind == "spike"
-
-    def _judge_drift(self, ts: float, name: str, coupling: _Coupling) -> None:
+    def _judge_drift(
+        self,
+        ts: float,
+        c: int,
+        name: str,
+        coupling: _Coupling,
+        z: float,
+        others: np.ndarray,
+        known: np.ndarray,
+    ) -> None:
+        """``z``: the channel's residual; ``others[o]``: channel ``o``'s without it (``known``: computed)."""
         ch = self.channels.get(name)
         fault = self.faults.get(name)
         if ch is None or (fault is not None and fault.kind != "drift"):
             return
-        z = self._z(coupling, name)
-        mine = coupling.partners.get(name, ())
-        partners = [self._z(coupling, p, name) for p in mine]
-        if z is None or not partners or any(p is None for p in partners):
-            return  # no coupled partner to judge it by
-        if any(self._abnormal(p, coupling) for p in mine):  # the machine stopped, idles, failed
-            ch.beyond_since = None
+        mine = coupling.coupled[c]
+        if not known[mine].all():
+            return  # a partner cannot be read: nothing to judge it by
+        if any(self._abnormal(coupling.names[p], int(p)) for p in np.flatnonzero(mine)):
+            ch.beyond_since = None  # the machine stopped, idles, failed
             return
         # Nor may any other coupled channel show a change (a weakly coupled channel, vibration,
         # may lead a fault that its closest partners do not show but another channel does).
-        others = [
-            self._z(coupling, o, name if name in coupling.partners.get(o, ()) else "")
-            for o in coupling.names
-            if o != name and o not in mine and (o, "") in coupling.fits
-        ]
-        shown = max(abs(p) for p in partners + others if p is not None)
+        shown = float(np.max(np.abs(others[known]), initial=0.0))
         alone = shown < PARTNER_Z and shown < max(PARTNER_SHARE * abs(z), 1.5)
         ch.residual = z
         if fault is not None:
