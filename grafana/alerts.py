@@ -21,6 +21,8 @@ from grafana_foundation_sdk.builders import expr as expressions
 from grafana_foundation_sdk.models import alerting as alerting_model
 from grafana_foundation_sdk.models import dashboard as dashboard_model
 
+from grafana.operations import GROUP as PLATFORM_GROUP
+from grafana.operations import OPERATORS_CONTACT_POINT, OPERATORS_ROUTE, platform_rules
 from grafana.queries import DATASOURCE, InfluxQuery, InfluxQueryBuilder, built_json
 
 FOLDER_UID = "forestall"
@@ -95,8 +97,10 @@ def rule(spec: AlertRule) -> alerting.Rule:
         .queries([source, reduce, threshold])
         .condition("C")
         .for_val("10m")
+        # missing data or a failed query must never open a visit: a dead worker or store would
+        # otherwise fire every asset's rule at once (the platform rules, operations.py, fire instead)
         .no_data_state("OK")
-        .exec_err_state("Error")
+        .exec_err_state("OK")
         .labels({"forestall": "visit"})
         .annotations({"summary": spec.summary})
     )
@@ -154,9 +158,11 @@ DEFAULT_RECEIVER = "grafana-default-email"  # the contact point every Grafana st
 
 
 def provisioning() -> dict[str, Any]:
-    """Grafana's alerting provisioning file: the folder's rule group, the contact point and the
-    policy tree whose route sends the rules' alerts (label ``forestall=visit``), and only them, to
-    it (a provisioned tree replaces the organisation's: its root keeps Grafana's default)."""
+    """Grafana's alerting provisioning file: the visit rules and the platform rules
+    (``operations.py``), each group with its contact point, and the policy tree whose routes send
+    the visit rules' alerts (label ``forestall=visit``) to the API and the platform rules'
+    (``forestall=platform``) to the operators (a provisioned tree replaces the organisation's: its
+    root keeps Grafana's default)."""
     group = built_json(rule_group())
     rules = []
     for item in group["rules"]:
@@ -176,13 +182,23 @@ def provisioning() -> dict[str, Any]:
     point = built_json(contact_point())
     return {
         "apiVersion": 1,
-        "groups": [{"orgId": 1, "name": GROUP, "folder": "Forestall", "interval": "1m", "rules": rules}],
+        "groups": [
+            {"orgId": 1, "name": GROUP, "folder": "Forestall", "interval": "1m", "rules": rules},
+            {
+                "orgId": 1,
+                "name": PLATFORM_GROUP,
+                "folder": "Forestall",
+                "interval": "1m",
+                "rules": platform_rules(),
+            },
+        ],
         "contactPoints": [
             {
                 "orgId": 1,
                 "name": CONTACT_POINT,
                 "receivers": [{"uid": point["uid"], "type": point["type"], "settings": point["settings"]}],
-            }
+            },
+            OPERATORS_CONTACT_POINT,
         ],
-        "policies": [{"orgId": 1, "receiver": DEFAULT_RECEIVER, "routes": [ROUTE]}],
+        "policies": [{"orgId": 1, "receiver": DEFAULT_RECEIVER, "routes": [ROUTE, OPERATORS_ROUTE]}],
     }

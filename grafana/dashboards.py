@@ -13,19 +13,26 @@ one credential, shows everything and nothing of another tenant.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import table, timeseries
 from grafana_foundation_sdk.models import dashboard as model
 
-from grafana.alerts import provisioning as alerting_provisioning
+from grafana.panels import (
+    TAG,
+    InfluxAnnotation,
+    InfluxAnnotationBuilder,
+    asset_drilldown,
+    board_link,
+    field,
+    merged,
+    other_dashboards,
+    steps,
+)
 from grafana.queries import DATASOURCE, InfluxQuery, InfluxQueryBuilder, built_json
 
-PROVISIONING = Path(__file__).resolve().parent / "provisioning"
 TENANT = '"tenant" =~ /^$tenant$/'
 CUSTOMER = '"customer" =~ /^$customer$/'
 ASSET = '"asset" =~ /^$asset$/'
@@ -72,10 +79,12 @@ VARIABLES = {
 
 # -- the queries, one per panel ------------------------------------------------------------------
 
+# Every field of one row from the newest health point of the asset (a raw select, newest first, one
+# row per series), so a fresh probability never sits next to an older time to failure: a point
+# without one leaves the cell empty; the row's time is that point's, shown as its age.
 ASSETS_AT_RISK = Query(
-    'SELECT last("failure_probability") AS "failure_probability", last("ttf_hours") AS "ttf_hours",'
-    ' last("anomaly_score") AS "anomaly_score" FROM "asset_health"'
-    f' WHERE {TENANT} AND $timeFilter GROUP BY "asset", "customer"',
+    'SELECT "failure_probability", "ttf_hours", "anomaly_score" FROM "asset_health"'
+    f' WHERE {TENANT} AND $timeFilter GROUP BY "asset", "customer" ORDER BY time DESC LIMIT 1',
     ("failure_probability", "ttf_hours", "anomaly_score"),
     table=True,
 )
@@ -137,9 +146,11 @@ SENSOR_CHECKS = Query(  # recommendations of kind sensor_check: a sensor misread
     table=True,
 )
 
+# asset_status is written at each change only: the newest change up to the range's end, however
+# long ago, so an asset offline for longer than the range stays listed (the row's time: since when).
 ASSETS_ONLINE = Query(
     'SELECT last("online") AS "online" FROM "asset_status"'
-    f' WHERE {TENANT} AND $timeFilter GROUP BY "asset", "customer"',
+    f' WHERE {TENANT} AND time <= ${{__to}}ms GROUP BY "asset", "customer"',
     ("online",),
     table=True,
 )
@@ -172,6 +183,14 @@ FAILURES = Query(
     ("failures",),
 )
 
+# Each recommendation a marker on the dashboards' time axis (provisioned with them: no push needed)
+RECOMMENDATION_MARKS = Query(
+    'SELECT "priority_score", "customer", "asset", "priority" FROM "recommendation"'
+    f" WHERE {TENANT} AND $timeFilter",
+    ("priority_score", "customer", "asset", "priority"),
+    table=True,
+)
+
 QUERIES = {name: value for name, value in globals().items() if isinstance(value, Query) and name.isupper()}
 
 
@@ -187,12 +206,65 @@ def _table(title: str, query: Query, link: str | None = None) -> table.Panel:
     panel = table.Panel().title(title).datasource(DATASOURCE).with_target(query.target()).height(8).span(12)
     if link is None:
         return panel
-    board = db.DashboardLink(f"Open the {link} on the dispatcher board")
-    return panel.data_links([board.url(f"${{board}}/?{link}=${{__data.fields.{link}}}").target_blank(True)])
+    return panel.data_links([board_link(link)])
+
+
+RISK_COLUMN = "Failure within 48 h"
+
+
+def _assets_at_risk() -> table.Panel:
+    """Likeliest to fail first; each row opens the asset's dashboard, or the board."""
+    return (
+        merged(_table("Assets at risk", ASSETS_AT_RISK), RISK_COLUMN, descending=True)
+        .data_links([asset_drilldown(), board_link("asset")])
+        .override_by_name("Time", field("dateTimeFromNow", name="Health from"))
+        .override_by_name(
+            "failure_probability",
+            field("percentunit", steps((None, "green"), (0.5, "orange"), (0.8, "red")), RISK_COLUMN),
+        )
+        .override_by_name(
+            "ttf_hours",
+            field("h", steps((None, "red"), (24, "orange"), (48, "green")), "Time to failure"),
+        )
+        .override_by_name(
+            "anomaly_score",
+            field("percentunit", steps((None, "green"), (0.7, "orange"), (0.9, "red")), "Anomaly score"),
+        )
+    )
+
+
+def _assets_online() -> table.Panel:
+    """Offline first, with the time of the change (since when)."""
+    return (
+        merged(_table("Online and offline, since when", ASSETS_ONLINE), "online", descending=False)
+        .data_links([asset_drilldown(), board_link("asset")])
+        .override_by_name("Time", field("dateTimeFromNow", name="Since"))
+        .override_by_name(
+            "online", field("none", steps((None, "red"), (1, "green")), "Online (1) or offline (0)")
+        )
+    )
 
 
 def _dashboard(uid: str, title: str, variables: tuple[str, ...], board_url: str) -> db.Dashboard:
-    out = db.Dashboard(title).uid(uid).tags(["forestall"]).time("now-2d", "now").refresh("1m").readonly()
+    out = (
+        db.Dashboard(title)
+        .uid(uid)
+        .tags([TAG])
+        .time("now-2d", "now")
+        .refresh("1m")
+        .readonly()
+        .link(other_dashboards())
+    )
+    marks = RECOMMENDATION_MARKS.text
+    if "asset" in variables:
+        marks = marks.replace("$timeFilter", f"{ASSET} AND $timeFilter")
+    out = out.annotation(
+        InfluxAnnotationBuilder(
+            InfluxAnnotation(
+                "Recommendations", marks, text="asset", tags="priority,customer", colour="orange"
+            )
+        )
+    )
     for name in variables:
         out = out.with_variable(VARIABLES[name])
     board = db.ConstantVariable("board").label("Dispatcher board").value(board_url)
@@ -202,9 +274,9 @@ def _dashboard(uid: str, title: str, variables: tuple[str, ...], board_url: str)
 def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
     fleet = (
         _dashboard("forestall-fleet", "Forestall · Fleet", ("tenant",), board_url)
-        .with_panel(_table("Assets at risk", ASSETS_AT_RISK, "asset"))
+        .with_panel(_assets_at_risk())
         .with_panel(_timeseries("Anomaly overview", ANOMALY_OVERVIEW, "percentunit"))
-        .with_panel(_table("Online (1) and offline (0), newest per asset", ASSETS_ONLINE, "asset"))
+        .with_panel(_assets_online())
         .with_panel(_timeseries("Ingest rejections by reason", INGEST_REJECTIONS))
         .with_panel(_timeseries("Recommendations opened", RECOMMENDATIONS_OPENED))
     )
@@ -252,60 +324,3 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
 def dashboard_json(builder: db.Dashboard) -> dict[str, Any]:
     result: dict[str, Any] = built_json(builder)
     return result
-
-
-DATASOURCES_YAML = f"""\
-# Written by `forestall grafana build`. The token comes from the environment Grafana runs in.
-apiVersion: 1
-datasources:
-  - name: Forestall InfluxDB
-    uid: {DATASOURCE.uid}
-    type: influxdb
-    access: proxy
-    url: ${{FORESTALL_INFLUXDB_URL}}
-    jsonData:
-      dbName: ${{FORESTALL_INFLUXDB_BUCKET}}
-      httpMode: POST
-      httpHeaderName1: Authorization
-    secureJsonData:
-      httpHeaderValue1: Token ${{FORESTALL_INFLUXDB_TOKEN}}
-"""
-
-DASHBOARDS_YAML = """\
-# Written by `forestall grafana build`.
-apiVersion: 1
-providers:
-  - name: forestall
-    folder: Forestall
-    type: file
-    disableDeletion: true
-    allowUiUpdates: false
-    options:
-      path: /etc/grafana/provisioning/dashboards/forestall
-"""
-
-
-def provisioning_files(board_url: str = BOARD_URL) -> dict[str, str]:
-    """Path (under ``grafana/provisioning``) → text of every file ``forestall grafana build`` writes."""
-    files = {
-        "datasources/forestall.yaml": DATASOURCES_YAML,
-        "dashboards/forestall.yaml": DASHBOARDS_YAML,
-    }
-    for name, builder in dashboards(board_url).items():
-        text = json.dumps(dashboard_json(builder), indent=2, sort_keys=True) + "\n"
-        files[f"dashboards/forestall/{name}.json"] = text
-    alerting = json.dumps(alerting_provisioning(), indent=2, sort_keys=True)  # JSON is YAML, comments aside
-    files["alerting/forestall.yaml"] = (
-        f"# Written by `forestall grafana build` (grafana/alerts.py).\n{alerting}\n"
-    )
-    return files
-
-
-def write_provisioning(folder: Path = PROVISIONING, board_url: str = BOARD_URL) -> list[Path]:
-    written = []
-    for relative, text in provisioning_files(board_url).items():
-        path = folder / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        written.append(path)
-    return written

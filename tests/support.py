@@ -143,10 +143,12 @@ def emit_events(sessions: sessionmaker[Session], tenant: str, n: int, first: int
 
 
 def as_grafana_sends(text: str, span: tuple[float, float], interval: str, **variables: str) -> str:
-    """An InfluxQL query of a dashboard or alert rule as Grafana sends it: ``$timeFilter`` in epoch
-    ms, ``$__interval`` the interval it would pick, the template variables' values regex-escaped."""
+    """An InfluxQL query of a dashboard or alert rule as Grafana sends it: ``$timeFilter`` and the
+    range's ends ``${__from}`` ``${__to}`` in epoch ms, ``$__interval`` the interval it would pick,
+    the template variables' values regex-escaped."""
     start, end = span
     text = text.replace("$timeFilter", f"time >= {int(start * 1000)}ms and time <= {int(end * 1000)}ms")
+    text = text.replace("${__from}", str(int(start * 1000))).replace("${__to}", str(int(end * 1000)))
     text = text.replace("$__interval", interval)
     for name in ("tenant", "customer", "asset"):
         text = text.replace(f"${name}", re.escape(variables.get(name, "")))

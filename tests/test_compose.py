@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
 EXAMPLE = REPO / ".env.example"
 DEMO_ONLY = {"SIMULATOR_MQTT_PASSWORD_FILE"}
-LATER = {"GRAFANA_ALERT_TOKEN"}  # made once the stack runs
+LATER = {"GRAFANA_ALERT_TOKEN", "OPS_EMAIL"}  # made once the stack runs; set with an SMTP server
 DEMO_SERVICES = {"demo-broker-init", "demo-init", "fleet", "fsm"}
 AWKWARD = "p/@#:w%?&=+ x"  # a password no URL takes unencoded
 

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.add_argument(
         "--board-url",
         default=None,
-        help="where the tables link to (the API's board); default http://localhost:8000",
+        help="where the tables link to (the API's board); default ${FORESTALL_BOARD_URL}, which "
+        "grafana/entrypoint.sh fills in from Grafana's environment",
     )
     build.set_defaults(handler=_build)
     push = sub.add_parser(
@@ -75,10 +76,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _build(args: argparse.Namespace) -> int:
-    from grafana.dashboards import BOARD_URL, PROVISIONING, provisioning_files, write_provisioning
+    from grafana.build import PROVISIONING, provisioning_files, write_provisioning
+    from grafana.panels import BOARD_URL_PLACEHOLDER
 
     folder: Path = args.out or PROVISIONING
-    board_url: str = args.board_url or BOARD_URL
+    board_url: str = args.board_url or BOARD_URL_PLACEHOLDER
     if args.check:
         stale = [
             name
@@ -87,7 +89,7 @@ def _build(args: argparse.Namespace) -> int:
         ]
         for name in stale:
             print(
-                f"{folder / name}: differs from grafana/dashboards.py (run forestall grafana build)",
+                f"{folder / name}: differs from the code in grafana/ (run forestall grafana build)",
                 file=sys.stderr,
             )
         return 1 if stale else 0

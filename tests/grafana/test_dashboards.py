@@ -28,7 +28,9 @@ from forestall.contract import parse_ts
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.models import Asset, Event, Recommendation
 from grafana.alerts import FAILURE_PROBABILITY, RISK_INDEX, RULES, rule_group
-from grafana.dashboards import PROVISIONING, QUERIES, dashboard_json, dashboards
+from grafana.build import PROVISIONING
+from grafana.dashboards import QUERIES, dashboard_json, dashboards
+from grafana.operations import PLATFORM_RULES
 from grafana.queries import InfluxQuery
 from predictor.engine import Predictor
 from programs.cli import main
@@ -66,15 +68,39 @@ def test_every_query_is_on_a_panel_and_every_target_is_one_of_the_queries() -> N
             for panel in as_json["panels"]
             for link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", [])
         ]
-        assert all(
-            re.fullmatch(r"\$\{board\}/\?(customer|asset)=\$\{__data\.fields\.\1\}", u) for u in linked
+        board_link = r"\$\{board\}/\?(customer|asset)=\$\{__data\.fields\.\1\}"
+        drilldown = (
+            r"/d/forestall-asset/forestall-asset\?\$\{tenant:queryparam\}"
+            r"&var-asset=\$\{__data\.fields\.asset\}&\$\{__url_time_range\}"
         )
+        assert all(re.fullmatch(board_link, u) or re.fullmatch(drilldown, u) for u in linked)
         assert as_json["templating"]["list"][-1]["name"] == "board"
-        # what was written reads back through the SDK's own model unchanged
-        assert json.loads(json.dumps(model.Dashboard.from_json(as_json), cls=JSONEncoder)) == as_json
+        # each links to every other Forestall dashboard (Grafana lists them by tag), keeping time
+        [others] = as_json["links"]
+        assert (others["type"], others["tags"], others["keepTime"]) == ("dashboards", ["forestall"], True)
+        assert "forestall" in as_json["tags"]
+        # recommendations are marked by an InfluxQL annotation query, provisioned with the dashboard
+        [marks] = as_json["annotations"]["list"]
+        assert marks["target"]["query"] == marks["query"]
+        if marks["query"] == QUERIES["RECOMMENDATION_MARKS"].text:
+            used.add(marks["query"])
+        else:  # the Asset dashboard's: its asset's only
+            assert marks["query"] == QUERIES["RECOMMENDATION_MARKS"].text.replace(
+                "$timeFilter", '"asset" =~ /^$asset$/ AND $timeFilter'
+            )
+        assert (marks["textColumn"], marks["tagsColumn"]) == ("asset", "priority,customer")
+        # what was written reads back through the SDK's own model unchanged (the annotation's
+        # InfluxQL fields aside: the SDK's annotation target has none)
+        without_marks = {**as_json, "annotations": {"list": []}}
+        assert (
+            json.loads(json.dumps(model.Dashboard.from_json(without_marks), cls=JSONEncoder)) == without_marks
+        )
     assert used == texts
     board = dashboard_json(dashboards("https://board.example")["fleet"])["templating"]["list"][-1]
     assert (board["type"], board["query"]) == ("constant", "https://board.example")
+    # the provisioned files hold the placeholder grafana/entrypoint.sh fills in
+    fleet = json.loads((PROVISIONING / "dashboards" / "forestall" / "fleet.json").read_text())
+    assert fleet["templating"]["list"][-1]["query"] == "${FORESTALL_BOARD_URL}"
     tables = [p for b in dashboards().values() for p in dashboard_json(b)["panels"] if p["type"] == "table"]
     assert all(p["fieldConfig"]["defaults"].get("links") for p in tables)  # every table opens the board
 
@@ -83,22 +109,38 @@ def test_the_alert_rules_validate_against_the_sdk_and_route_to_the_visit_endpoin
     group = json.loads(json.dumps(rule_group().build(), cls=JSONEncoder))
     assert json.loads(json.dumps(alerting_model.RuleGroup.from_json(group), cls=JSONEncoder)) == group
     written = yaml.safe_load((PROVISIONING / "alerting" / "forestall.yaml").read_text())
-    rules = {r["uid"]: r for g in written["groups"] for r in g["rules"]}
+    groups = {g["name"]: {r["uid"]: r for r in g["rules"]} for g in written["groups"]}
+    rules = groups["forestall-visits"]
     assert set(rules) == {spec.uid for spec in RULES}
     for spec in RULES:
         refs = [q["refId"] for q in rules[spec.uid]["data"]]
         assert refs == ["A", "B", "C"] and rules[spec.uid]["condition"] == "C"
         assert rules[spec.uid]["data"][0]["model"]["query"] == spec.query
         assert rules[spec.uid]["data"][2]["model"]["conditions"][0]["evaluator"]["params"] == [spec.threshold]
-    [point] = written["contactPoints"]
-    settings = point["receivers"][0]["settings"]
+        # a dead worker or store must not open visits: no data and errors are OK, never Alerting
+        assert (rules[spec.uid]["noDataState"], rules[spec.uid]["execErrState"]) == ("OK", "OK")
+    platform = groups["forestall-platform"]
+    assert set(platform) == {spec.uid for spec in PLATFORM_RULES}
+    for rule in platform.values():  # a dead pipeline fires them
+        assert (rule["noDataState"], rule["execErrState"]) == ("Alerting", "Alerting")
+        assert rule["labels"] == {"forestall": "platform"}
+    visits, operators = written["contactPoints"]
+    settings = visits["receivers"][0]["settings"]
     assert settings["url"] == "$FORESTALL_ALERT_URL" and settings["authorization_scheme"] == "Bearer"
+    assert operators["receivers"][0]["type"] == "email"
+    assert operators["receivers"][0]["settings"] == {"addresses": "$FORESTALL_OPS_EMAIL"}
     [policy] = written["policies"]
-    assert policy["receiver"] != point["name"]  # other alerts keep Grafana's default
+    assert policy["receiver"] not in (visits["name"], operators["name"])  # others keep Grafana's default
     assert [(r["receiver"], r["object_matchers"]) for r in policy["routes"]] == [
-        (point["name"], [["forestall", "=", "visit"]])
+        (visits["name"], [["forestall", "=", "visit"]]),
+        (operators["name"], [["forestall", "=", "platform"]]),
     ]
     assert all(r["labels"] == {"forestall": "visit"} for r in rules.values())
+    sources = yaml.safe_load((PROVISIONING / "datasources" / "forestall.yaml").read_text())["datasources"]
+    assert {(d["uid"], d["type"]) for d in sources} == {
+        ("forestall-influxdb", "influxdb"),
+        ("forestall-victoriametrics", "prometheus"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +275,8 @@ def test_every_panel_query_returns_what_the_stored_points_imply(
             select(func.count()).select_from(Recommendation).where(Recommendation.tenant == TENANT)
         )
     assert opened and len(recs) == opened
+    marks = _panel(server, "RECOMMENDATION_MARKS", span, whole, tenant=TENANT)
+    assert len(marks) == opened and all({"asset", "customer", "priority"} <= set(r) for r in marks)
     counted = _panel(server, "RECOMMENDATIONS_OPENED", span, "1h", tenant=TENANT)
     assert sum(r["count"] for r in counted) == opened
     assert {r["priority"] for r in counted} == {r["priority"] for r in recs}
