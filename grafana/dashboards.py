@@ -39,7 +39,7 @@ ASSET = '"asset" =~ /^$asset$/'
 # Where dispatchers' tables link to: the API's board (``?customer=`` / ``?asset=``). A dashboard
 # constant, so an operator sets it once (``forestall grafana build --board-url``, or in Grafana).
 BOARD_URL = "http://localhost:8000"
-VISITS_UID = "forestall-visits"  # the dashboard recommendations are annotated on
+VISITS_UID = "forestall-visits"
 
 
 @dataclass(frozen=True)

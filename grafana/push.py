@@ -1,13 +1,18 @@
-"""``forestall grafana push``: the datasource, the dashboards and an annotation per recommendation,
-into a running Grafana through its HTTP API (grafana-client), idempotently: what is already there
-as the code would write it is left alone, so a second push changes nothing.
+"""``forestall grafana push``: the datasource, the dashboards (which mark recommendations with
+their own annotation query) and the alert rules, into a running Grafana through its HTTP API
+(grafana-client), idempotently: what is already there as the code would write it is left alone,
+so a second push changes nothing.
+
+An organisation is managed one way only: from the files of ``grafana/provisioning`` or by push.
+Push refuses an organisation whose Forestall dashboards or rules came from files (the same uids
+and rule group: each would undo the other).
 
 With tenants, each gets a Grafana organisation of its own ("Forestall <tenant>") whose datasource
 reads only that tenant's InfluxDB database (``influxdb.tenant_buckets``), with a read-only
 InfluxDB user made for it (``grafana.readers``). Grafana's API tokens belong to one
 organisation, so creating organisations takes a server admin's user name and password.
 
-The decisions — what a datasource, a dashboard, an annotation should be — are pure functions;
+The decisions — what a datasource, a dashboard, a rule group should be — are pure functions;
 ``Pusher`` compares them with what Grafana has and sends only the differences.
 """
 
@@ -26,12 +31,11 @@ from grafana_client.client import GrafanaClientError, TokenAuth
 
 from forestall.settings import InfluxSettings
 from grafana.alerts import CONTACT_POINT, FOLDER_UID, GROUP, ROUTE, contact_point_model, rule_group_model
-from grafana.dashboards import BOARD_URL, VISITS_UID, dashboard_json, dashboards
+from grafana.dashboards import BOARD_URL, dashboard_json, dashboards
 from grafana.queries import DATASOURCE
 from ingest.store.influxdb.transport import bucket_for
 
 ORG_PREFIX = "Forestall "
-ANNOTATION_TAG = "forestall-recommendation"
 
 
 @dataclass(frozen=True)
@@ -119,26 +123,6 @@ def dashboard_differs(wanted: Mapping[str, Any], current: Mapping[str, Any]) -> 
     }
 
 
-@dataclass(frozen=True)
-class Recommended:
-    """What an annotation says of a recommendation (read from the state DB by the command)."""
-
-    id: str
-    created_at: float
-    priority: str
-    customer: str
-    assets: Sequence[str]
-
-
-def annotation_model(rec: Recommended) -> dict[str, Any]:
-    return {
-        "dashboardUID": VISITS_UID,
-        "time": int(rec.created_at * 1000),
-        "tags": [ANNOTATION_TAG, f"rec:{rec.id}", rec.priority, f"customer:{rec.customer}"],
-        "text": f"{rec.priority} visit recommended for {rec.customer}: {', '.join(rec.assets)}",
-    }
-
-
 def _covers(have: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     """Whether ``have`` holds every field of ``wanted`` as written (Grafana adds fields of its own)."""
     return all(have.get(k) == v for k, v in wanted.items())
@@ -207,29 +191,24 @@ class Pusher:
             )
             (report.updated if current else report.created).append(name)
 
-    def annotations(self, recommendations: Sequence[Recommended], report: Report) -> None:
-        """One annotation per recommendation, on the Visits dashboard; those there are kept."""
-        if not recommendations:
-            return
-        found = self.api.annotations.get_annotation(  # find_annotations in grafana-client 5
-            tags=[ANNOTATION_TAG],
-            time_from=int(min(r.created_at for r in recommendations) * 1000),
-            time_to=int(max(r.created_at for r in recommendations) * 1000) + 1,
-            limit=100_000,
-        )
-        present = {tag for item in found for tag in item.get("tags", []) if tag.startswith("rec:")}
-        for rec in recommendations:
-            if f"rec:{rec.id}" in present:
-                report.unchanged.append(f"annotation {rec.id}")
-                continue
-            model = annotation_model(rec)
-            self.api.annotations.add_annotation(
-                dashboard_uid=model["dashboardUID"],
-                time_from=model["time"],
-                tags=model["tags"],
-                text=model["text"],
+    def refuse_file_provisioned(self, dashboard_uids: Sequence[str], rules: bool) -> None:
+        """Raise ``FileProvisionedError`` if a dashboard of these uids, or (with ``rules``) the rule
+        group, came from Grafana's provisioning files into this organisation."""
+        found = []
+        for uid in dashboard_uids:
+            stored = _or_none(partial(self.api.dashboard.get_dashboard, uid))
+            if stored is not None and (stored.get("meta") or {}).get("provisioned"):
+                found.append(f"dashboard {uid}")
+        if rules and _or_none(lambda: self.api.folder.get_folder(FOLDER_UID)) is not None:
+            group = _or_none(lambda: self.api.alertingprovisioning.get_rule_group(FOLDER_UID, GROUP)) or {}
+            if any(r.get("provenance") == "file" for r in group.get("rules", [])):
+                found.append(f"rule group {GROUP}")
+        if found:
+            raise FileProvisionedError(
+                f"this organisation is provisioned from files ({', '.join(found)}: grafana/provisioning); "
+                "push would fight them. Change those with `forestall grafana build`, or push with "
+                "--tenant into organisations of their own"
             )
-            report.created.append(f"annotation {rec.id}")
 
     def alerting(self, org_id: int, alert_url: str, new_token: Callable[[], str], report: Report) -> None:
         """The folder, the rule group, the contact point to the API and the policy that routes to it.
@@ -294,22 +273,26 @@ class Alerting:
     new_token: Callable[[], str]
 
 
+class FileProvisionedError(ValueError):
+    """The organisation's Forestall dashboards or rules come from Grafana's provisioning files."""
+
+
 def push_org(
     api: GrafanaApi,
     influx_url: str,
     reader: Reader,
-    recommendations: Sequence[Recommended],
     alerting: Alerting | None = None,
     org_id: int = 1,
     board_url: str = BOARD_URL,
 ) -> Report:
-    """Datasource, dashboards, annotations and (with ``alerting``) the alert rules and their
-    contact point, into the organisation ``api`` is bound to."""
+    """Datasource, dashboards and (with ``alerting``) the alert rules and their contact point,
+    into the organisation ``api`` is bound to, unless files provision it (``FileProvisionedError``)."""
     report = Report()
     pusher = Pusher(api)
+    boards = [dashboard_json(b) for b in dashboards(board_url).values()]
+    pusher.refuse_file_provisioned([b["uid"] for b in boards], alerting is not None)
     pusher.datasource(datasource_model(influx_url, reader), report)
-    pusher.dashboards([dashboard_json(b) for b in dashboards(board_url).values()], report)
-    pusher.annotations(recommendations, report)
+    pusher.dashboards(boards, report)
     if alerting is not None:
         pusher.alerting(org_id, alerting.url, alerting.new_token, report)
     return report

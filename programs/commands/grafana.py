@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.set_defaults(handler=_build)
     push = sub.add_parser(
         "push",
-        help="create or update the datasource and dashboards in a running Grafana, and annotate "
-        "each recommendation (idempotent)",
+        help="create or update the datasource, dashboards and alert rules in a running Grafana "
+        "(idempotent; refuses an organisation provisioned from files)",
     )
     push.add_argument("--url", required=True, help="Grafana's URL, e.g. http://grafana:3000")
     push.add_argument(
@@ -108,18 +108,14 @@ def _refusals() -> tuple[type[BaseException], ...]:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
     from forestall.state.db import make_engine, make_sessionmaker
     from forestall.state.keys import create_key
-    from forestall.state.models import Recommendation
     from grafana.dashboards import BOARD_URL
     from grafana.push import (
         ORG_PREFIX,
         Alerting,
         Pusher,
         Reader,
-        Recommended,
         grafana_api,
         push_org,
         reader_for,
@@ -135,16 +131,6 @@ def _push(args: argparse.Namespace) -> int:
     influx_url = args.influx_url or settings.influxdb.url
     board_url = args.board_url or BOARD_URL
     sessions = make_sessionmaker(make_engine(settings.database_url))
-
-    def recommended(tenant: str | None) -> list[Recommended]:
-        query = select(Recommendation).order_by(Recommendation.created_at)
-        if tenant is not None:
-            query = query.where(Recommendation.tenant == tenant)
-        with sessions() as session:
-            return [
-                Recommended(r.id, r.created_at, r.priority, r.customer_id or "", list(r.asset_ids))
-                for r in session.scalars(query)
-            ]
 
     def alerting(tenant: str | None) -> Alerting | None:
         if args.alert_url is None:
@@ -178,7 +164,6 @@ def _push(args: argparse.Namespace) -> int:
             grafana_api(args.url, credential),
             influx_url,
             reader,
-            recommended(None),
             alerting(None),
             board_url=board_url,
         )
@@ -189,7 +174,6 @@ def _push(args: argparse.Namespace) -> int:
             grafana_api(args.url, credential, org),
             influx_url,
             reader,
-            recommended(tenant),
             alerting(tenant),
             org,
             board_url,

@@ -9,8 +9,11 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.client import HTTPMessage
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
 
 from tests.support import JsonServer
 
@@ -42,6 +45,7 @@ class Org:
             "group_by": ["grafana_folder", "alertname"],
         }
     )
+    provisioned: set[str] = field(default_factory=set)  # dashboard uids Grafana loaded from files
 
 
 class GrafanaDouble:
@@ -57,6 +61,20 @@ class GrafanaDouble:
 
     def writes(self) -> list[Request]:
         return [r for r in self.requests if r.method != "GET"]
+
+    def provision_from_files(self, org_id: int, folder: Path) -> None:
+        """What Grafana loads at start from provisioning ``folder`` into the organisation: its
+        dashboards (``meta.provisioned``) and rule groups (provenance ``file``)."""
+        org = self.orgs[org_id]
+        for path in (folder / "dashboards" / "forestall").glob("*.json"):
+            board = json.loads(path.read_text())
+            org.dashboards[board["uid"]] = {**board, "id": len(org.dashboards) + 1, "version": 1}
+            org.provisioned.add(board["uid"])
+        alerting = yaml.safe_load((folder / "alerting" / "forestall.yaml").read_text())
+        org.folders["forestall"] = {"uid": "forestall", "title": "Forestall", "id": len(org.folders) + 1}
+        for group in alerting["groups"]:
+            rules = [{**r, "provenance": "file"} for r in group["rules"]]
+            org.rule_groups[("forestall", group["name"])] = {"title": group["name"], "rules": rules}
 
     def handle(self, method: str, target: str, headers: HTTPMessage, raw: bytes) -> tuple[int, Any]:
         parts = urlsplit(target)
@@ -111,7 +129,12 @@ class GrafanaDouble:
             uid = path.removeprefix("/api/dashboards/uid/")
             if uid not in org.dashboards:
                 return 404, {"message": "Dashboard not found"}
-            return 200, {"dashboard": org.dashboards[uid], "meta": {}}
+            meta = (
+                {"provisioned": True, "provisionedExternalId": f"{uid}.json"}
+                if uid in org.provisioned
+                else {}
+            )
+            return 200, {"dashboard": org.dashboards[uid], "meta": meta}
         if path == "/api/dashboards/db" and method == "POST":
             board = dict(body["dashboard"])
             old = org.dashboards.get(board["uid"])

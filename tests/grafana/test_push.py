@@ -1,6 +1,7 @@
 """``forestall grafana push`` against a double of Grafana's API that records every request, and a
 real InfluxDB 1.6 with authentication: an organisation per tenant whose datasource credential
-reads its tenant's database and cannot read another's; a second push changes nothing."""
+reads its tenant's database and cannot read another's; a second push changes nothing; an
+organisation provisioned from files is refused."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import lookup_key
 from forestall.state.models import Recommendation
 from grafana.alerts import RULES
+from grafana.build import PROVISIONING
 from grafana.dashboards import dashboard_json, dashboards
-from grafana.push import ANNOTATION_TAG, reader_for
+from grafana.push import reader_for
 from ingest.store.influxdb import InfluxStore
 from programs.cli import main
 from tests.grafana.grafana_double import ADMIN, TOKEN, GrafanaDouble
@@ -122,16 +124,16 @@ def test_each_tenant_gets_an_organisation_that_reads_only_its_data(
     first = _push(config, grafana, *admin, *tenant_args, capsys=capsys)
     boards = [dashboard_json(b) for b in dashboards().values()]
 
-    # exactly: an organisation per tenant, then in it the datasource, the dashboards, the annotations
+    # exactly: an organisation per tenant, then in it the datasource, the dashboards (which mark
+    # recommendations with their own annotation query: push writes no annotation) and the alerting
     orgs = {org.name: org_id for org_id, org in grafana.orgs.items()}
     assert set(orgs) == {"Main Org.", "Forestall acme", "Forestall globex"}
     writes = [(r.method, r.path, r.org) for r in grafana.writes()]
     expected = []
-    for tenant, annotated in (("acme", 3), ("globex", 1)):
+    for tenant in TENANTS:
         org = orgs[f"Forestall {tenant}"]
         expected += [("POST", "/api/orgs", 1), ("POST", "/api/datasources", org)]
         expected += [("POST", "/api/dashboards/db", org)] * len(boards)
-        expected += [("POST", "/api/annotations", org)] * annotated
         expected += [
             ("POST", "/api/folders", org),
             ("PUT", "/api/v1/provisioning/folder/forestall/rule-groups/forestall-visits", org),
@@ -152,17 +154,11 @@ def test_each_tenant_gets_an_organisation_that_reads_only_its_data(
             uid: {k: v for k, v in b.items() if k not in ("id", "version")}
             for uid, b in org.dashboards.items()
         } == {b["uid"]: b for b in boards}
-        assert sorted(a["tags"][1] for a in org.annotations) == [
-            f"rec:rec-{tenant}-{n}" for n in range(3 if tenant == "acme" else 1)
-        ]
-        assert all(
-            a["tags"][0] == ANNOTATION_TAG and a["dashboardUID"] == "forestall-visits"
-            for a in org.annotations
-        )
+        assert org.annotations == []
+        assert all(b["annotations"]["list"][0]["name"] == "Recommendations" for b in org.dashboards.values())
     assert next(r["created"] for r in first if r["tenant"] == "globex") == [
         "datasource forestall-influxdb",
         *[f"dashboard {b['uid']}" for b in boards],
-        "annotation rec-globex-0",
         "folder forestall",
         "rule group forestall-visits",
         "contact point forestall-visits",
@@ -209,7 +205,7 @@ def test_without_tenants_one_organisation_gets_everything_with_a_token(
     state_url = _state_db(tmp_path, [_recommendation("acme", 0), _recommendation("globex", 1)])
     config = _config(tmp_path, secured_influx, state_url)
     [report] = _push(config, grafana, "--token", TOKEN, capsys=capsys)
-    assert report["tenant"] is None and len(report["created"]) == 1 + len(dashboards()) + 2  # type: ignore[arg-type]
+    assert report["tenant"] is None and len(report["created"]) == 1 + len(dashboards())  # type: ignore[arg-type]
     assert {r.org for r in grafana.requests} == {1}
     # an edited dashboard is put back; the rest is left alone
     grafana.orgs[1].dashboards["forestall-fleet"]["title"] = "edited in the UI"
@@ -239,6 +235,29 @@ def test_a_refused_grafana_is_one_line_and_exit_2(
     assert main([*argv, "--token", TOKEN, "--alert-url", ALERT_URL]) == 2  # whose key would alerts send?
     assert "--alert-token" in capsys.readouterr().err
     assert grafana.writes() == []
+
+
+def test_an_organisation_provisioned_from_files_is_refused_and_left_alone(
+    tmp_path: Path, secured_influx: InfluxDB1, grafana: GrafanaDouble, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Organisation 1 loaded grafana/provisioning at start: push would write the same uids and
+    rule group over the files' (and Grafana would put the files' back at its next start)."""
+    grafana.provision_from_files(1, PROVISIONING)
+    config = _config(tmp_path, secured_influx, _state_db(tmp_path, []))
+    argv = ["grafana", "push", "--url", grafana.url, "--config", str(config), "--token", TOKEN]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "provisioned from files" in err and "dashboard forestall-fleet" in err and "--tenant" in err
+    alert_args = ["--alert-url", ALERT_URL, "--alert-token", "key-x"]
+    grafana.orgs[1].provisioned.clear()  # dashboards pushed before; the rules still from files
+    assert main([*argv, *alert_args]) == 2
+    assert "rule group forestall-visits" in capsys.readouterr().err
+    assert grafana.writes() == []
+    # organisations of their own, per tenant, are pushed as before
+    _push(config, grafana, "--user", ADMIN[0], "--password", ADMIN[1], "--tenant", "acme", capsys=capsys)
+    assert {r.org for r in grafana.writes()} == {1, 2} and all(
+        r.org == 2 for r in grafana.writes() if r.path != "/api/orgs"
+    )
 
 
 @needs_influxdb2
