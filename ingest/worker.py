@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
+from wsgiref.simple_server import WSGIServer
 
 import paho.mqtt.client as mqtt
 from prometheus_client import start_http_server
@@ -114,6 +115,7 @@ class Worker:
         self.subscribed = threading.Event()  # set once the broker has acknowledged every subscription
         self._subscriptions = 0
         self._thread: threading.Thread | None = None
+        self._metrics_server: WSGIServer | None = None
         self._client = self._make_client()
         self._last_sweep = 0.0
         self._last_retention = float("-inf")  # the first sweep purges
@@ -154,7 +156,7 @@ class Worker:
 
     def start(self) -> None:
         if self.settings.worker.metrics_port is not None:
-            start_http_server(
+            self._metrics_server, _ = start_http_server(
                 self.settings.worker.metrics_port,
                 addr=self.settings.worker.metrics_host,
                 registry=self.metrics.registry,
@@ -167,6 +169,9 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._metrics_server is not None:  # a stopped worker is not scraped as up
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=30)
         self._client.disconnect()
