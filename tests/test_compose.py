@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 
 from forestall.mqtturl import parse_mqtt_url
 from forestall.settings import Settings
+from programs.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
@@ -116,6 +118,13 @@ def test_the_demo_profile_with_every_value_set(tmp_path: Path) -> None:
         v.split(":")[0] if isinstance(v, str) else v["source"] for v in services["grafana"]["volumes"]
     ]
     assert str(REPO / "grafana" / "provisioning") in grafana_volumes
+    # the simulated fleet replays the past up to now, then runs live: its readings are never in
+    # the future, where Grafana (dashboards and rules read up to now) would not show them
+    script = " ".join(services["fleet"]["command"])
+    argv = shlex.split(script.split("exec ", 1)[1].replace('"$(cat /demo/admin.key)"', "key"))
+    assert argv[:3] == ["forestall", "simulate", "fleet"]
+    args = build_parser().parse_args(argv[1:])
+    assert args.behind * 3600 >= 7 * 86400 and args.start is None  # a week or more of history
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forestall.clock import SimClock
+from forestall.clock import CatchUpClock, SimClock
 from forestall.contract import format_ts, parse_ts
 from programs.commands.common import add_config_argument, settings_from
 
@@ -82,6 +82,14 @@ def _register_fleet(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]
     fleet.add_argument("--data-dir", type=Path, default=Path("forestall-sim-data"), help="edge agent buffers")
     fleet.add_argument("--mqtt-url", default=None, help="overrides the settings' mqtt.url")
     fleet.add_argument("--start", default=None, help="event time to start at, RFC 3339 (default: now)")
+    fleet.add_argument(
+        "--behind",
+        type=float,
+        default=None,
+        metavar="HOURS",
+        help="start this many hours before now and run at --speed until the wall clock is reached, then "
+        "with it: no reading in the future, so dashboards that read up to now show them",
+    )
     fleet.add_argument("--sample-interval", type=float, default=600.0, help="event seconds between samples")
     add_config_argument(fleet)
     fleet.set_defaults(handler=_run_fleet)
@@ -141,7 +149,14 @@ def _run_fleet(args: argparse.Namespace) -> int:
     from simulators.fleet import Fleet, FleetSpec
 
     settings = settings_from(args)
-    start = parse_ts(args.start) if args.start else math.floor(time.time() / 3600.0) * 3600.0
+    if args.behind is not None and args.start:
+        raise ValueError("--behind and --start are two ways to say where to start: give one")
+    if args.behind is not None:
+        clock: SimClock = CatchUpClock(behind=args.behind * 3600.0, speed=args.speed)
+    else:
+        start = parse_ts(args.start) if args.start else math.floor(time.time() / 3600.0) * 3600.0
+        clock = SimClock(start=start, speed=args.speed)
+    start = clock.start
     spec = FleetSpec(
         tenant=args.tenant,
         assets=args.assets,
@@ -149,7 +164,6 @@ def _run_fleet(args: argparse.Namespace) -> int:
         seed=args.seed,
         sample_interval_s=args.sample_interval,
     )
-    clock = SimClock(start=start, speed=args.speed)
     fleet = Fleet(
         spec,
         clock,
