@@ -406,6 +406,7 @@ class Pump:
     def __init__(self, regimes: Sequence[PumpPoint], hours_per_reading: float) -> None:
         # Pump time per slot: 120 s, or the slot's own length when readings come faster than that.
         self.SLOT_S = min(120.0, round(3600.0 * hours_per_reading))
+        self.hours_per_reading = hours_per_reading
         self.model = quiet_model(CentrifugalPumpWithWear)
         p = self.model.parameters
         for mc in ("mcThrust", "mcRadial", "mcOil"):
@@ -434,7 +435,8 @@ class Pump:
         x["rThrust"][1] *= 2
         x["rRadial"][2] *= 2
         regime, none = np.zeros(3, np.int64), np.zeros(3, bool)
-        for _ in range(12):
+        # Twelve hours of event time (twelve slots at the hourly default), however short a slot is.
+        for _ in range(max(12, math.ceil(12.0 / self.hours_per_reading))):
             res = self.run_slot(x, regime, np.zeros((3, self.n_jitter)), none)
         lim = self.model.parameters["lim"]
         tt, tr = x["Tt"], x["Tr"]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from river import drift
 
+from forestall.vocab import SENSOR_REPAIR
 from predictor.calibration import (
     ANOMALY_MIDPOINT,
     Calibrator,
@@ -41,15 +42,16 @@ from predictor.labels import Pending
 from predictor.normal import AssetNormal, DailyCycles, FleetNormal, Peers
 from predictor.regimes import RegimeModel
 from predictor.rul import RulFeatures, RulModel
+from predictor.sensor_faults import SensorFault, SensorFleet, SensorWatch
 from predictor.trend import SlidingTrend
 
-MODEL_VERSION = "fleet-9"
+MODEL_VERSION = "fleet-10"
 HOUR = 3600.0
 STEP_S = 600.0  # models step on 10-minute event-time means, whatever the raw sample rate
 HORIZON_S = 48 * HOUR  # failure_probability is the probability of failure within this horizon
 SMOOTHING_S = 3 * HOUR  # time constant of the smoothed deviations
 YOUNG_S = 24 * HOUR  # after installation or a repair, an asset teaches the fleet's level this long
-WARMUP_S = 24 * HOUR  # a new asset raises no alarm before it has seen this much
+WARMUP_S = 12 * HOUR  # a new asset raises no alarm before it has seen this much (some fail within a day)
 SETTLE_S = 2 * HOUR  # after a repair, alarms resume after this
 LEARN_GATE = 2.5  # above this deviation a step no longer teaches what normal is
 YOUNG_GATE = 6.0  # while young only gross deviations are kept out
@@ -82,6 +84,7 @@ class Health:
     warming_up: bool
     drift: bool = False  # the asset's behaviour changed recently (Page-Hinkley on its deviation)
     evidence: Mapping[str, float] = field(default_factory=dict)  # what the probability rests on
+    sensor_faults: tuple[SensorFault, ...] = ()  # channels misreading now (kept out of the models)
 
 
 def _drift_detector() -> drift.PageHinkley:
@@ -102,6 +105,7 @@ class TypeModels:
         self.calibrator = Calibrator()
         self.peers = Peers()
         self.fault_events = 0
+        self.sensors = SensorFleet()
 
     def regime(self, reading: Mapping[str, float], source: object, sample: bool = True) -> int:
         """The regime of a raw reading; ``sample`` lets it into the readings the regimes are found from."""
@@ -140,11 +144,12 @@ class AssetModel:
         self.ttf: tuple[float, float, float, float] | None = None  # at, ttf, low, high
         self.index = 0.0  # health index against the type's failure signature
         self.labels: list[tuple[float, str, float]] = []  # (occurred at, kind, received wall time)
-        self.step_sums: dict[str, float] = {}
+        self.step_sums: dict[str, list[float]] = {}  # per sensor: sum, sum of squares, readings
         self.step_count = 0
         self.step_end: float | None = None
         self.step_regime = 0
         self.stepped_at: float | None = None  # the previous step's time
+        self.sensors = SensorWatch(fleet.sensors)
 
     # -- readings ---------------------------------------------------------------------------
 
@@ -156,6 +161,16 @@ class AssetModel:
         if self.labels and self.labels[0][0] < ts:
             self._close_step()
             self._apply_labels(lambda at: at < ts)
+        # A faulty channel feeds the failure models no more until it is repaired or behaves again.
+        if not self.down:
+            self.sensors.update(ts, reading)
+        if self.sensors.faults:
+            for name in self.sensors.faults:
+                self.smoothed.pop(name, None)  # its deviation, as it stood, no longer counts
+            usable = self.sensors.usable(reading)
+            if not usable and self.last is not None:
+                return self.last
+            reading = usable or reading
         # A step holds readings of one operating point: the regime is each raw reading's, and a reading
         # of another regime closes the step. A device switching regimes every few minutes otherwise had
         # its 10-minute means blend two operating points into a third. The regimes are found from the
@@ -168,7 +183,13 @@ class AssetModel:
             self.latest = ts
         sums = self.step_sums
         for name, value in reading.items():
-            sums[name] = sums.get(name, 0.0) + value
+            acc = sums.get(name)
+            if acc is None:
+                sums[name] = [value, value * value, 1.0]
+            else:
+                acc[0] += value
+                acc[1] += value * value
+                acc[2] += 1.0
         self.step_count += 1
         if self.step_end is None:
             self.step_end = (math.floor(ts / STEP_S) + 1) * STEP_S
@@ -183,13 +204,20 @@ class AssetModel:
             return self.last
         at = self.latest if ts is None else ts
         assert at is not None
-        count = self.step_count
-        means = {name: total / count for name, total in self.step_sums.items()}
+        means, within = {}, {}
+        for name, (total, squares, n) in self.step_sums.items():
+            mean = means[name] = total / n
+            if n > 1:  # the scatter of the step's readings about their mean
+                within[name] = max(squares / n - mean * mean, 0.0)
         self.step_sums, self.step_count = {}, 0
         self.step_end = (math.floor(at / STEP_S) + 1) * STEP_S
-        return self._step(at, means, self.step_regime)
+        return self._step(at, means, self.step_regime, within)
 
-    def _step(self, ts: float, reading: dict[str, float], regime: int) -> Health:
+    def _step(
+        self, ts: float, reading: dict[str, float], regime: int, within: Mapping[str, float] | None = None
+    ) -> Health:
+        """One model step on the mean ``reading`` of a step; ``within``: the scatter of its raw readings
+        about that mean (none for a step of one reading)."""
         fleet = self.fleet
         # The event time this step stands for (a gap, the device offline, counts an hour at most).
         span = HOUR if self.stepped_at is None else min(max(ts - self.stepped_at, 0.0), HOUR)
@@ -217,7 +245,7 @@ class AssetModel:
         else:
             healthy = deviation < LEARN_GATE
         if healthy and not self.down and ts - self.born >= SETTLE_S:  # start-up transients aside
-            self._learn_normal(ts, regime, reading, units, young, span)
+            self._learn_normal(ts, regime, reading, units, young, span, within or {})
         self.steps += 1
         if not warming and not self.down:
             self.drift_detector.update(deviation)  # type: ignore[no-untyped-call]  # river is untyped
@@ -253,6 +281,7 @@ class AssetModel:
             warming,
             self.drift_at is not None and ts - self.drift_at < DRIFT_VISIBLE_S,
             {"anomaly": round(anomaly, 4), **{k: round(v, 4) for k, v in self.hourly.items()}},
+            tuple(self.sensors.faults.values()),
         )
         return self.last
 
@@ -274,12 +303,16 @@ class AssetModel:
         units: Mapping[str, float],
         young: bool,
         span: float,
+        within: Mapping[str, float],
     ) -> None:
+        # The scatter within the step counts as healthy scatter: a step of sixty readings has a
+        # quieter mean than a step of one, and spreads learnt from the means alone made the same
+        # wear sixty times as many spreads at a high cadence, and alarms come days earlier.
         fleet = self.fleet
         if fleet.normal.mature(regime, units):  # fleet units mean little before that
-            self.normal.learn(units, ts, young, fleet.cycles, regime)
+            self.normal.learn(units, ts, young, fleet.cycles, regime, fleet.normal.in_units(regime, within))
         if young or self.steps % FLEET_EVERY == 0:  # the fleet needs a sample, not every step
-            fleet.normal.learn(regime, reading, self.normal.expected(ts), young, span)
+            fleet.normal.learn(regime, reading, self.normal.expected(ts), young, span, within)
             if units:
                 fleet.cycles.learn(self.normal.residual(units), ts)
 
@@ -347,7 +380,7 @@ class AssetModel:
 
     def label(self, kind: str, at: float, received: float = 0.0) -> None:
         """Queue a label from the field; it applies once the asset's data has reached ``at``."""
-        if kind not in ("fault", "failure", "no_fault", "repair"):
+        if kind not in ("fault", "failure", "no_fault", "repair") and not kind.startswith(SENSOR_REPAIR):
             raise ValueError(f"unknown label kind {kind!r}")
         bisect.insort(self.labels, (at, kind, received))
         latest = self.latest
@@ -374,6 +407,8 @@ class AssetModel:
                 self.repaired(at)
             elif kind == "no_fault":
                 self.confirm_no_fault(at)
+            elif kind.startswith(SENSOR_REPAIR):  # "sensor_repair" (every channel) or "…:<channel>"
+                self.sensors.repaired(at, kind.partition(":")[2] or None)
             else:
                 self.repaired(at)
 
@@ -439,6 +474,7 @@ class AssetModel:
         for name, n in self.normal.n.items():
             self.normal.n[name] = min(n, 2)
         self.normal.youth = {}  # a life that failed young tells nothing of healthy scatter
+        self.sensors.restart(at)
         self._reset_life()
         self.last = Health(at, 0.0, 0.0, 0.0, None, None, None, (), True)  # as good as new
 

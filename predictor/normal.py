@@ -147,10 +147,14 @@ class FleetNormal:
         expected: Mapping[str, float],
         young: bool,
         span: float = 0.0,
+        within: Mapping[str, float] | None = None,
     ) -> None:
         """Learn from a healthy reading that stands for ``span`` seconds of event time; ``expected`` is
-        its asset's normal in fleet units."""
+        its asset's normal in fleet units; ``within``: the variance of the raw readings the reading is
+        the mean of (their scatter counts as the scatter of one reading, whatever the cadence)."""
+        within = within or {}
         for name, value in reading.items():
+            extra = within.get(name, 0.0)
             key = (regime, name)
             level_scale = self._level_scale(regime, name)
             if young or level_scale is None:
@@ -158,7 +162,7 @@ class FleetNormal:
                 if moments is None:
                     moments = self.young[key] = _Moments()
                 reference = moments.mean if moments.n else value
-                moments.add(value, (value - reference) ** 2, FLEET_MEMORY)
+                moments.add(value, (value - reference) ** 2 + extra, FLEET_MEMORY)
                 self.young_s[key] = self.young_s.get(key, 0.0) + span
             # The healthy spread is measured on young assets only: an asset that degrades from
             # installation would otherwise teach its wear as scatter.
@@ -168,7 +172,16 @@ class FleetNormal:
             if healthy is None:
                 healthy = self.healthy[key] = _Moments()
             residual = value - (level_scale[0] + expected[name] * level_scale[1])
-            healthy.add(residual, residual * residual, FLEET_MEMORY)
+            healthy.add(residual, residual * residual + extra, FLEET_MEMORY)
+
+    def in_units(self, regime: int, variances: Mapping[str, float]) -> dict[str, float]:
+        """Variances of raw readings in fleet units (squared), for the sensors the type has a scale for."""
+        out = {}
+        for name, variance in variances.items():
+            level_scale = self._level_scale(regime, name)
+            if level_scale is not None:
+                out[name] = variance / level_scale[1] ** 2
+        return out
 
     def learn_life(self, regime: int, name: str, square: float, readings: int) -> None:
         """One young life's mean square about its own final normal, in fleet units, over ``readings``."""
@@ -315,6 +328,7 @@ class AssetNormal:
         young: bool,
         cycles: DailyCycles | None = None,
         regime: int = 0,
+        within: Mapping[str, float] | None = None,
     ) -> None:
         last = self._last
         step = MAX_STEP_S if last is None else min(max(ts - last, 0.0), MAX_STEP_S)
@@ -340,7 +354,7 @@ class AssetNormal:
                     sums = self.youth[(regime, name)] = array("d", [0.0, 0.0, 0.0])
                 sums[0] += 1.0
                 sums[1] += value - seasonal
-                sums[2] += (value - seasonal) ** 2
+                sums[2] += (value - seasonal) ** 2 + (within.get(name, 0.0) if within else 0.0)
             if profile is not None:
                 b = int((ts % DAY) // HOUR)
                 visits = max(1, n // BINS)  # each bin sees about one reading in 24

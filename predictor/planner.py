@@ -104,6 +104,7 @@ def condition(
         failed_at,
         health.at,
         alerts,
+        health.sensor_faults,
     )
 
 
@@ -278,6 +279,7 @@ class ClosedVisit:
     fault_found: bool | None = None
     confidence: float | None = None  # the failure probability of its latest revision (its assets' highest)
     predicted_failure_at: float | None = None
+    opened_at: float | None = None
     kind: str = DEFAULT_KIND
     channel: str | None = None
 
@@ -369,7 +371,7 @@ def decide(
     closed_visits = [v for v in closed_visits if v.kind != "sensor_check"]
     cooling = cooling_down(closed_visits, now, policy)
     ended = _last_closed(closed_visits)
-    overdue = _overdue(closed_visits, now, policy)
+    overdue = _overdue(closed_visits, conditions, now, policy)
     actions: list[Action] = []
     covered = {a for visit in open_visits for a in visit.asset_ids}
     for visit in open_visits:
@@ -480,18 +482,26 @@ def plan_sensor_check(
     )
 
 
-def _overdue(closed: Iterable[ClosedVisit], now: float, policy: PlannerPolicy) -> dict[str, float]:
+def _overdue(
+    closed: Iterable[ClosedVisit], conditions: Mapping[str, AssetCondition], now: float, policy: PlannerPolicy
+) -> dict[str, float]:
     """Per asset, the highest confidence of its recommendations that lapsed in the last
     ``overdue_memory_hours`` although the failure they foresaw is past: the asset outlived that
     prediction, so a successor needs more evidence than it had (or a new alert), not the same
-    evidence again every few hours."""
+    evidence again every few hours. An asset that failed after such a recommendation opened did
+    not outlive it (the failure came, only later than foreseen): its new life starts with the
+    usual bar, or a short-lived machine's next failure went unannounced."""
     since = now - policy.overdue_memory_hours * HOUR
     overdue: dict[str, float] = {}
     for visit in closed:
         if visit.status != "expired" or visit.confidence is None or visit.predicted_failure_at is None:
             continue
         if visit.closed_at >= since and visit.predicted_failure_at < now:
+            opened = visit.opened_at if visit.opened_at is not None else visit.closed_at
             for asset in visit.asset_ids:
+                cond = conditions.get(asset)
+                if cond is not None and cond.failed_at is not None and cond.failed_at >= opened:
+                    continue
                 overdue[asset] = max(overdue.get(asset, 0.0), visit.confidence)
     return overdue
 

@@ -47,6 +47,7 @@ class PredictorService:
         self.visits = Visits(predictor, policy or planner.PlannerPolicy())
         self.owns: Owns = owns or (lambda _tenant, _asset: True)
         self._planned: dict[tuple[str, str], float] = {}  # probability when last planned, per asset
+        self._sensors_planned: dict[tuple[str, str], frozenset[str]] = {}  # faulty channels when last planned
         self._swept: dict[str, float] = {}  # per tenant: its event clock at the last expiry sweep
         self._lapsed: set[tuple[str, str]] = set()  # assets whose recommendation expired: plan on new data
 
@@ -121,8 +122,11 @@ class PredictorService:
             yield [], dict(clocks)
 
     def _crossed(self, key: tuple[str, str]) -> bool:
-        """Whether the probability crossed the open or the cancel threshold since it was last planned on."""
+        """Whether the probability crossed the open or the cancel threshold since it was last planned
+        on, or the asset's faulty sensors changed."""
         model = self.predictor.assets[key]
+        if frozenset(model.sensors.faults) != self._sensors_planned.get(key, frozenset()):
+            return True
         p = model.last.failure_probability if model.last is not None else 0.0
         before = self._planned.get(key, 0.0)
         policy = self.visits.policy
@@ -228,6 +232,7 @@ class PredictorService:
                 continue
             self._store_health(session, asset, model.last)
             self._planned[(asset.tenant, asset.id)] = model.last.failure_probability
+            self._sensors_planned[(asset.tenant, asset.id)] = frozenset(model.sensors.faults)
             if asset.customer_id:
                 customers.add((asset.tenant, asset.customer_id))
         for tenant, customer_id in sorted(customers):

@@ -190,6 +190,7 @@ class Visits:
                 bool(rec.outcome.get("fault_found")) if rec.outcome else None,
                 rec.confidence,
                 rec.predicted_failure_at,
+                rec.created_at,
                 kind=rec.kind,
                 channel=_channel(rec),
             )

@@ -30,6 +30,7 @@ from forestall.settings import Settings, in_one_process, load_settings
 from forestall.state.db import make_engine, make_sessionmaker, upgrade
 from forestall.state.keys import create_key
 from forestall.state.models import Recommendation, WebhookDelivery
+from forestall.vocab import DEFAULT_KIND
 from ingest.worker import Worker
 from simulators.apiclient import ApiClient
 from simulators.fleet import Fleet, FleetSpec
@@ -38,6 +39,8 @@ from simulators.physics import DEMO_DEGRADATION_HOURS
 
 TENANT = "demo"
 DRAIN_SECONDS = 5.0  # after the fleet stops: let the worker, webhooks and technicians catch up
+
+DEMO_SENSOR_FAULT_HOURS = (24.0, 60.0)  # the broken sensors' onsets: within a demo's first days
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class DemoOptions:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     config: Path | None = None
+    sensor_faults: float = 0.1  # share of assets with a broken sensor (each kind in turn)
 
 
 def new_webhook_secret() -> str:
@@ -134,6 +138,8 @@ class Demo:
             customers=opts.customers,
             seed=opts.seed,
             degradation_hours=DEMO_DEGRADATION_HOURS,
+            sensor_fault_share=opts.sensor_faults,
+            sensor_fault_hours=DEMO_SENSOR_FAULT_HOURS,
         )
         fleet = Fleet(
             spec,
@@ -205,8 +211,10 @@ class Demo:
         engine = make_engine(settings.database_url)
         with make_sessionmaker(engine)() as session:
             recommendations = session.scalar(
-                select(func.count()).select_from(Recommendation).where(Recommendation.tenant == TENANT)
-            )
+                select(func.count())
+                .select_from(Recommendation)
+                .where(Recommendation.tenant == TENANT, Recommendation.kind == DEFAULT_KIND)
+            )  # failure visits: the sensor checks are counted by the world (sensor_checks)
             delivered = session.scalar(
                 select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == "delivered")
             )
@@ -221,6 +229,8 @@ class Demo:
             "failures_prevented": m.failures_prevented,
             "false_visits": m.false_visits,
             "visits_completed": m.visits_completed,
+            "sensor_checks": m.sensor_checks,
+            "sensor_repairs": m.sensor_repairs,
             "assets": self.options.assets,
             "customers": self.options.customers,
             "simulated_hours": round((fleet.now - fleet.world.start) / 3600.0, 1),

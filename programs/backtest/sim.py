@@ -292,7 +292,11 @@ def run_forestall(spec: FleetSpec, hours: float, policy: planner.PlannerPolicy |
         for asset_id, visit_id, found in run.step(t, label):
             ledger.report(asset_id, visit_id, found, t)
         for asset in world.assets:
-            predictor.observe(spec.tenant, asset.id, asset.asset_type, t, world.equipment[asset.id].read(t))
+            health = predictor.observe(
+                spec.tenant, asset.id, asset.asset_type, t, world.equipment[asset.id].read(t)
+            )
+            if health.sensor_faults:
+                run.flagged(asset.id, [f.channel for f in health.sensor_faults], t)
         predictor.advance(spec.tenant, t)
         for customer_id, assets in by_customer.items():
             conditions = {}

@@ -28,6 +28,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--webhook-url", default=None, help="also deliver the signed webhooks here")
     parser.add_argument("--webhook-secret", default=None, help="whsec_… secret for --webhook-url")
     parser.add_argument(
+        "--sensor-faults",
+        type=float,
+        default=0.1,
+        metavar="SHARE",
+        help="share of assets whose sensor breaks (stuck, spikes, dropout, drift in turn; 0: none)",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         default=None,
@@ -42,6 +49,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.assets < 1 or args.customers < 1:
         raise ValueError("--assets and --customers must be at least 1")
+    if not 0.0 <= args.sensor_faults <= 1.0:
+        raise ValueError("--sensor-faults is a share of the assets: 0 to 1")
     demo = Demo(
         DemoOptions(
             seconds=args.seconds,
@@ -55,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
             webhook_url=args.webhook_url,
             webhook_secret=args.webhook_secret,
             config=args.config,
+            sensor_faults=args.sensor_faults,
         )
     )
     for sig in (signal.SIGINT, signal.SIGTERM):

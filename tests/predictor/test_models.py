@@ -49,7 +49,7 @@ def test_healthy_assets_stay_calm_for_days() -> None:
     predictor = Predictor()
     healthy_fleet(predictor)
     healths = run(predictor, "p9", 24 * 5, None, seed=99)
-    assert all(h.warming_up for h in healths[:140])  # a new asset sees a day before it may alarm
+    assert all(h.warming_up for h in healths[:68])  # a new asset sees half a day before it may alarm
     assert max(h.failure_probability for h in healths[150:]) < 0.2
     assert max(h.anomaly_score for h in healths[150:]) < 0.5
 
@@ -64,6 +64,17 @@ def test_a_new_fleet_with_a_daily_cycle_stays_calm_whatever_the_hour_it_starts(s
     settled = [h for healths in fleet for h in healths if not h.warming_up]
     assert len(settled) > 3 * 6 * 40
     assert max(h.failure_probability for h in settled) < 0.2
+
+
+def test_a_new_asset_that_fails_within_a_day_is_flagged_in_time() -> None:
+    # Short-lived machines (pump bearings that overheat a day after a repair) failed before a
+    # whole day's warm-up ended, and were never flagged.
+    predictor = Predictor()
+    healthy_fleet(predictor)
+    start = 24 * HOUR  # installed once the fleet knows its normal; worn out 22 h later
+    healths = run(predictor, "short", 22, fault_from=start - 26 * HOUR, seed=5, start=start)
+    alarms = [h for h in healths if h.failure_probability >= 0.6]
+    assert alarms and alarms[0].at <= start + 20 * HOUR, "not flagged two hours before it failed"
 
 
 def test_a_degrading_asset_is_flagged_before_it_fails() -> None:

@@ -156,3 +156,21 @@ def test_a_prediction_the_asset_outlived_needs_more_evidence_before_a_successor(
     assert [type(a).__name__ for a in decide_at(0.8, ahead)] == ["Open"]
     dismissed_long_ago = replace(lapsed, status="cancelled")
     assert [type(a).__name__ for a in decide_at(0.8, dismissed_long_ago)] == ["Open"]
+
+
+def test_a_failure_after_a_lapsed_prediction_clears_the_raised_bar() -> None:
+    """The asset did not outlive the prediction: it failed (later than foreseen) and was repaired.
+    Its next life's first warning opens a visit with the usual evidence; before, a short-lived
+    machine's next failure went unannounced for the 72 h the lapse was remembered."""
+    customer = Customer("c1", "key", "gold", 0.3)
+    lapsed = planner.ClosedVisit(("p1",), "expired", 100 * 3600.0, None, 0.95, 90 * 3600.0, 80 * 3600.0)
+    now = 130 * 3600.0
+
+    def opens(failed_at: float | None) -> bool:
+        cond = AssetCondition("p1", "s1", 0.8, 0.5, 10.0, 5.0, 3, False, 0, at=now, failed_at=failed_at)
+        actions = planner.decide({"p1": cond}, [], [lapsed], customer, 50.0, now)
+        return [type(a).__name__ for a in actions] == ["Open"]
+
+    assert not opens(None)  # it outlived the prediction: the bar stays raised
+    assert not opens(70 * 3600.0)  # a failure before the prediction was made says nothing of it
+    assert opens(104 * 3600.0)  # it failed after all, and was repaired
