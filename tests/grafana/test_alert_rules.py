@@ -16,6 +16,8 @@ from grafana.alerts import FAILURE_PROBABILITY, RISK_INDEX
 from grafana.operations import (
     DEVICES_OFFLINE,
     DLQ_GROWING,
+    MODEL_VERSIONS,
+    PANELS,
     REJECTION_SPIKE,
     TENANT_SILENT,
     WORKER_DOWN,
@@ -23,6 +25,7 @@ from grafana.operations import (
 )
 from tests.grafana.evaluate import ALERTING, NORMAL, evaluate, influxql, promql, provisioned_rule
 from tests.ingest.conftest import InfluxDB1, VictoriaMetrics
+from tests.support import as_grafana_sends
 
 NOW = time.time()
 HOUR = (NOW - 3600, NOW)
@@ -193,3 +196,19 @@ def test_the_rules_evaluator_reads_the_provisioned_files(tmp_path: Path) -> None
     rule["data"][1]["model"]["reducer"] = "mean"
     with pytest.raises(AssertionError, match="last only"):
         evaluate(rule, promql("http://127.0.0.1:9", NOW))
+
+
+def test_the_operations_panels_not_fed_by_a_worker_read_what_they_chart(
+    metrics: VictoriaMetrics, influx: InfluxDB1
+) -> None:
+    """The webhook panel on the API's gauge (the worker's panels: test_dead_pipeline.py) and the
+    model versions panel on the health points' tag."""
+    [(webhooks, _legend, _unit)] = [v for v in PANELS.values() if "webhook" in v[0]]
+    [dead] = promql(metrics.url, FIRES_AT)(webhooks)
+    assert dead[0] == frozenset({("status", "dead")}) and dead[1] == [float(80 * 60 // STEP_S // 40)]
+    health = "asset_health,tenant=acme,model_version=fleet-9"
+    points = [f"{health},asset=p-{n} failure_probability=0.1 {int(NOW) - 60}" for n in range(3)]
+    _write(influx, "models", points)
+    text = as_grafana_sends(MODEL_VERSIONS, HOUR, "1h")
+    rows = influx.rows(text, db="models")
+    assert [(r["model_version"], r["health_points"]) for r in rows if r["health_points"]] == [("fleet-9", 3)]

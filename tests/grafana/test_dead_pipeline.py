@@ -19,7 +19,7 @@ from forestall.contract import Sample, telemetry_payload
 from forestall.settings import Settings
 from forestall.state.db import upgrade
 from grafana.alerts import RULES
-from grafana.operations import TENANT_SILENT, WORKER_DOWN
+from grafana.operations import PANELS, TENANT_SILENT, WORKER_DOWN
 from ingest.worker import Worker
 from tests.conftest import Mosquitto
 from tests.grafana.evaluate import ALERTING, NORMAL, evaluate, influxql, promql, provisioned_rule
@@ -94,6 +94,15 @@ def test_a_stopped_worker_fires_the_platform_rules_and_opens_no_visit(
         assert wait_for(lambda: set(state(down).values()) == {NORMAL}, timeout=60), state(down)
         acme = frozenset({("tenant", "acme")})
         assert wait_for(lambda: state(silent) == {acme: NORMAL}, timeout=60), state(silent)
+        # the Operations dashboard's panels on the worker's metrics (the webhook panel is the API's)
+        publisher.publish("forestall/v1/acme/pump-1/telemetry", b"{not json", qos=1).wait_for_publish(10)
+        later = [Sample(time.time() - 5 + i, {"temp_c": 61.0 + i}) for i in range(5)]  # lag is a rate
+        payload = telemetry_payload("pump-1", 2, later)
+        publisher.publish("forestall/v1/acme/pump-1/telemetry", payload, qos=1).wait_for_publish(10)
+        assert wait_for(lambda: worker.metrics.samples._value.get() == 10)
+        for title, (expr, _legend, _unit) in PANELS.items():
+            if "webhook" not in expr:
+                assert wait_for(lambda e=expr: promql(metrics_url, time.time())(e), timeout=30), title
 
         worker.stop()
         # stopped: the scrape fails (up 0) and the worker's series end
