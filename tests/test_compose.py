@@ -73,6 +73,10 @@ def test_the_example_env_as_documented_starts_production_without_a_demo_credenti
     config = _rendered(_env_file(tmp_path, example))
     services: dict[str, Any] = config["services"]
     assert {"mosquitto", "postgres", "influxdb", "migrate", "api", "worker", "grafana"} <= set(services)
+    grafana = services["grafana"]["environment"]
+    assert grafana["FORESTALL_OPS_EMAIL"]  # Grafana refuses an e-mail contact point without an address
+    assert grafana["FORESTALL_BOARD_URL"] == example["BOARD_URL"]  # grafana/entrypoint.sh fills it in
+    assert grafana["FORESTALL_METRICS_URL"] == "http://victoriametrics:8428"
     for name, service in services.items():
         if name in DEMO_SERVICES:
             assert service.get("profiles") == ["demo"], f"{name} runs without the demo profile"
