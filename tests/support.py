@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ import psycopg
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from forestall.devices import DYNSEC_PLUGINS
 from forestall.state.models import Asset, Customer
 from forestall.state.repo import emit_webhook
 
@@ -154,3 +157,15 @@ def as_grafana_sends(text: str, span: tuple[float, float], interval: str, **vari
         text = text.replace(f"${name}", re.escape(variables.get(name, "")))
     assert "$" not in text.replace("$/", ""), f"a macro left in {text}"
     return text
+
+
+def dynsec_mosquitto() -> tuple[str, str, str]:
+    """Debian's Mosquitto with its dynamic security plugin: (mosquitto, mosquitto_ctrl, plugin)."""
+    plugin = next((p for p in DYNSEC_PLUGINS if os.path.exists(p)), None)
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    ctrl = shutil.which("mosquitto_ctrl")
+    if plugin is None or not os.path.exists(binary) or ctrl is None:
+        pytest.fail(
+            "needs Mosquitto and its dynamic security plugin (apt-get install mosquitto mosquitto-clients)"
+        )
+    return binary, ctrl, plugin

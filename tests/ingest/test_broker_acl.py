@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -25,7 +24,7 @@ from sqlalchemy import select
 
 from forestall.broker import free_port
 from forestall.contract import Sample, telemetry_payload
-from forestall.devices import DYNSEC_PLUGINS, DynSec, DynSecError, change_commands
+from forestall.devices import DynSec, DynSecError, change_commands
 from forestall.mqttclient import make_client
 from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker
@@ -34,7 +33,7 @@ from ingest.worker import Worker
 from programs.cli import main
 from tests.conftest import wait_port
 from tests.edge_agent.edge_support import make_tls_files
-from tests.support import wait_for
+from tests.support import dynsec_mosquitto, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "admin-test-password"
@@ -71,13 +70,7 @@ def _shipped_config(folder: Path, tls: dict[str, Path], plugin: str, plain_port:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    plugin = next((p for p in DYNSEC_PLUGINS if os.path.exists(p)), None)
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    ctrl = shutil.which("mosquitto_ctrl")
-    if plugin is None or not os.path.exists(binary) or ctrl is None:
-        pytest.fail(
-            "needs Mosquitto and its dynamic security plugin (apt-get install mosquitto mosquitto-clients)"
-        )
+    binary, ctrl, plugin = dynsec_mosquitto()
     folder = tmp_path / "mosquitto"
     folder.mkdir()
     tls_files = make_tls_files(folder / "tls")

@@ -5,8 +5,6 @@ making the server certificate again keeps the CA, so devices need nothing new.""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -18,10 +16,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from forestall.broker import free_port
-from forestall.devices import DYNSEC_PLUGINS
 from forestall.mqttclient import make_client
 from tests.conftest import wait_port
 from tests.ingest.test_broker_acl import ADMIN_PASSWORD, _shipped_config
+from tests.support import dynsec_mosquitto
 
 SCRIPT = Path(__file__).resolve().parents[2] / "ingest" / "broker-certs.sh"
 
@@ -35,13 +33,7 @@ def _make(ca_dir: Path, certs_dir: Path, *sans: str) -> None:
 
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    plugin = next((p for p in DYNSEC_PLUGINS if os.path.exists(p)), None)
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    ctrl = shutil.which("mosquitto_ctrl")
-    if plugin is None or not os.path.exists(binary) or ctrl is None:
-        pytest.fail(
-            "needs Mosquitto and its dynamic security plugin (apt-get install mosquitto mosquitto-clients)"
-        )
+    binary, ctrl, plugin = dynsec_mosquitto()
     certs = tmp_path / "certs"
     _make(tmp_path / "ca", certs, "DNS:localhost", "IP:127.0.0.1")
     ca_before = (certs / "ca.crt").read_bytes()
