@@ -307,7 +307,7 @@ class AssetModel:
     ) -> None:
         # The scatter within the step counts as healthy scatter: a step of sixty readings has a
         # quieter mean than a step of one, and spreads learnt from the means alone made the same
-        # wear sixty times as many spreads at a high cadence, and alarms come days earlier.
+        # wear about eight (the root of sixty) times as many spreads, and alarms came days earlier.
         fleet = self.fleet
         if fleet.normal.mature(regime, units):  # fleet units mean little before that
             self.normal.learn(units, ts, young, fleet.cycles, regime, fleet.normal.in_units(regime, within))
