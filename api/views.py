@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api.schemas.assets import AssetPublic, HealthPublic
 from api.schemas.customers import CustomerPublic, RiskPublic
-from api.schemas.events import FeedbackPublic, IncidentPublic, MaintenancePublic
+from api.schemas.events import ContractEventPublic, FeedbackPublic, IncidentPublic, MaintenancePublic
 from api.schemas.recommendations import RecommendationPublic
 from api.schemas.webhooks import AttemptPublic, DeliveryPublic, WebhookPublic
 from forestall.contract import format_ts
@@ -103,6 +103,18 @@ def feedback_public(event: Event) -> FeedbackPublic:
         score=event.data["score"],
         at=format_ts(event.occurred_at),
         comment=event.data.get("comment"),
+        recorded_at=format_ts(event.recorded_at),
+    )
+
+
+def contract_event_public(event: Event) -> ContractEventPublic:
+    return ContractEventPublic(
+        id=event.id,
+        customer_id=event.customer_id or "",
+        kind=event.data["kind"],
+        occurred_at=format_ts(event.occurred_at),
+        reason=event.data.get("reason"),
+        details=event.data.get("details"),
         recorded_at=format_ts(event.recorded_at),
     )
 

@@ -1,4 +1,4 @@
-"""Maintenance events, incidents and feedback: rows of the append-only events table.
+"""Maintenance events, incidents, feedback and contract events: rows of the append-only events table.
 
 The ``data`` of each kind is what ``predictor.riskstate`` and the worker read: times in
 epoch seconds, the kind and score as sent.
@@ -6,6 +6,7 @@ epoch seconds, the kind and score as sent.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,14 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.crud.common import page_of
-from api.schemas.events import FeedbackCreate, IncidentCreate, MaintenanceCreate
+from api.schemas.events import ContractEventCreate, FeedbackCreate, IncidentCreate, MaintenanceCreate
 from forestall.state.models import Asset, Event
-from forestall.state.repo import append_event
+from forestall.state.repo import append_event, event_now
 
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    kind: str  # maintenance | incident | feedback
+    kind: str  # maintenance | incident | feedback | contract
     customer_id: str | None = None
     asset_id: str | None = None
     subkind: str | None = None  # data.kind: failure, outage, csat, …
@@ -62,6 +63,20 @@ def add_feedback(session: Session, tenant: str, data: FeedbackCreate) -> Event:
     event = append_event(session, tenant, "feedback", data.at, payload, customer_id=data.customer_id)
     session.flush()
     return event
+
+
+def add_contract_event(session: Session, tenant: str, data: ContractEventCreate) -> Event:
+    payload = {"kind": data.kind, "reason": data.reason, "details": data.details}
+    event = append_event(session, tenant, "contract", data.occurred_at, payload, customer_id=data.customer_id)
+    session.flush()
+    return event
+
+
+def outcome_horizon(session: Session, tenant: str, max_future_s: float) -> float:
+    """The latest event time an outcome may carry: as for samples (``worker.max_future_s``), the
+    tenant's event clock or the wall clock, whichever is later, plus the tolerance."""
+    clock = event_now(session, tenant)
+    return max(clock if clock is not None else float("-inf"), time.time()) + max_future_s
 
 
 def list_events(

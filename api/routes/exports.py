@@ -1,4 +1,4 @@
-"""``/v1/exports/*.csv``: customer risk (with contributions) and recommendations as CSV."""
+"""``/v1/exports/*.csv``: customer risk (with contributions), recommendations and outcomes as CSV."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from api.crud.recommendations import RecommendationFilter
 from api.deps import Dispatcher, SessionDep, TimeRangeDep, split_list
 from api.routes.recommendations import KindFilter, PriorityFilter, StatusFilter, checked_values
 from forestall.contract import format_ts
+from forestall.state.outcomes import negative_label, outcome_events
 from forestall.state.views import ts_or_none
 from forestall.vocab import PRIORITIES, RECOMMENDATION_KINDS, STATUSES
 
@@ -148,3 +149,53 @@ def export_recommendations(
         for r in crud.all_recommendations(session, principal.tenant, where)
     )
     return _csv(RECOMMENDATION_COLUMNS, lines, "recommendations.csv")
+
+
+OUTCOME_COLUMNS = (
+    "id",
+    "customer_id",
+    "occurred_at",
+    "event",
+    "kind",
+    "score",
+    "negative",
+    "label",
+    "reason",
+    "recorded_at",
+)
+
+
+@router.get("/outcomes.csv", response_class=Response, responses=CSV_RESPONSE)
+def export_outcomes(
+    session: SessionDep,
+    principal: Dispatcher,
+    window: TimeRangeDep,
+    customer: Annotated[str | None, Query(description="customer id")] = None,
+) -> Response:
+    """The outcomes the tenant reported, oldest first in event time (``from``/``to`` bound
+    ``occurred_at``): every survey (``event`` feedback), escalation (incident) and contract
+    ended or downgraded (contract). ``negative`` is true for a detractor NPS (0–6), an escalation
+    and a contract ended or downgraded, and ``label`` names it: what a model learns from."""
+    events = outcome_events(
+        session, principal.tenant, start=window.start, end=window.end, customer_id=customer
+    )
+    lines = []
+    for e in events:
+        label = negative_label(e.kind, e.data)
+        score = e.data.get("score") if e.kind == "feedback" else None
+        reason = e.data.get("reason") if e.kind == "contract" else None
+        lines.append(
+            [
+                e.id,
+                e.customer_id or "",
+                format_ts(e.occurred_at),
+                e.kind,
+                e.data.get("kind", ""),
+                f"{score:g}" if isinstance(score, int | float) else "",
+                label is not None,
+                label or "",
+                reason or "",
+                format_ts(e.recorded_at),
+            ]
+        )
+    return _csv(OUTCOME_COLUMNS, lines, "outcomes.csv")

@@ -111,3 +111,25 @@ class FeedbackPublic(BaseModel):
     at: TimeText
     comment: str | None
     recorded_at: TimeText
+
+
+# A contract the customer ended, or moved to a smaller one: an outcome the service company learns of.
+ContractKind = Literal["ended", "downgraded"]
+
+
+class ContractEventCreate(Input):
+    customer_id: ObjectId
+    kind: ContractKind
+    occurred_at: Timestamp = Field(description="event time: when the contract ended or was downgraded")
+    reason: str | None = Field(None, min_length=1, max_length=200, description="e.g. price, service, moved")
+    details: str | None = Field(None, max_length=2000)
+
+
+class ContractEventPublic(BaseModel):
+    id: int
+    customer_id: str
+    kind: ContractKind
+    occurred_at: TimeText
+    reason: str | None
+    details: str | None
+    recorded_at: TimeText

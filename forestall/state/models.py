@@ -65,7 +65,8 @@ class EventClock(Base):
 class Event(Base):
     """Append-only facts written by the API, read by the worker in increasing id order.
 
-    kind: outcome | maintenance | incident | feedback | asset_assigned
+    kind: outcome (of a visit) | maintenance | incident | feedback | contract (ended or downgraded) |
+    asset_assigned
     """
 
     __tablename__ = "events"
