@@ -8,6 +8,7 @@ the worker writes them (ingest: liveness and rejections; predictor: the events i
 | ``ingest_rejections`` | tenant, reason | count, per chunk |
 | ``feedback`` | tenant, customer, segment, kind (csat, nps, ces) | score |
 | ``incident`` | tenant, customer, segment, kind | count (1), duration_min when known |
+| ``contract`` | tenant, customer, segment, kind (ended, downgraded) | count (1) |
 | ``failure`` | tenant, customer, asset | count (1): an unplanned failure |
 | ``visit_outcome`` | tenant, customer, asset, result (fault_found, no_fault) | fault_found (1 or 0) |
 
@@ -19,6 +20,9 @@ keeps one point per series and instant, and two outages of one customer may star
 >>> nps = {"kind": "nps", "score": 9}
 >>> [(p.fields, p.ts) for p in event_points(7, "feedback", "acme", "c1", None, 10.0, nps, "key")]
 [({'score': 9.0}, 10.000007)]
+>>> [point] = event_points(9, "contract", "acme", "c1", None, 10.0, {"kind": "ended"}, "key")
+>>> (point.measurement, point.tags["kind"], point.tags["segment"], point.fields)
+('contract', 'ended', 'key', {'count': 1.0})
 >>> event_points(8, "maintenance", "acme", "c1", "p1", 10.0, {"kind": "repair"}, "key")
 []
 """
@@ -48,7 +52,9 @@ def rejection_points(counts: Mapping[tuple[str, str], int], at: float) -> list[P
     ]
 
 
-SEGMENTED = frozenset({"feedback", "incident"})  # event kinds whose points carry the customer's segment
+SEGMENTED = frozenset(
+    {"feedback", "incident", "contract"}
+)  # event kinds whose points carry the customer's segment
 
 
 def event_points(
@@ -73,6 +79,9 @@ def event_points(
             fields["duration_min"] = float(data["duration_min"])
         tags = {**who, "segment": segment or "", "kind": str(data.get("kind", ""))}
         return [Point("incident", tags, fields, at)]
+    if kind == "contract":
+        tags = {**who, "segment": segment or "", "kind": str(data.get("kind", ""))}
+        return [Point("contract", tags, {"count": 1.0}, at)]
     if kind == "maintenance" and data.get("kind") == "failure" and asset:
         return [Point("failure", {**who, "asset": asset}, {"count": 1.0}, at)]
     if kind == "outcome" and asset:

@@ -172,6 +172,12 @@ SURVEY_SCORES = Query(
     ("score", "responses"),
     table=True,
 )
+CONTRACTS = Query(
+    'SELECT sum("count") AS "contracts" FROM "contract"'
+    f' WHERE {TENANT} AND $timeFilter GROUP BY "customer", "segment", "kind"',
+    ("contracts",),
+    table=True,
+)
 VISIT_OUTCOMES = Query(
     'SELECT count("fault_found") AS "visits", sum("fault_found") AS "failures_prevented" FROM "visit_outcome"'
     f" WHERE {TENANT} AND $timeFilter GROUP BY time($__interval) fill(none)",
@@ -291,6 +297,7 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
         .with_panel(
             _table("Survey scores (CSAT, NPS, CES) per customer and segment", SURVEY_SCORES, "customer")
         )
+        .with_panel(_table("Contracts ended or downgraded per customer and segment", CONTRACTS, "customer"))
     )
     asset = (
         _dashboard("forestall-asset", "Forestall · Asset", ("tenant", "asset"), board_url)

@@ -360,6 +360,9 @@ def test_every_panel_query_returns_what_the_stored_points_imply(
     assert {(r["customer"], r["kind"]): r["score"] for r in surveys} == pytest.approx(
         {key: sum(v) / len(v) for key, v in scores.items()}
     )
+    # the demo's customers end no contract (test_influx_store charts some)
+    contracts = _panel(server, "CONTRACTS", span, whole, tenant=TENANT)
+    assert sum(r["contracts"] for r in contracts) == kinds["contract"]
     outcomes = _panel(server, "VISIT_OUTCOMES", span, whole, tenant=TENANT)
     found = [e for e in read if e.kind == "outcome"]
     assert found, "the demo's FSM reported no visit"

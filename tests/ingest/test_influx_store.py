@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from forestall.broker import free_port
 from forestall.contract import Sample, telemetry_payload
+from forestall.measurements import event_points
 from forestall.series import Point, SeriesTags, StoreError
 from forestall.settings import InfluxSettings, Settings
 from forestall.state.db import upgrade
@@ -495,3 +496,34 @@ def test_a_tenant_bucket_the_server_refuses_does_not_hold_up_the_others(tmp_path
     finally:
         store.close()
         server.close()
+
+
+def test_contract_events_are_counted_per_customer_segment_and_kind_on_the_experience_dashboard(
+    tmp_path: Path, influxdb1: InfluxDB1
+) -> None:
+    """The points of contract events (``forestall.measurements``), written to InfluxDB 1.6 (v1),
+    read back by the Customer experience dashboard's contracts panel as Grafana sends it."""
+    influxdb1.query("CREATE DATABASE forestall")
+    store = InfluxStore(influx(influxdb1.url, api="v1"), tmp_path / "spool.sqlite")
+    events = [  # (id, customer, segment, kind, at): two at one instant, and another tenant's
+        (1, "c1", "key", "ended", NOW),
+        (2, "c2", "standard", "downgraded", NOW + 10),
+        (3, "c2", "standard", "downgraded", NOW + 10),
+    ]
+    points = [
+        point
+        for event_id, customer, segment, kind, at in events
+        for point in event_points(event_id, "contract", "acme", customer, None, at, {"kind": kind}, segment)
+    ]
+    points += event_points(4, "contract", "globex", "c1", None, NOW, {"kind": "ended"}, "key")
+    try:
+        store.write_points(points)
+        assert store.flush(timeout=60)
+    finally:
+        store.close()
+    span = (NOW - 60, NOW + 60)
+    rows = influxdb1.rows(as_grafana_sends(QUERIES["CONTRACTS"].text, span, "10000d", tenant="acme"))
+    assert {(r["customer"], r["segment"], r["kind"]): r["contracts"] for r in rows} == {
+        ("c1", "key", "ended"): 1.0,
+        ("c2", "standard", "downgraded"): 2.0,
+    }
