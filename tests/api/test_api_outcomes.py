@@ -217,3 +217,14 @@ def test_negative_outcomes_are_the_labels_per_customer_in_event_time(tenant: Ten
 )
 def test_negative_label(kind: str, data: dict[str, Any], label: str | None) -> None:
     assert negative_label(kind, data) == label
+
+
+def test_the_openapi_shows_contract_events_and_the_outcomes_export(tenant: Tenant) -> None:
+    spec = tenant.client("anonymous").get("/openapi.json").json()
+    paths = spec["paths"]
+    assert {"get", "post"} <= set(paths["/v1/contract-events"])
+    assert "422" in paths["/v1/contract-events"]["post"]["responses"]
+    assert "text/csv" in paths["/v1/exports/outcomes.csv"]["get"]["responses"]["200"]["content"]
+    body = spec["components"]["schemas"]["ContractEventCreate"]
+    assert body["properties"]["kind"]["enum"] == ["ended", "downgraded"]
+    assert set(body["required"]) == {"customer_id", "kind", "occurred_at"}
