@@ -141,3 +141,26 @@ def test_a_grafana_alert_opens_a_visit_the_models_would_not_and_a_resolved_one_e
     with sessions() as session:
         opened = {tuple(r.asset_ids): r for r in session.scalars(select(Recommendation))}
     assert ("p2",) in opened and opened[("p2",)].reason["alerts"] == ["CustomerRiskHigh"]
+
+
+def test_the_worker_charts_contract_events_with_the_customers_segment(
+    state_db_url: str, tmp_path: Path
+) -> None:
+    """A contract event the API recorded becomes a ``contract`` point at its event time, tagged
+    with the customer's segment and the kind, for the Customer experience dashboard."""
+    sessions = make_sessionmaker(make_engine(state_db_url))
+    store = EmbeddedStore(tmp_path / "ts.sqlite")
+    service = PredictorService(Predictor(), store, PlannerPolicy())
+    with sessions.begin() as session:
+        add_customer_with_asset(session, "p1", criticality=3, visit_sensitivity=0.2)
+        append_event(
+            session, "acme", "contract", START, {"kind": "downgraded", "reason": "price"}, customer_id="c1"
+        )
+    with sessions.begin() as session:
+        service.process(session, [], {"acme": START})
+    [point] = store.query_points("contract", "acme", "", START - 1, START + 1)
+    assert (dict(point.tags), dict(point.fields)) == (
+        {"tenant": "acme", "customer": "c1", "segment": "key", "kind": "downgraded"},
+        {"count": 1.0},
+    )
+    assert math.isclose(point.ts, START, abs_tol=0.001)
