@@ -150,6 +150,19 @@ class ApiClient:
         body = {"customer_id": customer_id, "kind": kind, "score": score, "at": format_ts(at)}
         return self.request("POST", "/v1/feedback", body)
 
+    def post_contract_event(
+        self, customer_id: str, kind: str, occurred_at: float, reason: str | None = None
+    ) -> Any:
+        """A contract the customer ended or downgraded (``kind``: ended, downgraded)."""
+        body: dict[str, Any] = {
+            "customer_id": customer_id,
+            "kind": kind,
+            "occurred_at": format_ts(occurred_at),
+        }
+        if reason:
+            body["reason"] = reason[:200]
+        return self.request("POST", "/v1/contract-events", body)
+
     def post_maintenance_event(
         self, asset_id: str, kind: str, occurred_at: float, fault_code: str | None = None
     ) -> Any:

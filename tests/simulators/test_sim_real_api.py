@@ -111,6 +111,14 @@ def test_registration_and_customer_events_are_accepted(
     fleet._flush_outbox()
     assert fleet.api_dropped == 0 and not fleet._outbox
     assert real_api.get("/v1/incidents")["items"] and real_api.get("/v1/feedback")["items"]
+    customer = fleet.world.assets[0].customer_id
+    fleet.api.post_contract_event(customer, "downgraded", NOW + HOUR, reason="price")
+    [contract] = real_api.get("/v1/contract-events")["items"]
+    assert (contract["customer_id"], contract["kind"], contract["reason"]) == (
+        customer,
+        "downgraded",
+        "price",
+    )
     fleet.api.close()
 
 
