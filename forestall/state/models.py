@@ -54,6 +54,21 @@ class Asset(Base):
     created_at: Mapped[float] = mapped_column(Float)  # wall clock
 
 
+class Technician(Base):
+    """A technician or crew: what they can serve and when they work (forestall.workhours)."""
+
+    __tablename__ = "technicians"
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    skills: Mapped[list[str]] = mapped_column(JSON)  # asset types; empty: any
+    regions: Mapped[list[str]] = mapped_column(JSON)  # sites or region labels; empty: any
+    timezone: Mapped[str] = mapped_column(String(64))  # IANA zone of the working hours
+    hours: Mapped[dict[str, Any]] = mapped_column(JSON)  # weekday -> [[HH:MM, HH:MM], ...]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[float] = mapped_column(Float)  # wall clock
+
+
 class EventClock(Base):
     """Each tenant's event clock: the latest sample time seen, so every process agrees on now."""
 
