@@ -160,6 +160,11 @@ class Recommendation(Base):
     closed_at: Mapped[float | None] = mapped_column(Float)
     close_reason: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Its place in the technicians' plan (predictor.capacity): rank, harm and its factors, the
+    # technician and slot booked (or, when overbooked, the earliest that would fit). None: the
+    # tenant has no technicians registered, or it is not a failure visit waiting for one.
+    capacity: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    overbooked: Mapped[bool | None] = mapped_column(Boolean)  # no slot fits before its deadline
     __table_args__ = (
         Index("ix_recommendations_tenant_status", "tenant", "status", "created_at"),
         Index("ix_recommendations_tenant_kind", "tenant", "kind", "created_at"),
