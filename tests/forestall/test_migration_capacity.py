@@ -39,11 +39,11 @@ def test_capacity_columns_match_the_model_keep_old_rows_and_downgrade(empty_db: 
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO recommendations (id, tenant, customer_id, site, asset_ids, status, kind, priority,"
-                " priority_score, reason, predicted_failure_at, confidence, window_start, window_end, sla_due_at,"
-                " fits_sla, risk_index, source, created_at, updated_at) VALUES ('rec-1', 't1', 'c1', 's1',"
-                " '[\"p1\"]', 'open', 'failure', 'P2', 0.5, '{}', 100.0, 0.8, 0.0, 50.0, 8.0, true, 40.0,"
-                " 'predictor', 0.0, 0.0)"
+                "INSERT INTO recommendations (id, tenant, customer_id, site, asset_ids, status, kind,"
+                " priority, priority_score, reason, predicted_failure_at, confidence, window_start,"
+                " window_end, sla_due_at, fits_sla, risk_index, source, created_at, updated_at)"
+                " VALUES ('rec-1', 't1', 'c1', 's1', '[\"p1\"]', 'open', 'failure', 'P2', 0.5, '{}',"
+                " 100.0, 0.8, 0.0, 50.0, 8.0, true, 40.0, 'predictor', 0.0, 0.0)"
             )
         )
     upgrade(empty_db)
