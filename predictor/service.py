@@ -235,6 +235,7 @@ class PredictorService:
             self._sensors_planned[(asset.tenant, asset.id)] = frozenset(model.sensors.faults)
             if asset.customer_id:
                 customers.add((asset.tenant, asset.customer_id))
+        planned: dict[str, float] = {}
         for tenant, customer_id in sorted(customers):
             clock = now.get(tenant)
             if clock is None:
@@ -253,6 +254,9 @@ class PredictorService:
                     )
                 )
                 points.extend(self.visits.plan_customer(session, tenant, customer_id, clock, risk.risk_index))
+            planned[tenant] = clock
+        for tenant, clock in planned.items():
+            self.visits.schedule(session, tenant, clock)
         return points
 
     def _store_health(self, session: Session, asset: Asset, health: Health) -> None:

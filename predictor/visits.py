@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forestall.series import Point
-from forestall.state.models import Asset, Customer, Recommendation
+from forestall.state.models import Asset, Customer, CustomerRisk, Recommendation, Technician
 from forestall.state.repo import emit_webhook
 from forestall.state.views import recommendation_view
-from forestall.vocab import OPEN_STATUSES
-from predictor import planner
+from forestall.vocab import DEFAULT_KIND, OPEN_STATUSES
+from forestall.workhours import HoursError, WeeklyHours, working_windows
+from predictor import capacity, planner
 from predictor.engine import Predictor
 from predictor.models import Health
 from predictor.riskstate import confirmed_faults, repeats
@@ -204,6 +205,75 @@ class Visits:
             session, rec.tenant, "visit.cancelled", now, {**recommendation_view(rec), "reason": reason}
         )
 
+    def schedule(self, session: Session, tenant: str, now: float) -> None:
+        """Place the tenant's open failure visits into its technicians' time (``predictor.capacity``).
+
+        Visits the FSM accepted or scheduled hold their slots; the open ones are ranked by harm
+        and given the earliest slot that fits. A booked visit's window stretches to its slot (it
+        is never expired before the technician comes); one that no slot fits before its predicted
+        failure is marked ``overbooked`` with the earliest that would fit. A change of technician,
+        slot or overbooked state is sent as ``visit.updated``. A tenant without active technicians
+        is not planned (capacity unknown: every recommendation stands as the models made it, and
+        a plan made while it had some is withdrawn).
+        """
+        active = select(Technician).where(Technician.tenant == tenant, Technician.active.is_(True))
+        techs = list(session.scalars(active))
+        recs = list(
+            session.scalars(
+                select(Recommendation).where(
+                    Recommendation.tenant == tenant,
+                    Recommendation.status.in_(OPEN_STATUSES),
+                    Recommendation.kind == DEFAULT_KIND,
+                )
+            )
+        )
+        waiting = [r for r in recs if r.status == "open"]
+        if not techs:  # no technician (left): the plan no longer holds
+            for rec in waiting:
+                if rec.capacity is not None:
+                    rec.capacity, rec.overbooked, rec.updated_at = None, None, now
+                    emit_webhook(session, tenant, "visit.updated", now, recommendation_view(rec))
+            return
+        if not waiting:
+            return
+        horizon = now + capacity.HORIZON_HOURS * HOUR
+        crews = [crew for t in techs if (crew := _crew(t, now, horizon)) is not None]
+        bookings = [b for r in recs if r.status != "open" and (b := _booking(r)) is not None]
+        asset_ids = {i for r in waiting for i in r.asset_ids}
+        assets = {
+            a.id: a
+            for a in session.scalars(select(Asset).where(Asset.tenant == tenant, Asset.id.in_(asset_ids)))
+        }
+        customers = {
+            c.id: c
+            for c in session.scalars(
+                select(Customer).where(
+                    Customer.tenant == tenant, Customer.id.in_({r.customer_id for r in waiting})
+                )
+            )
+        }
+        risks = {
+            r.customer_id: r.risk_index
+            for r in session.scalars(select(CustomerRisk).where(CustomerRisk.tenant == tenant))
+        }
+        demands, factors = [], {}
+        for rec in waiting:
+            demand = _demand(rec, assets, customers.get(rec.customer_id or ""), risks, now)
+            demands.append(demand)
+            factors[rec.id] = demand.factors
+        by_id = {r.id: r for r in waiting}
+        for assignment in capacity.schedule(demands, crews, bookings, now):
+            rec = by_id[assignment.visit_id]
+            placed = {**assignment.as_dict(factors[rec.id]), "at": now}
+            moved = rec.overbooked != assignment.overbooked or _slot_of(rec.capacity) != _slot_of(placed)
+            rec.capacity, rec.overbooked = placed, assignment.overbooked
+            if assignment.slot is not None and not assignment.overbooked:
+                rec.window_end = max(rec.window_end, assignment.slot.end)
+                rec.fits_sla = rec.sla_due_at <= rec.window_end
+            if moved:
+                rec.updated_at = now
+                emit_webhook(session, tenant, "visit.updated", now, recommendation_view(rec))
+
     def sweep(self, session: Session, tenant: str, now: float) -> list[str]:
         """Expire recommendations whose window has passed without a visit; their assets."""
         recs = session.scalars(
@@ -218,6 +288,73 @@ class Visits:
             self._close(session, rec, "expired", "window_passed", now)
             assets.extend(rec.asset_ids)
         return assets
+
+
+def _crew(tech: Technician, now: float, horizon: float) -> capacity.Crew | None:
+    try:
+        hours = WeeklyHours.parse(tech.hours, tech.timezone)
+    except HoursError as exc:  # the API refuses these; a row written around it is skipped, not fatal
+        log.warning("technician %s/%s has unusable working hours: %s", tech.tenant, tech.id, exc)
+        return None
+    windows = tuple(working_windows(hours, now, horizon))
+    return capacity.Crew(tech.id, frozenset(tech.skills), frozenset(tech.regions), windows)
+
+
+def _held_slot(rec: Recommendation) -> capacity.Slot | None:
+    """The slot a plan stored on the recommendation (None: none, or a plan without a slot)."""
+    held = rec.capacity or {}
+    tech, start, end = held.get("technician_id"), held.get("start"), held.get("end")
+    if tech is None or start is None or end is None:
+        return None
+    return capacity.Slot(str(tech), float(start), float(end))
+
+
+def _booking(rec: Recommendation) -> capacity.Booking | None:
+    """The technician time an accepted or scheduled visit holds (None: booked outside Forestall)."""
+    slot = _held_slot(rec)
+    if slot is None:
+        return None
+    if rec.scheduled_for is not None:  # the FSM's own time wins over the slot Forestall proposed
+        return capacity.Booking(
+            slot.technician_id, rec.scheduled_for, rec.scheduled_for + slot.end - slot.start
+        )
+    return capacity.Booking(slot.technician_id, slot.start, slot.end)
+
+
+def _slot_of(placed: dict[str, object] | None) -> tuple[object, ...]:
+    held = placed or {}
+    return held.get("technician_id"), held.get("start"), held.get("end")
+
+
+def _demand(
+    rec: Recommendation,
+    assets: dict[str, Asset],
+    customer: Customer | None,
+    risks: dict[str, float],
+    now: float,
+) -> capacity.Demand:
+    mine = [assets[a] for a in rec.asset_ids if a in assets]
+    ttf = (rec.predicted_failure_at - now) / HOUR if rec.predicted_failure_at is not None else None
+    harm, factors = capacity.harm(
+        rec.confidence,
+        ttf,
+        max((a.criticality for a in mine), default=3),
+        any(a.safety_critical for a in mine),
+        risks.get(rec.customer_id or "", rec.risk_index),
+        customer.segment if customer is not None else "standard",
+        customer.sla_tier if customer is not None else "silver",
+    )
+    return capacity.Demand(
+        rec.id,
+        frozenset(a.asset_type for a in mine),
+        frozenset({rec.site} if rec.site else set()),
+        capacity.VisitEffort().seconds(len(rec.asset_ids)),
+        rec.predicted_failure_at if rec.predicted_failure_at is not None else rec.window_end,
+        harm,
+        rec.created_at,
+        factors,
+        _held_slot(rec),
+    )
 
 
 def _channel(rec: Recommendation) -> str | None:

@@ -27,6 +27,7 @@ class RecommendationFilter:
     asset_id: str | None = None
     priorities: Sequence[str] = ()
     kinds: Sequence[str] = ()
+    overbooked: bool | None = None
     created_from: float | None = None
     created_to: float | None = None
 
@@ -59,6 +60,8 @@ def list_recommendations(
         stmt = stmt.where(Recommendation.priority.in_(where.priorities))
     if where.kinds:
         stmt = stmt.where(Recommendation.kind.in_(where.kinds))
+    if where.overbooked is not None:
+        stmt = stmt.where(Recommendation.overbooked.is_(where.overbooked))
     if where.customer_id is not None:
         stmt = stmt.where(Recommendation.customer_id == where.customer_id)
     if where.asset_id is not None:

@@ -56,13 +56,19 @@ def list_recommendations(
     asset: Annotated[str | None, Query(description="recommendations covering this asset")] = None,
     priority: PriorityFilter = None,
     kind: KindFilter = None,
+    overbooked: Annotated[
+        bool | None,
+        Query(description="true: visits waiting for technician capacity (no slot fits before the failure)"),
+    ] = None,
 ) -> Page[RecommendationPublic]:
     """Newest first; ``from``/``to`` bound the creation time (event time); ``kind``: ``failure``
-    (a machine about to fail) or ``sensor_check`` (a sensor that misreads)."""
+    (a machine about to fail) or ``sensor_check`` (a sensor that misreads); ``overbooked``: the
+    visits no technician's time fits before their predicted failure."""
     where = crud.RecommendationFilter(
         statuses=checked_values(split_list(status_), STATUSES, "status"),
         priorities=checked_values(split_list(priority), PRIORITIES, "priority"),
         kinds=checked_values(split_list(kind), RECOMMENDATION_KINDS, "kind"),
+        overbooked=overbooked,
         customer_id=customer,
         asset_id=asset,
         created_from=window.start,

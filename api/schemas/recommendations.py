@@ -10,6 +10,21 @@ from api.schemas.common import Input, ObjectId, Timestamp, TimeText
 from forestall.vocab import Priority, RecommendationKind, Status
 
 
+class CapacityPublic(BaseModel):
+    """A failure visit's place in the technicians' plan (``predictor.capacity``)."""
+
+    rank: int = Field(description="1: served first; visits are ranked by the harm they avoid")
+    harm: float = Field(description="expected customer harm avoided: the product of harm_factors")
+    harm_factors: dict[str, float] = Field(
+        description="failure_probability, urgency (how soon the failure is due), asset (criticality, "
+        "safety), customer_risk (from the Experience Risk Index), segment and sla"
+    )
+    technician_id: str | None = Field(description="booked, or when overbooked the one who could come first")
+    start: TimeText | None = Field(description="the slot's start: travel, then the work")
+    end: TimeText | None
+    planned_at: TimeText | None = Field(description="event time of the plan")
+
+
 class RecommendationPublic(BaseModel):
     """The shape of ``forestall.state.views.recommendation_view`` (also webhook ``data``)."""
 
@@ -40,6 +55,13 @@ class RecommendationPublic(BaseModel):
     closed_at: TimeText | None
     close_reason: str | None
     outcome: dict[str, Any] | None
+    overbooked: bool | None = Field(
+        None,
+        description="true: no technician's time fits before the predicted failure, and capacity holds "
+        "the earliest slot that would; false: capacity holds the booked slot; null: not planned "
+        "(no technicians registered, a sensor check, or no longer open when technicians came)",
+    )
+    capacity: CapacityPublic | None = None
 
 
 class RecommendationCreate(Input):

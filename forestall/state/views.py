@@ -42,6 +42,23 @@ def recommendation_view(rec: Recommendation) -> dict[str, Any]:
         "closed_at": ts_or_none(rec.closed_at),
         "close_reason": rec.close_reason,
         "outcome": rec.outcome,
+        "overbooked": rec.overbooked,
+        "capacity": capacity_view(rec.capacity),
+    }
+
+
+def capacity_view(placed: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A recommendation's place in the technicians' plan, times as text (None: not planned)."""
+    if placed is None:
+        return None
+    return {
+        "rank": placed.get("rank"),
+        "harm": placed.get("harm"),
+        "harm_factors": placed.get("harm_factors", {}),
+        "technician_id": placed.get("technician_id"),
+        "start": ts_or_none(placed.get("start")),
+        "end": ts_or_none(placed.get("end")),
+        "planned_at": ts_or_none(placed.get("at")),
     }
 
 
