@@ -6,6 +6,7 @@ from api.schemas.assets import AssetPublic, HealthPublic
 from api.schemas.customers import CustomerPublic, RiskPublic
 from api.schemas.events import ContractEventPublic, FeedbackPublic, IncidentPublic, MaintenancePublic
 from api.schemas.recommendations import RecommendationPublic
+from api.schemas.technicians import TechnicianPublic
 from api.schemas.webhooks import AttemptPublic, DeliveryPublic, WebhookPublic
 from forestall.contract import format_ts
 from forestall.state.models import (
@@ -17,6 +18,7 @@ from forestall.state.models import (
     Event,
     OutboxEvent,
     Recommendation,
+    Technician,
     WebhookDelivery,
     WebhookSubscription,
 )
@@ -61,6 +63,19 @@ def asset_public(asset: Asset, health: AssetHealth | None) -> AssetPublic:
         agent_status=asset.agent_status,
         created_at=format_ts(asset.created_at),
         health=health_public(health) if health else None,
+    )
+
+
+def technician_public(technician: Technician) -> TechnicianPublic:
+    return TechnicianPublic(
+        id=technician.id,
+        name=technician.name,
+        skills=technician.skills,
+        regions=technician.regions,
+        timezone=technician.timezone,
+        hours=technician.hours,  # type: ignore[arg-type]  # validated on the way in
+        active=technician.active,
+        created_at=format_ts(technician.created_at),
     )
 
 

@@ -17,10 +17,14 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$|^24:00$")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: Final[tuple[str, ...]] = get_args(Weekday)
+# A local time of day; the API's schema states the same pattern.
+TIME_PATTERN: Final = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+_TIME_RE = re.compile(TIME_PATTERN)
 MAX_SPANS_PER_DAY = 8
 
 
@@ -33,8 +37,11 @@ def minute_of_day(text: str) -> int:
 
     >>> minute_of_day("08:30"), minute_of_day("24:00")
     (510, 1440)
+    >>> minute_of_day("08:30\\n")
+    Traceback (most recent call last):
+    forestall.workhours.HoursError: '08:30\\n' is not a local time HH:MM (00:00 to 24:00)
     """
-    if not isinstance(text, str) or _TIME_RE.match(text) is None:
+    if not isinstance(text, str) or _TIME_RE.fullmatch(text) is None:
         raise HoursError(f"{text!r} is not a local time HH:MM (00:00 to 24:00)")
     hours, minutes = text.split(":")
     return int(hours) * 60 + int(minutes)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
 from forestall.contract import format_ts
+from forestall.workhours import WeeklyHours
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -123,6 +124,30 @@ class ApiClient:
                 "site": site,
                 "criticality": criticality,
                 "safety_critical": safety_critical,
+            },
+        )
+
+    def upsert_technician(
+        self,
+        technician_id: str,
+        name: str,
+        skills: Sequence[str],
+        regions: Sequence[str],
+        hours: WeeklyHours,
+        active: bool = True,
+    ) -> Any:
+        """Register a technician or crew, or replace all its fields: the asset types they serve
+        (``skills``), the sites or region labels they cover, their weekly hours in their zone."""
+        return self.upsert(
+            "technicians",
+            technician_id,
+            {
+                "name": name,
+                "skills": list(skills),
+                "regions": list(regions),
+                "timezone": hours.timezone,
+                "hours": hours.as_text(),
+                "active": active,
             },
         )
 

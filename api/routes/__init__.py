@@ -16,6 +16,7 @@ from api.routes import (
     recommendations,
     rejections,
     risk_settings,
+    technicians,
     telemetry,
     webhooks,
 )
@@ -26,6 +27,7 @@ api_router = APIRouter(prefix="/v1", responses=errors(413, 503))
 for module in (
     customers,
     assets,
+    technicians,
     telemetry,
     recommendations,
     lifecycle,

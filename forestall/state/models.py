@@ -61,8 +61,9 @@ class Technician(Base):
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    skills: Mapped[list[str]] = mapped_column(JSON)  # asset types; empty: any
-    regions: Mapped[list[str]] = mapped_column(JSON)  # sites or region labels; empty: any
+    # The API requires at least one skill and one region (a technician with none is refused).
+    skills: Mapped[list[str]] = mapped_column(JSON)  # asset types
+    regions: Mapped[list[str]] = mapped_column(JSON)  # sites or region labels
     timezone: Mapped[str] = mapped_column(String(64))  # IANA zone of the working hours
     hours: Mapped[dict[str, Any]] = mapped_column(JSON)  # weekday -> [[HH:MM, HH:MM], ...]
     active: Mapped[bool] = mapped_column(Boolean, default=True)

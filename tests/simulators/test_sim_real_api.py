@@ -20,7 +20,8 @@ from forestall.settings import LOOPBACK, ApiSettings, Settings, StoreSettings
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.keys import create_key
 from forestall.state.repo import advance_clock
-from simulators.apiclient import ApiClient
+from forestall.workhours import WeeklyHours
+from simulators.apiclient import ApiClient, ApiError
 from simulators.fleet import Fleet
 from simulators.fsm import FsmSimulator
 from simulators.simchannel import SimChannel
@@ -120,6 +121,31 @@ def test_registration_and_customer_events_are_accepted(
         "price",
     )
     fleet.api.close()
+
+
+def test_technicians_are_registered_and_replaced(real_api: RealApi) -> None:
+    client = ApiClient(real_api.server.url, real_api.keys["admin"])
+    week = WeeklyHours.parse({"mon": [["13:00", "17:00"], ["08:00", "12:00"]], "fri": []}, "Europe/Madrid")
+    client.upsert_technician("tech-1", "Ana Ruiz", ["pump", "valve"], ["site-1"], week)
+    client.upsert_technician("crew-2", "Night crew", ["pump"], ["site-1", "north"], week, active=False)
+    [crew, ana] = real_api.get("/v1/technicians")["items"]  # by id
+    assert (ana["skills"], ana["regions"], ana["timezone"], ana["active"]) == (
+        ["pump", "valve"],
+        ["site-1"],
+        "Europe/Madrid",
+        True,
+    )
+    assert WeeklyHours.parse(ana["hours"], ana["timezone"]) == week
+    assert (crew["name"], crew["active"]) == ("Night crew", False)
+
+    client.upsert_technician("tech-1", "Ana Ruiz", ["crane"], ["site-2"], week)  # PUT replaces
+    assert real_api.get("/v1/technicians/tech-1")["skills"] == ["crane"]
+    with pytest.raises(ApiError) as refused:
+        client.upsert_technician("tech-1", "Ana Ruiz", [], ["site-2"], week)
+    assert refused.value.status == 422 and not refused.value.retryable
+    assert "at least one skill" in str(refused.value)
+    assert real_api.get("/v1/technicians/tech-1")["skills"] == ["crane"]
+    client.close()
 
 
 @dataclass
