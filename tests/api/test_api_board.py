@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from forestall.contract import Sample
 from forestall.series import SeriesTags
@@ -124,6 +125,18 @@ def seed_board(tenant: Tenant, settings: Settings) -> None:
                 EVENT_NOW - (0 if online else 5400),
                 EVENT_NOW - 86400,
             )
+        # The worker's plan with one technician: pump-0042 booked, comp-0007 waiting for capacity.
+        factors = {"failure_probability": 0.8, "urgency": 0.9, "asset": 0.8, "customer_risk": 1.6,
+                   "segment": 1.0, "sla": 1.15}  # fmt: skip
+        plan = {"pump-0042": (False, 1, 0.76, 2), "comp-0007": (True, 2, 0.2, 60)}
+        for rec in session.scalars(select(Recommendation).where(Recommendation.tenant == tenant.name)):
+            if rec.asset_ids[0] in plan and rec.kind == "failure":
+                overbooked, rank, harm, start_h = plan[rec.asset_ids[0]]
+                start = EVENT_NOW + start_h * 3600
+                rec.overbooked = overbooked
+                rec.capacity = {"rank": rank, "harm": harm, "harm_factors": factors,
+                                "technician_id": "tech-ana", "start": start, "end": start + 3 * 3600,
+                                "at": EVENT_NOW}  # fmt: skip
     store = open_store(settings)
     try:
         for n, (aid, cid, kind, site, probability, _, sensor) in enumerate(ASSETS):
@@ -185,6 +198,12 @@ def test_the_board_renders_customers_visits_and_asset_trends(
     # A sensor check names its sensor and fault instead of a predicted failure.
     assert "sensor check" in html and "flow_m3h stuck" in html
     assert 'class="offline" data-asset="chiller-03"' in html
+    # The technicians' plan: who comes when, and the visit waiting for capacity (also a KPI).
+    assert "#1 tech-ana" in html and "overbooked · earliest tech-ana" in html
+    assert re.search(
+        r'class="kpi alert" id="kpi-capacity-box"><span>Waiting for capacity</span><b id="kpi-capacity">1<',
+        html,
+    )
 
     OUTPUT.mkdir(exist_ok=True)
     png = OUTPUT / ("board.png" if db_url.startswith("sqlite") else "board-postgresql.png")
