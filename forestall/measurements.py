@@ -11,6 +11,11 @@ the worker writes them (ingest: liveness and rejections; predictor: the events i
 | ``contract`` | tenant, customer, segment, kind (ended, downgraded) | count (1) |
 | ``failure`` | tenant, customer, asset | count (1): an unplanned failure |
 | ``visit_outcome`` | tenant, customer, asset, result (fault_found, no_fault) | fault_found (1 or 0) |
+| ``capacity`` | tenant | waiting (overbooked), booked, technicians; each planning pass |
+| ``visit_capacity`` | tenant, customer, asset, recommendation, technician | overbooked, rank, harm, † |
+
+``visit_capacity`` is written when a visit's place in the technicians' plan changes (†:
+``start_in_hours``, from then to its slot, when it has one).
 
 A fault found on a visit is a failure prevented.
 
@@ -89,3 +94,36 @@ def event_points(
         tags = {**who, "asset": asset, "result": "fault_found" if found else "no_fault"}
         return [Point("visit_outcome", tags, {"fault_found": float(found)}, at)]
     return []
+
+
+def capacity_point(tenant: str, waiting: int, booked: int, technicians: int, at: float) -> Point:
+    """The technicians' plan of a tenant after a planning pass: visits waiting for capacity and booked."""
+    fields = {"waiting": float(waiting), "booked": float(booked), "technicians": float(technicians)}
+    return Point("capacity", {"tenant": tenant}, fields, at)
+
+
+def visit_capacity_point(
+    tenant: str,
+    customer: str | None,
+    asset: str,
+    recommendation: str,
+    placed: Mapping[str, Any],
+    overbooked: bool,
+    at: float,
+) -> Point:
+    """One visit's new place in the plan (``Recommendation.capacity``): booked or waiting, and when."""
+    tags = {
+        "tenant": tenant,
+        "customer": customer or "",
+        "asset": asset,
+        "recommendation": recommendation,
+        "technician": str(placed.get("technician_id") or ""),
+    }
+    fields = {
+        "overbooked": float(overbooked),
+        "rank": float(placed["rank"]),
+        "harm": float(placed["harm"]),
+    }
+    if placed.get("start") is not None:
+        fields["start_in_hours"] = (float(placed["start"]) - at) / 3600.0
+    return Point("visit_capacity", tags, fields, at)

@@ -145,6 +145,18 @@ SENSOR_CHECKS = Query(  # recommendations of kind sensor_check: a sensor misread
     ("confidence",),
     table=True,
 )
+CAPACITY_WAITING = Query(  # the technicians' plan after each planning pass (predictor/capacity.py)
+    'SELECT last("waiting") AS "waiting", last("booked") AS "booked" FROM "capacity"'
+    f" WHERE {TENANT} AND $timeFilter GROUP BY time($__interval) fill(none)",
+    ("waiting", "booked"),
+)
+VISITS_WAITING = Query(  # each visit's latest place in the plan: overbooked 1 = waiting for capacity
+    'SELECT last("overbooked") AS "overbooked", last("rank") AS "rank", last("harm") AS "harm",'
+    ' last("start_in_hours") AS "start_in_hours" FROM "visit_capacity"'
+    f' WHERE {TENANT} AND {CUSTOMER} AND $timeFilter GROUP BY "customer", "asset", "recommendation"',
+    ("overbooked", "rank", "harm", "start_in_hours"),
+    table=True,
+)
 
 # asset_status is written at each change only: the newest change up to the range's end, however
 # long ago, so an asset offline for longer than the range stays listed (the row's time: since when).
@@ -298,6 +310,15 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
             _table("Survey scores (CSAT, NPS, CES) per customer and segment", SURVEY_SCORES, "customer")
         )
         .with_panel(_table("Contracts ended or downgraded per customer and segment", CONTRACTS, "customer"))
+        .with_panel(
+            _table(
+                "Visits and technician capacity: overbooked 1 = waiting (no slot before the failure),"
+                " rank, harm, hours to the slot",
+                VISITS_WAITING,
+                "asset",
+            )
+        )
+        .with_panel(_timeseries("Visits waiting for capacity, and booked", CAPACITY_WAITING))
     )
     asset = (
         _dashboard("forestall-asset", "Forestall · Asset", ("tenant", "asset"), board_url)
@@ -322,6 +343,7 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
                 "asset",
             )
         )
+        .with_panel(_timeseries("Visits waiting for capacity, and booked", CAPACITY_WAITING))
         .with_panel(_timeseries("Visit outcomes and failures prevented", VISIT_OUTCOMES))
         .with_panel(_timeseries("Unplanned failures", FAILURES))
     )

@@ -256,7 +256,7 @@ class PredictorService:
                 points.extend(self.visits.plan_customer(session, tenant, customer_id, clock, risk.risk_index))
             planned[tenant] = clock
         for tenant, clock in planned.items():
-            self.visits.schedule(session, tenant, clock)
+            points.extend(self.visits.schedule(session, tenant, clock))
         return points
 
     def _store_health(self, session: Session, asset: Asset, health: Health) -> None:

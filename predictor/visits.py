@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forestall.measurements import capacity_point, visit_capacity_point
 from forestall.series import Point
 from forestall.state.models import Asset, Customer, CustomerRisk, Recommendation, Technician
 from forestall.state.repo import emit_webhook
@@ -205,14 +206,15 @@ class Visits:
             session, rec.tenant, "visit.cancelled", now, {**recommendation_view(rec), "reason": reason}
         )
 
-    def schedule(self, session: Session, tenant: str, now: float) -> None:
+    def schedule(self, session: Session, tenant: str, now: float) -> list[Point]:
         """Place the tenant's open failure visits into its technicians' time (``predictor.capacity``).
 
         Visits the FSM accepted or scheduled hold their slots; the open ones are ranked by harm
         and given the earliest slot that fits. A booked visit's window stretches to its slot (it
         is never expired before the technician comes); one that no slot fits before its predicted
         failure is marked ``overbooked`` with the earliest that would fit. A change of technician,
-        slot or overbooked state is sent as ``visit.updated``. A tenant without active technicians
+        slot or overbooked state is sent as ``visit.updated`` (and a ``visit_capacity`` point; each
+        pass also gives a ``capacity`` point of the tenant). A tenant without active technicians
         is not planned (capacity unknown: every recommendation stands as the models made it, and
         a plan made while it had some is withdrawn).
         """
@@ -229,13 +231,11 @@ class Visits:
         )
         waiting = [r for r in recs if r.status == "open"]
         if not techs:  # no technician (left): the plan no longer holds
-            for rec in waiting:
-                if rec.capacity is not None:
-                    rec.capacity, rec.overbooked, rec.updated_at = None, None, now
-                    emit_webhook(session, tenant, "visit.updated", now, recommendation_view(rec))
-            return
-        if not waiting:
-            return
+            withdrawn = [rec for rec in waiting if rec.capacity is not None]
+            for rec in withdrawn:
+                rec.capacity, rec.overbooked, rec.updated_at = None, None, now
+                emit_webhook(session, tenant, "visit.updated", now, recommendation_view(rec))
+            return [capacity_point(tenant, 0, 0, 0, now)] if withdrawn else []
         horizon = now + capacity.HORIZON_HOURS * HOUR
         crews = [crew for t in techs if (crew := _crew(t, now, horizon)) is not None]
         bookings = [b for r in recs if r.status != "open" and (b := _booking(r)) is not None]
@@ -262,7 +262,10 @@ class Visits:
             demands.append(demand)
             factors[rec.id] = demand.factors
         by_id = {r.id: r for r in waiting}
-        for assignment in capacity.schedule(demands, crews, bookings, now):
+        plan = capacity.schedule(demands, crews, bookings, now)
+        waiting_n = sum(a.overbooked for a in plan)
+        points = [capacity_point(tenant, waiting_n, len(plan) - waiting_n, len(crews), now)]
+        for assignment in plan:
             rec = by_id[assignment.visit_id]
             placed = {**assignment.as_dict(factors[rec.id]), "at": now}
             moved = rec.overbooked != assignment.overbooked or _slot_of(rec.capacity) != _slot_of(placed)
@@ -273,6 +276,12 @@ class Visits:
             if moved:
                 rec.updated_at = now
                 emit_webhook(session, tenant, "visit.updated", now, recommendation_view(rec))
+                points.append(
+                    visit_capacity_point(
+                        tenant, rec.customer_id, rec.asset_ids[0], rec.id, placed, assignment.overbooked, now
+                    )
+                )
+        return points
 
     def sweep(self, session: Session, tenant: str, now: float) -> list[str]:
         """Expire recommendations whose window has passed without a visit; their assets."""

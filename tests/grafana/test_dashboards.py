@@ -374,6 +374,10 @@ def test_every_panel_query_returns_what_the_stored_points_imply(
     # the demo's devices send nothing bad (a real worker's rejections: test_influx_store)
     assert _panel(server, "INGEST_REJECTIONS", span, whole, tenant=TENANT) == []
 
+    # the demo registers no technicians: nothing is planned into capacity (test_influx_store plans some)
+    assert _panel(server, "CAPACITY_WAITING", span, whole, tenant=TENANT) == []
+    assert _panel(server, "VISITS_WAITING", span, whole, tenant=TENANT, customer=customer) == []
+
     assert set(QUERIES) == CHECKED  # every panel's query was run above
 
     # the alert rules' queries: the newest value of each series of the last hour, with its labels

@@ -26,16 +26,22 @@ from forestall.contract import Sample, telemetry_payload
 from forestall.measurements import event_points
 from forestall.series import Point, SeriesTags, StoreError
 from forestall.settings import InfluxSettings, Settings
-from forestall.state.db import upgrade
+from forestall.state.db import make_engine, make_sessionmaker, upgrade
+from forestall.state.models import Asset, Customer, Recommendation, Technician
+from forestall.workhours import WEEKDAYS
 from grafana.dashboards import QUERIES
 from ingest.store.influxdb import InfluxStore
 from ingest.store.influxdb.lineproto import encode_points, encode_samples
 from ingest.worker import Worker
+from predictor.engine import Predictor
+from predictor.planner import PlannerPolicy
+from predictor.visits import Visits
 from tests.conftest import Mosquitto
 from tests.ingest.conftest import InfluxDB1, VictoriaMetrics, influxdb2_settings, needs_influxdb2
 from tests.support import as_grafana_sends, wait_for
 
 NOW = float(int(time.time()) - 3600)  # VictoriaMetrics ignores points > 2 days ahead or past retention
+DAY0 = NOW - NOW % 86400  # midnight UTC of NOW's day
 
 
 def influx(url: str, **overrides: object) -> InfluxSettings:
@@ -527,3 +533,54 @@ def test_contract_events_are_counted_per_customer_segment_and_kind_on_the_experi
         ("c1", "key", "ended"): 1.0,
         ("c2", "standard", "downgraded"): 2.0,
     }
+
+
+def test_the_technicians_plan_is_charted_on_the_experience_and_visits_dashboards(
+    tmp_path: Path, influxdb1: InfluxDB1
+) -> None:
+    """The worker's plan (``Visits.schedule`` on a real state DB: one technician, two visits, one
+    waiting for capacity) written to InfluxDB 1.6 (v1), read back as Grafana sends the panels."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    upgrade(url)
+    sessions = make_sessionmaker(make_engine(url))
+    with sessions.begin() as session:
+        session.add(Customer(tenant="acme", id="c1", name="Acme", segment="key", sla_tier="gold",
+                             visit_sensitivity=0.2, created_at=NOW))  # fmt: skip
+        session.add(Technician(tenant="acme", id="tech-1", name="Ana", skills=["pump"], regions=["north"],
+                               timezone="UTC", hours={day: [["00:00", "04:00"]] for day in WEEKDAYS},
+                               active=True, created_at=NOW))  # fmt: skip
+        for n, (confidence, failure_h) in enumerate(((0.9, 3.5), (0.75, 3.5)), start=1):
+            session.add(Asset(tenant="acme", id=f"p{n}", customer_id="c1", asset_type="pump", site="north",
+                              criticality=3, safety_critical=False, created_at=NOW))  # fmt: skip
+            session.add(Recommendation(
+                id=f"rec-{n}", tenant="acme", customer_id="c1", site="north", asset_ids=[f"p{n}"],
+                status="open", priority="P2", priority_score=0.5, reason={},
+                predicted_failure_at=DAY0 + failure_h * 3600,
+                confidence=confidence, window_start=DAY0, window_end=DAY0 + 3600, sla_due_at=DAY0 + 8 * 3600,
+                fits_sla=False, risk_index=40.0, created_at=DAY0, updated_at=DAY0,
+            ))  # fmt: skip
+    with sessions.begin() as session:
+        points = Visits(Predictor(), PlannerPolicy()).schedule(session, "acme", DAY0)
+    assert sorted(p.measurement for p in points) == ["capacity", "visit_capacity", "visit_capacity"]
+    store = InfluxStore(influx(influxdb1.url, api="v1"), tmp_path / "spool.sqlite")
+    influxdb1.query("CREATE DATABASE forestall")
+    try:
+        store.write_points(points)
+        assert store.flush(timeout=60)
+    finally:
+        store.close()
+    span = (DAY0 - 60, DAY0 + 60)
+    [plan] = influxdb1.rows(as_grafana_sends(QUERIES["CAPACITY_WAITING"].text, span, "10000d", tenant="acme"))
+    assert (plan["waiting"], plan["booked"]) == (1.0, 1.0)
+    rows = influxdb1.rows(
+        as_grafana_sends(QUERIES["VISITS_WAITING"].text, span, "10000d", tenant="acme", customer="c1")
+    )
+    by_rec = {r["recommendation"]: r for r in rows}
+    assert (by_rec["rec-1"]["overbooked"], by_rec["rec-1"]["rank"], by_rec["rec-1"]["start_in_hours"]) == (
+        0,
+        1,
+        0,
+    )
+    assert (by_rec["rec-2"]["overbooked"], by_rec["rec-2"]["rank"]) == (1.0, 2.0)
+    assert by_rec["rec-2"]["start_in_hours"] == 24.0  # the next night's shift: after its failure
+    assert by_rec["rec-1"]["harm"] > by_rec["rec-2"]["harm"] > 0
