@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from forestall.contract import ID_RE, SENSOR_RE
+from programs.backtest import scores
 from programs.backtest.cmapss import read_engines
 
 HOUR = 3600.0
@@ -148,7 +149,7 @@ class FleetHistory:
         """
         failures = {a.asset: list(a.failures) for a in self.assets}
         ends = {asset: rows[-1][0] for asset, rows in self.rows.items() if rows}
-        squares, bins = [], [[0, 0.0, 0.0] for _ in range(10)]
+        forecasts, outcomes = [], []
         for asset, at, p in predictions:
             times = failures.get(asset, [])
             i = bisect.bisect_left(times, at)
@@ -158,16 +159,12 @@ class FleetHistory:
                 happened = False
             else:
                 continue
-            squares.append((p - float(happened)) ** 2)
-            b = bins[min(int(p * 10), 9)]
-            b[0], b[1], b[2] = b[0] + 1, b[1] + p, b[2] + float(happened)
+            forecasts.append(p)
+            outcomes.append(happened)
+        score = scores.brier(forecasts, outcomes)
         return {
-            "brier": round(statistics.fmean(squares), 4) if squares else None,
-            "reliability": [
-                {"predicted": round(b[1] / b[0], 3), "observed": round(b[2] / b[0], 3), "n": int(b[0])}
-                for b in bins
-                if b[0]
-            ],
+            "brier": round(score, 4) if score is not None else None,
+            "reliability": scores.reliability(forecasts, outcomes),
         }
 
 
