@@ -35,7 +35,9 @@ from ingest.worker import Worker
 from simulators.apiclient import ApiClient
 from simulators.fleet import Fleet, FleetSpec
 from simulators.fsm import FsmSimulator
+from simulators.operating import HARDER, Conditions
 from simulators.physics import DEMO_DEGRADATION_HOURS
+from simulators.world import with_conditions
 
 TENANT = "demo"
 DRAIN_SECONDS = 5.0  # after the fleet stops: let the worker, webhooks and technicians catch up
@@ -57,6 +59,7 @@ class DemoOptions:
     webhook_secret: str | None = None
     config: Path | None = None
     sensor_faults: float = 0.1  # share of assets with a broken sensor (each kind in turn)
+    conditions: Conditions = HARDER  # how hard the world is to read (simulators/operating.py)
 
 
 def new_webhook_secret() -> str:
@@ -141,6 +144,7 @@ class Demo:
             sensor_fault_share=opts.sensor_faults,
             sensor_fault_hours=DEMO_SENSOR_FAULT_HOURS,
         )
+        spec = with_conditions(spec, opts.conditions)
         fleet = Fleet(
             spec,
             clock,

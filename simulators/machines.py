@@ -2,12 +2,16 @@
 
 Each sensor reads ``base + load_gain * (load - 0.5) + Σ mode effect * severity + noise``
 where ``load`` (0.2-0.9) follows the asset's daily duty cycle and ``severity`` (0..1) is the
-active fault's progress through its P-F curve. Each failure mode has its own P-F interval
-(onset to failure): from a day and a half for fast faults (seal leaks, overheating) to about
-two weeks for slow wear (bearings, fouling), inside the 14-day window in which a warning is
-useful to a dispatcher. Real P-F intervals of vibration- and temperature-detected wear run
-from weeks to months; these are compressed so that 30 simulated days hold several cycles.
-A failed machine is stopped: it reads its
+active fault's progress through its P-F curve. The harder world (``simulators.operating``)
+moves the load by setpoints too, stops machines for hours, adds ``ambient_gain × ambient``,
+lets temperatures lag starts and stops by ``lag_minutes``, grows the noise with the load and
+shows an early fault at high load only; the machine then also reports ``load_pct``.
+
+Each failure mode has its own P-F interval (onset to failure): from a day and a half for fast
+faults (seal leaks, overheating) to about two weeks for slow wear (bearings, fouling), inside
+the 14-day window in which a warning is useful to a dispatcher. Real P-F intervals of
+vibration- and temperature-detected wear run from weeks to months; these are compressed so
+that 30 simulated days hold several cycles. A failed machine is stopped: it reads its
 ``failed`` value plus noise (motor tripped, no flow, temperatures back at ambient).
 
 >>> sorted(MACHINE_TYPES)
@@ -31,6 +35,8 @@ class SensorSpec:
     load_gain: float  # change from the lightest to the heaviest duty (load 0 -> 1)
     failed: float  # reading of the stopped machine
     low: float  # physical floor (readings are clamped here)
+    ambient_gain: float = 0.0  # change per °C of the machine room's air (harder world, ``operating``)
+    lag_minutes: float = 0.0  # thermal time constant after a start or a stop (0: at once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,7 @@ def _mode(code: str, pf_days: tuple[float, float], **effects: float) -> FailureM
 PUMP: Final = MachineType(
     "pump",
     (
-        SensorSpec("temp_c", 48.0, 0.4, 12.0, 24.0, -20.0),
+        SensorSpec("temp_c", 48.0, 0.4, 12.0, 24.0, -20.0, ambient_gain=0.8, lag_minutes=30.0),
         SensorSpec("vibration_mm_s", 2.2, 0.15, 0.8, 0.1, 0.0),
         SensorSpec("pressure_bar", 6.0, 0.08, 1.2, 0.3, 0.0),
         SensorSpec("current_a", 32.0, 0.5, 12.0, 0.0, 0.0),
@@ -83,9 +89,9 @@ PUMP: Final = MachineType(
 CHILLER: Final = MachineType(
     "chiller",
     (
-        SensorSpec("supply_temp_c", 7.0, 0.1, 1.2, 16.0, -5.0),
-        SensorSpec("condenser_pressure_bar", 11.0, 0.12, 3.5, 6.0, 0.0),
-        SensorSpec("compressor_current_a", 85.0, 1.0, 45.0, 0.0, 0.0),
+        SensorSpec("supply_temp_c", 7.0, 0.1, 1.2, 16.0, -5.0, ambient_gain=0.05, lag_minutes=15.0),
+        SensorSpec("condenser_pressure_bar", 11.0, 0.12, 3.5, 6.0, 0.0, ambient_gain=0.2, lag_minutes=10.0),
+        SensorSpec("compressor_current_a", 85.0, 1.0, 45.0, 0.0, 0.0, ambient_gain=0.8),
         SensorSpec("vibration_mm_s", 1.8, 0.12, 0.5, 0.1, 0.0),
     ),
     (
@@ -106,11 +112,11 @@ CHILLER: Final = MachineType(
 COMPRESSOR: Final = MachineType(
     "compressor",
     (
-        SensorSpec("discharge_temp_c", 85.0, 0.6, 12.0, 30.0, -20.0),
+        SensorSpec("discharge_temp_c", 85.0, 0.6, 12.0, 30.0, -20.0, ambient_gain=1.0, lag_minutes=15.0),
         SensorSpec("discharge_pressure_bar", 8.0, 0.05, 0.5, 0.5, 0.0),
         SensorSpec("vibration_mm_s", 3.0, 0.2, 0.6, 0.1, 0.0),
-        SensorSpec("current_a", 55.0, 0.7, 22.0, 0.0, 0.0),
-        SensorSpec("oil_temp_c", 62.0, 0.4, 7.0, 35.0, -20.0),
+        SensorSpec("current_a", 55.0, 0.7, 22.0, 0.0, 0.0, ambient_gain=0.15),
+        SensorSpec("oil_temp_c", 62.0, 0.4, 7.0, 35.0, -20.0, ambient_gain=0.7, lag_minutes=40.0),
     ),
     (
         # Leaking valves recompress hot gas: pressure falls, discharge temperature climbs.
@@ -120,6 +126,9 @@ COMPRESSOR: Final = MachineType(
         _mode("overheating", (1.5, 5), discharge_temp_c=35.0, oil_temp_c=25.0, current_a=4.0),
     ),
 )
+
+# The operating point as a drive or capacity controller reports it (harder world): 100 × load, 0 idle.
+LOAD_SENSOR: Final = SensorSpec("load_pct", 50.0, 0.2, 100.0, 0.0, 0.0)
 
 MACHINE_TYPES: Final = MappingProxyType({t.name: t for t in (PUMP, CHILLER, COMPRESSOR)})
 

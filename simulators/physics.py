@@ -12,12 +12,17 @@ the standard library. Hidden state evolves in *event time*:
   at the end. A healthy machine shows only its daily duty cycle plus noise, never a trend.
 - At the failure time the machine stops and reads its stopped values until a visit
   repairs it. A repair resets the wear and draws the next fault.
+- ``conditions`` (``simulators.operating.Conditions``) make the world harder to read: load
+  setpoints held for hours, idle spells, a seasonal ambient, noise that grows with the load,
+  faults that show early only at high load, a ``load_pct`` channel. ``Conditions()``, the
+  default here, is the easy world of a daily duty cycle; ``FleetSpec`` defaults to the harder.
 - A machine may also carry a broken sensor (``SensorDefect``, set by the world): from its
   onset one channel reads stuck at one value, spikes now and then, drops out of the readings
   or drifts away, while the machine itself is as healthy as before. A sensor repair ends it.
 
-Every draw comes from a generator seeded by ``(seed, asset_id)`` and the noise of a reading
-is a function of ``(seed, ts)`` alone, so the same seed and the same visits give identical
+Every draw comes from a generator seeded by ``(seed, asset_id)`` (the operating schedule from
+one of its own, so the faults drawn are the same in the easy and the harder world) and the noise
+of a reading is a function of ``(seed, ts)`` alone, so the same seed and the same visits give identical
 readings however often the machine is read.
 
 >>> pump = make_equipment("pump", "pump-0001", seed=7, start=0.0, force_onset_at=3600.0,
@@ -38,7 +43,8 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
-from simulators.machines import FailureMode, MachineType, machine_type
+from simulators.machines import LOAD_SENSOR, FailureMode, MachineType, SensorSpec, machine_type
+from simulators.operating import FULL_LOAD, MID_LOAD, NOISE_LOAD, Climate, Conditions, OperatingSchedule
 
 HOUR: Final = 3600.0
 DAY: Final = 86400.0
@@ -112,6 +118,7 @@ class Equipment:
         healthy_hours: float = 0.0,
         force_onset_at: float | None = None,
         force_mode: str | None = None,
+        conditions: Conditions | None = None,
     ) -> None:
         if degradation_hours is not None and not 0 < degradation_hours[0] <= degradation_hours[1]:
             raise ValueError("need 0 < degradation_hours[0] <= degradation_hours[1]")
@@ -120,7 +127,12 @@ class Equipment:
         self.kind = kind
         self.asset_id = asset_id
         self.asset_type = kind.name
-        self.sensors: tuple[str, ...] = kind.sensor_names
+        self.conditions = conditions = conditions or Conditions()
+        self._specs: tuple[SensorSpec, ...] = kind.sensors + (
+            (LOAD_SENSOR,) if conditions.load_channel else ()
+        )
+        self._spec_by_name = {s.name: s for s in self._specs}
+        self.sensors: tuple[str, ...] = tuple(s.name for s in self._specs)
         self._onset_rate = onset_rate_per_h
         self._degradation_hours = degradation_hours
         self._rng = random.Random(f"forestall-equipment:{seed}:{asset_id}")
@@ -128,6 +140,13 @@ class Equipment:
         # Unit-to-unit spread (±3 %) and when in the day the duty peaks (around 14:00 ± 2 h).
         self._offsets = {s.name: 1.0 + self._rng.uniform(-0.03, 0.03) for s in kind.sensors}
         self._peak_hour = 14.0 + self._rng.uniform(-2.0, 2.0)
+        self._offsets[LOAD_SENSOR.name] = 1.0  # a drive reports its speed without a unit's offset
+        self._schedule = (
+            None
+            if conditions.steady
+            else OperatingSchedule(conditions, seed, asset_id, start, self._peak_hour)
+        )
+        self._climate = Climate(conditions.ambient_c, seed, start)
         self._t = start
         self._failed_at: float | None = None
         self._pending: list[FailureEvent] = []
@@ -176,7 +195,7 @@ class Equipment:
     # -- public API ---------------------------------------------------------------------------
 
     def load(self, ts: float) -> float:
-        """Duty (0.2-0.9) of the daily cycle at ``ts``: busy afternoons, quiet nights."""
+        """Duty (0.2-0.9) of the daily cycle at ``ts``: busy afternoons, quiet nights (the easy world)."""
         hours = (ts / HOUR) % 24.0
         phase = 2.0 * math.pi * (hours - self._peak_hour) / 24.0
         return 0.55 + 0.3 * math.cos(phase) + 0.05 * math.cos(2.0 * phase)
@@ -185,28 +204,51 @@ class Equipment:
         """Advance to ``ts`` (non-decreasing; an earlier ``ts`` reads the current state) and read."""
         self._advance_to(ts)
         noise = random.Random(self._noise_seed * 10**13 + round(ts * 1000.0))
+        ambient = self._climate.ambient(ts)
         values: dict[str, float] = {}
         if self._failed_at is not None:
-            for spec in self.kind.sensors:
-                # A stopped motor draws no current and moves nothing: zero reads zero.
-                jitter = noise.gauss(0.0, spec.noise_sd * 0.3) if spec.failed else 0.0
-                values[spec.name] = round(max(spec.low, spec.failed + jitter), 3)
+            for spec in self._specs:
+                values[spec.name] = self._stopped(spec, ambient, noise)
             return values
-        load = self.load(ts)
+        state = self._schedule.at(ts) if self._schedule is not None else None
+        running = state is None or state.running
+        # An idle machine's temperatures cool from where it ran: about mid load.
+        load = self.load(ts) if state is None else (state.load if running else MID_LOAD)
         sev = self._severity_at(ts)
         effects = self._episode.mode.effects
-        for spec in self.kind.sensors:
+        conditions = self.conditions
+        shown = (load / FULL_LOAD) ** (conditions.fault_load_exponent * (1.0 - sev))
+        scale = (load / NOISE_LOAD) ** conditions.load_noise
+        for spec in self._specs:
+            warmth = 1.0 if self._schedule is None else self._schedule.warmth(ts, spec.lag_minutes * 60.0)
+            if warmth <= 0.0:
+                values[spec.name] = self._stopped(spec, ambient, noise)
+                continue
+            sd = spec.noise_sd * scale if running else spec.noise_sd * 0.3
             value = spec.base * self._offsets[spec.name] + spec.load_gain * (load - 0.5)
-            value += effects.get(spec.name, 0.0) * sev + noise.gauss(0.0, spec.noise_sd)
+            value += effects.get(spec.name, 0.0) * sev * shown + noise.gauss(0.0, sd)
+            value += spec.ambient_gain * ambient
+            if warmth < 1.0:  # starting up or cooling down
+                value = (
+                    spec.failed
+                    + spec.ambient_gain * ambient
+                    + warmth * (value - spec.failed - spec.ambient_gain * ambient)
+                )
             values[spec.name] = round(max(spec.low, value), 3)
         return self._misread(ts, values)
+
+    @staticmethod
+    def _stopped(spec: SensorSpec, ambient: float, noise: random.Random) -> float:
+        """A stopped machine's reading: a motor at rest draws no current, moves nothing (zero reads 0)."""
+        jitter = noise.gauss(0.0, spec.noise_sd * 0.3) if spec.failed else 0.0
+        return round(max(spec.low, spec.failed + spec.ambient_gain * ambient + jitter), 3)
 
     def _misread(self, ts: float, values: dict[str, float]) -> dict[str, float]:
         """What a broken sensor makes of the true values (a function of ``ts`` and the defect)."""
         defect = self.sensor_defect
         if defect is None or ts < defect.onset_at or defect.channel not in values:
             return values
-        name, spec = defect.channel, next(s for s in self.kind.sensors if s.name == defect.channel)
+        name, spec = defect.channel, self._spec_by_name[defect.channel]
         if defect.kind == "stuck":
             if self._stuck_value is None:
                 self._stuck_value = values[name]
@@ -305,12 +347,14 @@ def make_equipment(
     healthy_hours: float = 0.0,
     force_onset_at: float | None = None,
     force_mode: str | None = None,
+    conditions: Conditions | None = None,
 ) -> Equipment:
     """A machine of ``asset_type`` (``pump``, ``chiller``, ``compressor``) starting healthy at ``start``.
 
     ``healthy_hours`` keeps the first fault from starting before ``start + healthy_hours``
     (a commissioning period, so models see normal behaviour first); ``force_onset_at`` and
-    ``force_mode`` pin the first fault, for tests and scripted demos.
+    ``force_mode`` pin the first fault, for tests and scripted demos; ``conditions`` make the
+    world harder to read (``simulators.operating``; default: the easy world).
     """
     return Equipment(
         machine_type(asset_type),
@@ -322,4 +366,5 @@ def make_equipment(
         healthy_hours=healthy_hours,
         force_onset_at=force_onset_at,
         force_mode=force_mode,
+        conditions=conditions,
     )

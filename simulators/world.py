@@ -16,11 +16,12 @@ nothing. Corrective visits (sent after a failure) are counted apart.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Final
 
 from forestall.vocab import SENSOR_FAULT_KINDS
 from simulators.customers import Customer, CustomerEvent, CustomerStream, make_customers
+from simulators.operating import HARDER, Conditions
 from simulators.physics import (
     DEFAULT_ONSET_RATE_PER_H,
     Equipment,
@@ -44,14 +45,57 @@ class FleetSpec:
     onset_rate_per_h: float = DEFAULT_ONSET_RATE_PER_H
     degradation_hours: tuple[float, float] | None = None  # None: each failure mode's P-F interval
     healthy_hours: float = 6.0  # commissioning: no fault starts this early, so models see normal first
-    sensor_fault_share: float = 0.0  # share of assets with a broken sensor (each kind in turn)
+    sensor_fault_share: float = 0.1  # share of assets with a broken sensor (each kind in turn)
     sensor_fault_hours: tuple[float, float] = (48.0, 480.0)  # its onset, in hours after the start
+    # How hard the world is to read (simulators.operating); these defaults are the harder world,
+    # ``easy(spec)`` today's world of a daily duty cycle in a constant climate.
+    load_cycles: float = HARDER.load_cycles  # share of the load swing that follows setpoints held for hours
+    ambient_c: float = HARDER.ambient_c  # the season's half-swing of the machine room's air, °C
+    idle_share: float = HARDER.idle_share  # share of the time machines stand idle (spells of 2-12 h)
+    load_noise: float = HARDER.load_noise  # noise × (load / 0.5) ** load_noise
+    fault_load_exponent: float = HARDER.fault_load_exponent  # early faults show at high load only
+    load_channel: bool = HARDER.load_channel  # machines report load_pct
 
     def __post_init__(self) -> None:
         if self.assets < 1 or self.customers < 1 or not self.asset_types or self.sample_interval_s <= 0:
             raise ValueError("a fleet needs >= 1 asset, >= 1 customer, asset types and a positive interval")
         if not 0.0 <= self.sensor_fault_share <= 1.0:
             raise ValueError("sensor_fault_share is a share of the assets: 0 to 1")
+        _ = self.conditions  # each knob within its documented range
+
+    @property
+    def conditions(self) -> Conditions:
+        """The operating conditions of every machine (``simulators.operating``)."""
+        return Conditions(
+            load_cycles=self.load_cycles,
+            ambient_c=self.ambient_c,
+            idle_share=self.idle_share,
+            load_noise=self.load_noise,
+            fault_load_exponent=self.fault_load_exponent,
+            load_channel=self.load_channel,
+        )
+
+
+def easy(spec: FleetSpec) -> FleetSpec:
+    """``spec`` in the easy world: a daily duty cycle in a constant climate, no broken sensors.
+
+    >>> easy(FleetSpec()).conditions == Conditions() and easy(FleetSpec()).sensor_fault_share == 0.0
+    True
+    """
+    return replace(with_conditions(spec, Conditions()), sensor_fault_share=0.0)
+
+
+def with_conditions(spec: FleetSpec, conditions: Conditions) -> FleetSpec:
+    """``spec`` with every machine in ``conditions``."""
+    return replace(
+        spec,
+        load_cycles=conditions.load_cycles,
+        ambient_c=conditions.ambient_c,
+        idle_share=conditions.idle_share,
+        load_noise=conditions.load_noise,
+        fault_load_exponent=conditions.fault_load_exponent,
+        load_channel=conditions.load_channel,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +167,7 @@ class World:
         self.customers = make_customers(spec.customers, spec.seed)
         self.assets = _layout(spec, self.customers)
         self.asset_by_id = {a.id: a for a in self.assets}
+        conditions = spec.conditions
         self.equipment: dict[str, Equipment] = {
             a.id: make_equipment(
                 a.asset_type,
@@ -132,6 +177,7 @@ class World:
                 onset_rate_per_h=spec.onset_rate_per_h,
                 degradation_hours=spec.degradation_hours,
                 healthy_hours=spec.healthy_hours,
+                conditions=conditions,
             )
             for a in self.assets
         }

@@ -24,6 +24,7 @@ from ingest.worker import Worker
 from simulators.apiclient import ApiClient
 from simulators.fleet import Fleet, FleetSpec
 from simulators.physics import make_equipment
+from simulators.world import easy
 from tests.conftest import WEBHOOK_SECRET, WebhookReceiver
 
 HOUR = 3600.0
@@ -46,7 +47,8 @@ def subscribe(api_url: str, key: str, url: str) -> None:
 
 
 def fleet(tenant: str, clock: SimClock, api_url: str, key: str, mqtt_url: str, data_dir: Path) -> Fleet:
-    spec = FleetSpec(tenant=tenant, assets=6, customers=2, seed=11, onset_rate_per_h=0.0)
+    # The easy world: the loop is under test here, not how hard the world is to read.
+    spec = easy(FleetSpec(tenant=tenant, assets=6, customers=2, seed=11, onset_rate_per_h=0.0))
     return Fleet(spec, clock, api_url=api_url, api_key=key, mqtt_url=mqtt_url, data_dir=data_dir)
 
 

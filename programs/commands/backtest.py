@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from programs.commands.common import add_config_argument
+from programs.commands.common import add_config_argument, add_world_arguments, world_from
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,13 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim.add_argument("--assets", type=int, default=50)
     sim.add_argument("--days", type=float, default=30.0)
     sim.add_argument("--seed", type=int, default=7)
-    sim.add_argument(
-        "--sensor-faults",
-        type=float,
-        default=0.0,
-        metavar="SHARE",
-        help="share of assets with a broken sensor (stuck, spikes, dropout, drift in turn), e.g. 0.1",
-    )
+    add_world_arguments(sim)
     add_config_argument(sim)
     sim.set_defaults(handler=_sim)
     _register_fleet(sub)
@@ -87,14 +81,14 @@ def _sim(args: argparse.Namespace) -> int:
 
     if args.assets < 1 or args.days <= 0:
         raise ValueError("--assets must be at least 1 and --days positive")
-    if not 0.0 <= args.sensor_faults <= 1.0:
-        raise ValueError("--sensor-faults is a share of the assets: 0 to 1")
+    sensor_faults, conditions = world_from(args)
     print(
         f"simulating {args.assets} assets for {args.days:g} days under three policies …",
         file=sys.stderr,
         flush=True,
     )
-    print(json.dumps(backtest_sim(args.assets, args.days, args.seed, args.sensor_faults)), flush=True)
+    result = backtest_sim(args.assets, args.days, args.seed, sensor_faults, conditions)
+    print(json.dumps(result), flush=True)
     return 0
 
 

@@ -6,6 +6,8 @@ import argparse
 import signal
 from pathlib import Path
 
+from programs.commands.common import add_world_arguments, world_from
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -27,13 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a new temporary directory")
     parser.add_argument("--webhook-url", default=None, help="also deliver the signed webhooks here")
     parser.add_argument("--webhook-secret", default=None, help="whsec_… secret for --webhook-url")
-    parser.add_argument(
-        "--sensor-faults",
-        type=float,
-        default=0.1,
-        metavar="SHARE",
-        help="share of assets whose sensor breaks (stuck, spikes, dropout, drift in turn; 0: none)",
-    )
+    add_world_arguments(parser)
     parser.add_argument(
         "--config",
         type=Path,
@@ -49,8 +45,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.assets < 1 or args.customers < 1:
         raise ValueError("--assets and --customers must be at least 1")
-    if not 0.0 <= args.sensor_faults <= 1.0:
-        raise ValueError("--sensor-faults is a share of the assets: 0 to 1")
+    sensor_faults, conditions = world_from(args)
     demo = Demo(
         DemoOptions(
             seconds=args.seconds,
@@ -64,7 +59,8 @@ def _run(args: argparse.Namespace) -> int:
             webhook_url=args.webhook_url,
             webhook_secret=args.webhook_secret,
             config=args.config,
-            sensor_faults=args.sensor_faults,
+            sensor_faults=sensor_faults,
+            conditions=conditions,
         )
     )
     for sig in (signal.SIGINT, signal.SIGTERM):

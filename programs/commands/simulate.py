@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from forestall.clock import CatchUpClock, SimClock
 from forestall.contract import format_ts, parse_ts
-from programs.commands.common import add_config_argument, settings_from
+from programs.commands.common import add_config_argument, add_world_arguments, settings_from, world_from
 
 if TYPE_CHECKING:
     from simulators.dispatch import FsmStats
@@ -91,6 +91,7 @@ def _register_fleet(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "with it: no reading in the future, so dashboards that read up to now show them",
     )
     fleet.add_argument("--sample-interval", type=float, default=600.0, help="event seconds between samples")
+    add_world_arguments(fleet)
     add_config_argument(fleet)
     fleet.set_defaults(handler=_run_fleet)
 
@@ -147,8 +148,10 @@ def _loop(seconds: float | None, tick: Callable[[], None], report: Callable[[], 
 
 def _run_fleet(args: argparse.Namespace) -> int:
     from simulators.fleet import Fleet, FleetSpec
+    from simulators.world import with_conditions
 
     settings = settings_from(args)
+    sensor_faults, conditions = world_from(args)
     if args.behind is not None and args.start:
         raise ValueError("--behind and --start are two ways to say where to start: give one")
     if args.behind is not None:
@@ -163,7 +166,9 @@ def _run_fleet(args: argparse.Namespace) -> int:
         customers=args.customers,
         seed=args.seed,
         sample_interval_s=args.sample_interval,
+        sensor_fault_share=sensor_faults,
     )
+    spec = with_conditions(spec, conditions)
     fleet = Fleet(
         spec,
         clock,

@@ -4,11 +4,14 @@ is a sensor; static thresholds take the broken sensors for broken machines."""
 
 from __future__ import annotations
 
-from programs.backtest.sim import run_forestall, run_thresholds
-from simulators.world import FleetSpec
+from dataclasses import replace
 
-SPEC = FleetSpec(
-    tenant="t", assets=12, customers=3, seed=4, onset_rate_per_h=0.0,
+from programs.backtest.sim import run_forestall, run_thresholds
+from simulators.world import FleetSpec, easy
+
+# The easy world (a daily duty cycle, constant climate): broken sensors are all that goes wrong.
+SPEC = replace(
+    easy(FleetSpec(tenant="t", assets=12, customers=3, seed=4, onset_rate_per_h=0.0)),
     sensor_fault_share=0.34, sensor_fault_hours=(40.0, 60.0),
 )  # fmt: skip
 

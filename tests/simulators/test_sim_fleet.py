@@ -126,8 +126,11 @@ def test_fleet_registers_and_publishes_telemetry_through_edge_agents(
         "pressure_bar",
         "current_a",
         "flow_m3h",
+        "load_pct",  # the harder world's machines report their operating point
     }
-    twin = make_equipment("pump", "pump-0001", spec.seed, NOW, onset_rate_per_h=0.0)
+    twin = make_equipment(
+        "pump", "pump-0001", spec.seed, NOW, onset_rate_per_h=0.0, conditions=spec.conditions
+    )
     assert all(twin.read(ts) == values for ts, values in sorted(pump.items()))
 
 

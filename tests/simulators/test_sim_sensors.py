@@ -4,7 +4,7 @@ machine stays as it was, and a sensor check repairs the sensor (counted apart fr
 from __future__ import annotations
 
 from simulators.physics import SensorDefect, make_equipment
-from simulators.world import FleetSpec, VisitRequest, World
+from simulators.world import FleetSpec, VisitRequest, World, easy
 
 HOUR = 3600.0
 
@@ -53,4 +53,5 @@ def test_a_share_of_the_fleet_gets_each_kind_in_turn_and_a_sensor_check_repairs_
     assert world.equipment[asset].sensor_defect is None
     m = world.metrics
     assert (m.sensor_checks, m.sensor_repairs, m.visits_completed, m.false_visits) == (2, 1, 0, 0)
-    assert World(FleetSpec(assets=40, customers=4), 0.0).sensor_defects == {}
+    assert len(World(FleetSpec(assets=40, customers=4), 0.0).sensor_defects) == 4  # the default: a tenth
+    assert World(easy(FleetSpec(assets=40, customers=4)), 0.0).sensor_defects == {}
