@@ -53,11 +53,11 @@ FAILURE_PROBABILITY = AlertRule(
 )
 RISK_INDEX = AlertRule(
     "forestall-risk-index",
-    "Experience Risk Index high",
+    "Experience index high",
     'SELECT last("risk_index") AS "risk_index" FROM "customer_risk"'
     ' WHERE $timeFilter GROUP BY "tenant", "customer"',
-    70.0,
-    "{{ $labels.customer }}: Experience Risk Index above 70",
+    70.0,  # the index is a probability (%): over two in three, above the webhook threshold (50)
+    "{{ $labels.customer }}: a negative outcome within 30 days is over 70 % likely",
     ("risk_index",),
 )
 RULES = (FAILURE_PROBABILITY, RISK_INDEX)

@@ -16,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import table, timeseries
+from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
 from grafana.panels import (
@@ -228,6 +230,34 @@ def _table(title: str, query: Query, link: str | None = None) -> table.Panel:
 
 
 RISK_COLUMN = "Failure within 48 h"
+INDEX_COLUMN = "Negative outcome within 30 d"
+# The Experience index is a probability in percent: orange from the tenant threshold's default
+# (predictor.experience.DEFAULT_THRESHOLD_PERCENT: more likely than not), red from the alert's
+# (alerts.RISK_INDEX); tests/grafana keeps the three in step.
+INDEX_WARN, INDEX_ALERT = 50.0, 70.0
+
+
+def _index_steps() -> db.ThresholdsConfig:
+    return steps((None, "green"), (INDEX_WARN, "orange"), (INDEX_ALERT, "red"))
+
+
+def _risk_ranking() -> table.Panel:
+    """Customers likeliest to have a negative outcome first, coloured by the thresholds."""
+    return merged(
+        _table("Experience index ranking (newest per customer)", RISK_RANKING, "customer"),
+        INDEX_COLUMN,
+        descending=True,
+    ).override_by_name("risk_index", field("percent", _index_steps(), INDEX_COLUMN))
+
+
+def _risk_over_time() -> timeseries.Panel:
+    """The index with the threshold's and the alert's lines."""
+    line = common_builders.GraphThresholdsStyleConfig().mode(common.GraphTresholdsStyleMode.DASHED)
+    return (
+        _timeseries("Experience index over time: negative outcome within 30 days", RISK_OVER_TIME, "percent")
+        .thresholds(_index_steps())
+        .thresholds_style(line)
+    )
 
 
 def _assets_at_risk() -> table.Panel:
@@ -302,9 +332,15 @@ def dashboards(board_url: str = BOARD_URL) -> dict[str, db.Dashboard]:
         _dashboard(
             "forestall-experience", "Forestall · Customer experience", ("tenant", "customer"), board_url
         )
-        .with_panel(_table("Experience Risk Index ranking", RISK_RANKING, "customer"))
-        .with_panel(_timeseries("Experience Risk Index over time", RISK_OVER_TIME))
-        .with_panel(_timeseries("Contributions over time", CONTRIBUTIONS))
+        .with_panel(_risk_ranking())
+        .with_panel(_risk_over_time())
+        .with_panel(
+            _timeseries(
+                "Contributions over time (base rate and drivers add up to the index)",
+                CONTRIBUTIONS,
+                "percent",
+            )
+        )
         .with_panel(_table("Incidents per customer and segment", INCIDENTS, "customer"))
         .with_panel(
             _table("Survey scores (CSAT, NPS, CES) per customer and segment", SURVEY_SCORES, "customer")

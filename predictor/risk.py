@@ -1,10 +1,13 @@
-"""The Experience Risk Index: a pure function of asset health and customer factors (ARCHITECTURE §6).
+"""The drivers of a customer's experience, and the fixed index they made until issue 26 (ARCHITECTURE §6).
 
-Each driver of churn adds a contribution in points; the index (0–100) is their sum. Every
-contribution grows monotonically with its evidence (more outages, worse surveys, nearer
-failures never lower the index), saturates, and is scaled by the customer's segment and
-SLA tier ("selects"). The raw sum is mapped onto 0–100 by a saturating curve and the
-contributions are scaled by the same factor, so they always add up to the index.
+``evidence`` turns what happened to a customer into one number per driver, in [0, 1]: 0 for no
+evidence, growing monotonically with it (more outages, worse surveys, nearer failures) and
+saturating. The Experience index (``predictor.experience``) is learnt on these.
+
+``score`` is the fixed index: each driver adds up to its weight in points, scaled by the
+customer's segment and SLA tier ("selects"); the raw sum is mapped onto 0–100 by a saturating
+curve and the contributions are scaled by the same factor, so they add up to the index. Its
+weights are the learned index's prior; the backtests compare the learned index with it.
 
 >>> factors = CustomerFactors(segment="key", sla_tier="gold", visit_sensitivity=0.2, outages=2)
 >>> result = score([AssetRisk("p1", 0.9, 12.0, 5, False)], factors)
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 
 from forestall.vocab import service_level
 
-# Maximum points per contribution before segment/tier scaling.
+# Maximum points per contribution before segment/tier scaling (the learned index: its prior).
 DEFAULT_WEIGHTS: dict[str, float] = {
     "predicted_disruption": 35.0,
     "outages": 15.0,
@@ -37,7 +40,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "visit_sensitivity": 6.0,
     "repeat_faults": 6.0,
 }
-DEFAULT_THRESHOLD = 60.0
 
 SEGMENT_FACTOR = {"key": 1.2, "enterprise": 1.15, "standard": 1.0, "smb": 0.9}
 TIER_FACTOR = {"platinum": 1.15, "gold": 1.1, "silver": 1.0, "bronze": 0.9}
@@ -108,7 +110,8 @@ def disruption(assets: Sequence[AssetRisk]) -> float:
     return 1.0 - survive
 
 
-def _evidence(assets: Sequence[AssetRisk], f: CustomerFactors) -> dict[str, float]:
+def evidence(assets: Sequence[AssetRisk], f: CustomerFactors) -> dict[str, float]:
+    """Each driver's evidence in [0, 1], never lower for more of what drives it."""
     level = service_level(f.sla_tier)
     resolution_target, request_target = level.resolution_hours, level.request_minutes
     return {
@@ -139,8 +142,7 @@ def score(
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     factor = SEGMENT_FACTOR.get(factors.segment, 1.0) * TIER_FACTOR.get(factors.sla_tier, 1.0)
     raw = {
-        name: max(w.get(name, 0.0), 0.0) * value * factor
-        for name, value in _evidence(assets, factors).items()
+        name: max(w.get(name, 0.0), 0.0) * value * factor for name, value in evidence(assets, factors).items()
     }
     total = sum(raw.values())
     if total <= 0.0:

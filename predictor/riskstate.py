@@ -1,30 +1,34 @@
-"""Recompute a customer's Experience Risk Index from the state DB (used by worker and API).
+"""Recompute a customer's Experience index from the state DB (used by worker and API).
 
-Gathers the customer's factors from the events table and asset health, calls the pure
-``risk.score`` and stores the result; a crossing of the tenant threshold goes to the outbox
-in the same transaction.
+Gathers the customer's factors from the events table and asset health, turns them into the
+drivers' evidence (``risk.evidence``), explains it with the tenant's parameters in force
+(``index_params``: the learnt ones, else the prior from the tenant's weights) and stores the
+result; a crossing of the tenant threshold goes to the outbox in the same transaction.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from forestall.series import Point
 from forestall.state.models import (
     Asset,
     AssetHealth,
     Customer,
     CustomerRisk,
     Event,
+    ExperienceState,
     Recommendation,
     RiskWeights,
 )
 from forestall.state.repo import emit_webhook
 from forestall.vocab import OPEN_STATUSES
-from predictor.risk import DEFAULT_THRESHOLD, AssetRisk, CustomerFactors, RiskResult, crossed, score
+from predictor.experience import DEFAULT_THRESHOLD_PERCENT, IndexParams, prior_params
+from predictor.risk import AssetRisk, CustomerFactors, crossed, evidence
 
 DAY = 86400.0
 INCIDENT_WINDOW_S = 30 * DAY
@@ -33,10 +37,26 @@ REPEAT_FAULT_WINDOW_S = 180 * DAY
 
 
 def tenant_weights(session: Session, tenant: str) -> tuple[dict[str, float], float]:
+    """The tenant's prior weights (points; names left out take the defaults) and its threshold (%)."""
     row = session.get(RiskWeights, tenant)
     if row is None:
-        return {}, DEFAULT_THRESHOLD
-    return {k: float(v) for k, v in row.weights.items()}, row.threshold
+        return {}, DEFAULT_THRESHOLD_PERCENT
+    return {k: float(v) for k, v in row.weights.items()}, row.threshold_percent
+
+
+def index_params(session: Session, tenant: str) -> IndexParams:
+    """The parameters the tenant's index is computed with: the learnt ones once in force, else
+    the prior from the tenant's current weights (with what has been learnt so far counted)."""
+    row = session.get(ExperienceState, tenant)
+    stored = IndexParams.from_json(row.params) if row is not None else None
+    if stored is not None and stored.in_force == "learned":
+        return stored
+    prior = prior_params(tenant_weights(session, tenant)[0])
+    if stored is None:
+        return prior
+    return replace(
+        prior, outcomes=stored.outcomes, customer_days=stored.customer_days, quality=stored.quality
+    )
 
 
 def asset_risks(session: Session, tenant: str, customer_id: str) -> list[AssetRisk]:
@@ -111,33 +131,37 @@ def _survey_factors(events: list[Event]) -> dict[str, tuple[float, ...]]:
     return {k: tuple(v) for k, v in scores.items()}
 
 
-def _events(session: Session, tenant: str, customer_id: str, kind: str, since: float) -> list[Event]:
-    return list(
-        session.scalars(
-            select(Event).where(
-                Event.tenant == tenant,
-                Event.customer_id == customer_id,
-                Event.kind == kind,
-                Event.occurred_at >= since,
-            )
-        )
+def _events(
+    session: Session, tenant: str, customer_id: str, kind: str, since: float, until: float | None
+) -> list[Event]:
+    stmt = select(Event).where(
+        Event.tenant == tenant,
+        Event.customer_id == customer_id,
+        Event.kind == kind,
+        Event.occurred_at >= since,
     )
+    if until is not None:
+        stmt = stmt.where(Event.occurred_at <= until)
+    return list(session.scalars(stmt))
 
 
-def confirmed_faults(session: Session, tenant: str, asset_ids: list[str], now: float) -> Counter[str]:
-    """Confirmed faults (failures, faults found on visits) per asset within the window, in one query."""
+def confirmed_faults(
+    session: Session, tenant: str, asset_ids: list[str], now: float, until: float | None = None
+) -> Counter[str]:
+    """Confirmed faults (failures, faults found on visits) per asset within the window (and up to
+    ``until``, if given), in one query."""
     faults: Counter[str] = Counter()
     if not asset_ids:
         return faults
-    events = session.scalars(
-        select(Event).where(
-            Event.tenant == tenant,
-            Event.asset_id.in_(asset_ids),
-            Event.kind.in_(("maintenance", "outcome")),
-            Event.occurred_at >= now - REPEAT_FAULT_WINDOW_S,
-        )
+    stmt = select(Event).where(
+        Event.tenant == tenant,
+        Event.asset_id.in_(asset_ids),
+        Event.kind.in_(("maintenance", "outcome")),
+        Event.occurred_at >= now - REPEAT_FAULT_WINDOW_S,
     )
-    for event in events:
+    if until is not None:
+        stmt = stmt.where(Event.occurred_at <= until)
+    for event in session.scalars(stmt):
         confirmed = event.data.get("kind") == "failure" or event.data.get("fault_found") is True
         if confirmed and event.asset_id:
             faults[event.asset_id] += 1
@@ -149,20 +173,21 @@ def repeats(faults: int) -> int:
     return max(faults - 1, 0)
 
 
-def repeat_faults(session: Session, tenant: str, asset_ids: list[str], now: float) -> int:
+def repeat_faults(
+    session: Session, tenant: str, asset_ids: list[str], now: float, until: float | None = None
+) -> int:
     """Confirmed faults beyond the first per asset, summed over the assets."""
-    return sum(repeats(n) for n in confirmed_faults(session, tenant, asset_ids, now).values())
+    return sum(repeats(n) for n in confirmed_faults(session, tenant, asset_ids, now, until).values())
 
 
 def customer_factors(
-    session: Session, customer: Customer, asset_ids: list[str], now: float
+    session: Session, customer: Customer, asset_ids: list[str], now: float, until: float | None = None
 ) -> CustomerFactors:
-    incidents = _incident_factors(
-        _events(session, customer.tenant, customer.id, "incident", now - INCIDENT_WINDOW_S)
-    )
-    surveys = _survey_factors(
-        _events(session, customer.tenant, customer.id, "feedback", now - SURVEY_WINDOW_S)
-    )
+    """What the customer's recent history says at ``now``; with ``until``, of events up to then
+    only (a customer-day taken after its start knows nothing that happened since)."""
+    tenant, cid = customer.tenant, customer.id
+    incidents = _incident_factors(_events(session, tenant, cid, "incident", now - INCIDENT_WINDOW_S, until))
+    surveys = _survey_factors(_events(session, tenant, cid, "feedback", now - SURVEY_WINDOW_S, until))
     upcoming = session.scalar(
         select(func.count())
         .select_from(Recommendation)
@@ -177,17 +202,19 @@ def customer_factors(
         sla_tier=customer.sla_tier,
         visit_sensitivity=customer.visit_sensitivity,
         upcoming_visits=int(upcoming or 0),
-        repeat_faults=repeat_faults(session, customer.tenant, asset_ids, now),
+        repeat_faults=repeat_faults(session, customer.tenant, asset_ids, now, until),
         **asdict(incidents),
         **surveys,  # type: ignore[arg-type]
     )
 
 
-def compute_customer_risk(session: Session, customer: Customer, now: float) -> RiskResult:
+def customer_evidence(
+    session: Session, customer: Customer, now: float, until: float | None = None
+) -> dict[str, float]:
+    """The drivers' evidence of the customer at ``now`` (``customer_factors`` for ``until``)."""
     assets = asset_risks(session, customer.tenant, customer.id)
-    factors = customer_factors(session, customer, [a.asset_id for a in assets], now)
-    weights, _ = tenant_weights(session, customer.tenant)
-    return score(assets, factors, weights)
+    factors = customer_factors(session, customer, [a.asset_id for a in assets], now, until)
+    return evidence(assets, factors)
 
 
 def refresh_customer_risk(session: Session, tenant: str, customer_id: str, now: float) -> CustomerRisk | None:
@@ -195,7 +222,8 @@ def refresh_customer_risk(session: Session, tenant: str, customer_id: str, now: 
     customer = session.get(Customer, (tenant, customer_id))
     if customer is None:
         return None
-    result = compute_customer_risk(session, customer, now)
+    params = index_params(session, tenant)
+    result = params.explain(customer_evidence(session, customer, now), customer.segment)
     _, threshold = tenant_weights(session, tenant)
     stored = session.get(CustomerRisk, (tenant, customer_id))
     previous = stored.risk_index if stored else None
@@ -203,6 +231,7 @@ def refresh_customer_risk(session: Session, tenant: str, customer_id: str, now: 
         stored = CustomerRisk(tenant=tenant, customer_id=customer_id)
         session.add(stored)
     stored.at, stored.risk_index, stored.contributions = now, result.index, result.contributions
+    stored.model = params.describe()
     if crossed(previous, result.index, threshold):
         emit_webhook(
             session,
@@ -216,6 +245,17 @@ def refresh_customer_risk(session: Session, tenant: str, customer_id: str, now: 
                 "threshold": threshold,
                 "direction": "up" if result.index >= threshold else "down",
                 "contributions": {k: round(v, 3) for k, v in result.contributions.items()},
+                "model": params.describe(),
             },
         )
     return stored
+
+
+def risk_point(risk: CustomerRisk) -> Point:
+    """The customer's risk as the telemetry store keeps it (``customer_risk``)."""
+    return Point(
+        "customer_risk",
+        {"tenant": risk.tenant, "customer": risk.customer_id},
+        {"risk_index": risk.risk_index, **risk.contributions},
+        risk.at,
+    )

@@ -24,6 +24,7 @@ from forestall.vocab import SENSOR_REPAIR
 from predictor import planner
 from predictor.alerts import most_at_risk
 from predictor.engine import Predictor
+from predictor.experiencestate import INDEX_OWNER, ExperienceLearning
 from predictor.models import Health
 from predictor.riskstate import asset_risks, refresh_customer_risk
 from predictor.visits import Visits
@@ -45,6 +46,7 @@ class PredictorService:
         self.predictor = predictor
         self.store = store
         self.visits = Visits(predictor, policy or planner.PlannerPolicy())
+        self.experience = ExperienceLearning()  # the Experience index of the tenants it owns
         self.owns: Owns = owns or (lambda _tenant, _asset: True)
         self._planned: dict[tuple[str, str], float] = {}  # probability when last planned, per asset
         self._sensors_planned: dict[tuple[str, str], frozenset[str]] = {}  # faulty channels when last planned
@@ -84,6 +86,8 @@ class PredictorService:
                     if (asset := pending.get(key) or session.get(Asset, key)) is not None:
                         pending[key] = changed[key] = asset
                 self._expire(session, tenant, clock)
+                if self.owns(tenant, INDEX_OWNER):  # a day of customer-days, learnt from outcomes
+                    points.extend(self.experience.advance(session, tenant, clock))
             points.extend(self._health_points({(a.tenant, a.id): a for _, a, _ in slice_}.values()))
             if pending:
                 points.extend(self._plan(session, pending.values(), now))

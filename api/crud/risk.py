@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forestall.state.models import Customer, CustomerRisk, RiskWeights
+from forestall.contract import format_ts
+from forestall.state.models import Customer, CustomerRisk, ExperienceState, RiskWeights
 from forestall.state.repo import event_now_or_wall
-from predictor.risk import DEFAULT_THRESHOLD, DEFAULT_WEIGHTS
-from predictor.riskstate import refresh_customer_risk
+from forestall.vocab import SEGMENTS
+from predictor.experience import (
+    DEFAULT_THRESHOLD_PERCENT,
+    EXPERIENCE_VERSION,
+    MIN_OUTCOMES,
+    ExperienceModel,
+    prior_params,
+    sigmoid,
+)
+from predictor.risk import DEFAULT_WEIGHTS
+from predictor.riskstate import index_params, refresh_customer_risk, tenant_weights
 
 
 def refresh_risk(session: Session, tenant: str, customer_id: str, now: float) -> CustomerRisk | None:
@@ -43,22 +55,50 @@ def refresh_all(session: Session, tenant: str, now: float) -> int:
     return len(ids)
 
 
-def risk_settings(session: Session, tenant: str) -> tuple[dict[str, float], float, dict[str, float]]:
-    """(effective weights, threshold, defaults) of the tenant."""
-    row = session.get(RiskWeights, tenant)
-    stored = {k: float(v) for k, v in row.weights.items()} if row else {}
-    threshold = row.threshold if row else DEFAULT_THRESHOLD
-    return {**DEFAULT_WEIGHTS, **stored}, threshold, dict(DEFAULT_WEIGHTS)
+def risk_settings(session: Session, tenant: str) -> dict[str, Any]:
+    """The tenant's prior weights (points), threshold (%), the defaults and its index model."""
+    stored, threshold = tenant_weights(session, tenant)
+    return {
+        "weights": {**DEFAULT_WEIGHTS, **stored},
+        "threshold_percent": threshold,
+        "defaults": dict(DEFAULT_WEIGHTS),
+        "model": index_model(session, tenant),
+    }
+
+
+def index_model(session: Session, tenant: str) -> dict[str, Any]:
+    """What the tenant's Experience index is computed with, and what its learner has learnt."""
+    prior = prior_params(tenant_weights(session, tenant)[0])
+    in_force = index_params(session, tenant)
+    row = session.get(ExperienceState, tenant)
+    learner = ExperienceModel.from_state(row.learner) if row is not None else None
+    learnt = learner.posterior() if learner is not None else prior
+    return {
+        "version": EXPERIENCE_VERSION,
+        **in_force.describe(),
+        "min_outcomes": MIN_OUTCOMES,
+        "base_rates": {s: round(100.0 * sigmoid(in_force.base_log_odds(s)), 3) for s in SEGMENTS},
+        "weights": _rounded(in_force.weights),
+        "prior": _rounded(prior.weights),
+        "learnt": _rounded(learnt.weights),
+        "brier": in_force.quality.get("brier"),
+        "base_rate_brier": in_force.quality.get("base_rate_brier"),
+        "updated_at": format_ts(row.updated_at) if row is not None else None,
+    }
+
+
+def _rounded(weights: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 4) for name, value in weights.items()}
 
 
 def put_risk_settings(
-    session: Session, tenant: str, weights: dict[str, float], threshold: float | None
+    session: Session, tenant: str, weights: dict[str, float], threshold_percent: float | None
 ) -> None:
     row = session.get(RiskWeights, tenant)
     if row is None:
-        row = RiskWeights(tenant=tenant, weights={}, threshold=DEFAULT_THRESHOLD)
+        row = RiskWeights(tenant=tenant, weights={}, threshold_percent=DEFAULT_THRESHOLD_PERCENT)
         session.add(row)
     row.weights = dict(weights)
-    if threshold is not None:
-        row.threshold = threshold
+    if threshold_percent is not None:
+        row.threshold_percent = threshold_percent
     session.flush()

@@ -1,4 +1,5 @@
-"""``/v1/settings/risk-weights``: the tenant's risk weights and threshold (admin)."""
+"""``/v1/settings/risk-weights``: the Experience index's prior weights, its threshold and its
+model (admin)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,17 @@ router = APIRouter(prefix="/settings", tags=["settings"], route_class=CheckedRou
 
 @router.get("/risk-weights")
 def get_risk_weights(session: SessionDep, principal: Admin) -> RiskWeightsPublic:
-    weights, threshold, defaults = risk_settings(session, principal.tenant)
-    return RiskWeightsPublic(weights=weights, threshold=threshold, defaults=defaults)
+    """The prior's weights (points), the threshold (%) and the model: which is in force (the
+    prior or the learnt one), on how many outcomes, with what weights and base rates."""
+    return RiskWeightsPublic.model_validate(risk_settings(session, principal.tenant))
 
 
 @router.put("/risk-weights")
 def put_risk_weights(session: SessionDep, principal: Admin, body: RiskWeightsUpdate) -> RiskWeightsPublic:
-    """Replace the tenant's weights (names left out use the defaults) and optionally the
-    threshold; every customer's risk is recomputed with them at once."""
-    put_risk_settings(session, principal.tenant, body.weights, body.threshold)
+    """Replace the tenant's prior weights (names left out use the defaults) and optionally the
+    threshold; every customer's risk is recomputed at once. While the prior is in force the new
+    weights apply at once; the learner is taught again under the new prior at its next day."""
+    put_risk_settings(session, principal.tenant, body.weights, body.threshold_percent)
     refresh_all(session, principal.tenant, event_now_or_wall(session, principal.tenant))
     session.commit()
-    weights, threshold, defaults = risk_settings(session, principal.tenant)
-    return RiskWeightsPublic(weights=weights, threshold=threshold, defaults=defaults)
+    return RiskWeightsPublic.model_validate(risk_settings(session, principal.tenant))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from api.schemas.common import Input, ObjectId, Patch, TimeText
@@ -32,11 +34,27 @@ class CustomerUpdate(Patch):
     visit_sensitivity: float | None = Field(None, ge=0.0, le=1.0)
 
 
+class IndexModelPublic(BaseModel):
+    """Which model an index was computed with."""
+
+    in_force: Literal["prior", "learned"] = Field(
+        description="prior: today's weights (too few outcomes yet); learned: learnt from the outcomes"
+    )
+    outcomes: int = Field(description="negative outcomes the model has learnt from")
+    customer_days: int = Field(description="labelled customer-days it has learnt from")
+
+
 class RiskPublic(BaseModel):
     customer_id: str
     at: TimeText
-    risk_index: float = Field(description="0–100, the sum of the contributions")
-    contributions: dict[str, float]
+    risk_index: float = Field(
+        description="the probability, in percent, of a negative outcome (detractor NPS, escalation, "
+        "contract ended or downgraded) within 30 days of event time; the sum of the contributions"
+    )
+    contributions: dict[str, float] = Field(
+        description="base_rate (the segment's index without evidence) and each driver's share of the rest"
+    )
+    model: IndexModelPublic | None = Field(None, description="the model in force when it was computed")
 
 
 class CustomerPublic(CustomerFields):

@@ -118,7 +118,8 @@ class AssetHealth(Base):
 
 
 class CustomerRisk(Base):
-    """The latest Experience Risk Index of each customer."""
+    """The latest Experience index of each customer: the probability (%) of a negative outcome
+    within 30 days, its contributions (the base rate and the drivers') and the model in force."""
 
     __tablename__ = "customer_risk"
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -126,13 +127,44 @@ class CustomerRisk(Base):
     at: Mapped[float] = mapped_column(Float)
     risk_index: Mapped[float] = mapped_column(Float)
     contributions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    model: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {in_force, outcomes, customer_days}
 
 
 class RiskWeights(Base):
+    """A tenant's prior weights of the Experience index (fixed-index points) and its threshold."""
+
     __tablename__ = "risk_weights"
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
     weights: Mapped[dict[str, Any]] = mapped_column(JSON)
-    threshold: Mapped[float] = mapped_column(Float, default=60.0)
+    threshold_percent: Mapped[float] = mapped_column(Float, default=50.0)
+
+
+class ExperienceState(Base):
+    """Each tenant's Experience index model (``predictor.experience``): the parameters every
+    process computes the index with, and the learner's checkpoint (its posterior and counts)."""
+
+    __tablename__ = "experience_state"
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # IndexParams.to_json: in force
+    learner: Mapped[dict[str, Any]] = mapped_column(JSON)  # ExperienceModel.to_state
+    snapshot_at: Mapped[float | None] = mapped_column(Float)  # the newest customer-days taken
+    covered_until: Mapped[float | None] = mapped_column(Float)  # outcomes counted up to here
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ExperienceSnapshot(Base):
+    """A customer-day: the drivers' evidence at the start of a day of the tenant's event time and
+    the index it was given; learnt, with its label, once 30 days have passed."""
+
+    __tablename__ = "experience_snapshots"
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[float] = mapped_column(Float, primary_key=True)
+    segment: Mapped[str] = mapped_column(String(32))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    risk_index: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ix_experience_snapshots_tenant_at", "tenant", "at"),)
 
 
 class Recommendation(Base):

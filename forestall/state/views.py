@@ -83,4 +83,5 @@ def risk_view(risk: CustomerRisk) -> dict[str, Any]:
         "at": format_ts(risk.at),
         "risk_index": round(risk.risk_index, 2),
         "contributions": {k: round(float(v), 3) for k, v in risk.contributions.items()},
+        "model": dict(risk.model) if risk.model is not None else None,
     }

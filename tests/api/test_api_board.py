@@ -192,6 +192,9 @@ def test_the_board_renders_customers_visits_and_asset_trends(
         assert text in html, text
     # Ranked by risk: the customer with the most outages first.
     assert html.index("Northwind Utilities") < html.index("Harbor Foods") < html.index("Old Mill Bakery")
+    # The index is a probability; its top drivers leave out the base rate; the model in force shows.
+    assert "Negative outcome in 30 days" in html and "prior · 0 outcomes so far" in html
+    assert re.search(r"\d+\.\d %", html) and "base rate" not in html and "outages " in html
     # Open visits by priority, asset health with trend charts, and who is offline.
     assert html.index('class="prio P1"') < html.index('class="prio P2"') < html.index('class="prio P3"')
     assert html.count("<polyline") == len(ASSETS)

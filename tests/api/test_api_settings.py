@@ -8,15 +8,16 @@ from forestall.state.models import Rejection
 
 
 def test_risk_weights(tenant: Any, seed: Any) -> None:
-    from predictor.risk import DEFAULT_THRESHOLD, DEFAULT_WEIGHTS
+    from predictor.experience import DEFAULT_THRESHOLD_PERCENT
+    from predictor.risk import DEFAULT_WEIGHTS
 
     admin = tenant.client("admin")
     current = admin.get("/v1/settings/risk-weights").json()
-    assert current == {
-        "weights": DEFAULT_WEIGHTS,
-        "threshold": DEFAULT_THRESHOLD,
-        "defaults": DEFAULT_WEIGHTS,
-    }
+    assert (current["weights"], current["threshold_percent"], current["defaults"]) == (
+        DEFAULT_WEIGHTS,
+        DEFAULT_THRESHOLD_PERCENT,
+        DEFAULT_WEIGHTS,
+    )
 
     seed.customer(admin, "c1")
     admin.post(
@@ -24,18 +25,18 @@ def test_risk_weights(tenant: Any, seed: Any) -> None:
     )
     assert admin.get("/v1/customers/c1/risk").json()["contributions"]["outages"] > 0
 
-    updated = admin.put("/v1/settings/risk-weights", json={"weights": {"outages": 0.0}, "threshold": 40})
+    body = {"weights": {"outages": 0.0}, "threshold_percent": 40}
+    updated = admin.put("/v1/settings/risk-weights", json=body)
     assert updated.status_code == 200
-    assert (
-        updated.json()["weights"] == {**DEFAULT_WEIGHTS, "outages": 0.0} and updated.json()["threshold"] == 40
-    )
-    # Every customer's risk is recomputed with the new weights at once.
+    assert updated.json()["weights"] == {**DEFAULT_WEIGHTS, "outages": 0.0}
+    assert updated.json()["threshold_percent"] == 40
+    # Every customer's risk is recomputed with the new prior at once (the prior is in force).
     assert admin.get("/v1/customers/c1/risk").json()["contributions"]["outages"] == 0
 
     unknown = admin.put("/v1/settings/risk-weights", json={"weights": {"moon_phase": 1.0}})
     assert unknown.status_code == 422 and "moon_phase" in unknown.text
     assert admin.put("/v1/settings/risk-weights", json={"weights": {"outages": -1}}).status_code == 422
-    assert admin.put("/v1/settings/risk-weights", json={"threshold": 101}).status_code == 422
+    assert admin.put("/v1/settings/risk-weights", json={"threshold_percent": 101}).status_code == 422
 
 
 def test_rejections_are_listed_per_tenant(tenant: Any, other_tenant: Any) -> None:

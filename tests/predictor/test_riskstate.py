@@ -1,7 +1,9 @@
-"""Customer risk from the state DB: incidents and surveys count, thresholds emit webhooks."""
+"""Customer risk from the state DB: incidents and surveys count, thresholds (a probability in
+percent) emit webhooks, and the index says which model it was computed with."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,7 +18,7 @@ NOW = 1_795_460_400.0
 
 def seed(session: Session) -> None:
     add_customer_with_asset(session, "p1", criticality=5, visit_sensitivity=0.2)
-    session.add(RiskWeights(tenant="acme", weights={}, threshold=30.0))
+    session.add(RiskWeights(tenant="acme", weights={}, threshold_percent=30.0))
 
 
 def test_incidents_surveys_and_health_raise_risk_and_cross_the_threshold(state_db_url: str) -> None:
@@ -24,7 +26,9 @@ def test_incidents_surveys_and_health_raise_risk_and_cross_the_threshold(state_d
     with sessions.begin() as session:
         seed(session)
         calm = refresh_customer_risk(session, "acme", "c1", NOW)
-        assert calm is not None and calm.risk_index == 0.0
+        assert calm is not None and calm.risk_index == pytest.approx(10.0)  # the prior's base rate
+        assert calm.contributions["base_rate"] == calm.risk_index
+        assert calm.model == {"in_force": "prior", "outcomes": 0, "customer_days": 0}
         for kind in ("outage", "outage", "escalation"):
             append_event(
                 session, "acme", "incident", NOW - 3600, {"kind": kind, "resolved_at": NOW}, customer_id="c1"
@@ -48,6 +52,7 @@ def test_incidents_surveys_and_health_raise_risk_and_cross_the_threshold(state_d
         troubled = refresh_customer_risk(session, "acme", "c1", NOW)
         assert troubled is not None
         assert troubled.risk_index > 30.0
+        assert sum(troubled.contributions.values()) == pytest.approx(troubled.risk_index)
         assert troubled.contributions["outages"] > 0 and troubled.contributions["csat"] > 0
         assert troubled.contributions["predicted_disruption"] > troubled.contributions["escalations"] > 0
         once = refresh_customer_risk(session, "acme", "c1", NOW)
@@ -55,7 +60,9 @@ def test_incidents_surveys_and_health_raise_risk_and_cross_the_threshold(state_d
         assert refresh_customer_risk(session, "acme", "nobody", NOW) is None
     with sessions() as session:
         [event] = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "risk.threshold_crossed"))
-        assert event.data["customer_id"] == "c1" and event.data["previous"] == 0.0
+        assert event.data["customer_id"] == "c1" and event.data["previous"] == 10.0
+        assert event.data["threshold"] == 30.0 and event.data["direction"] == "up"
+        assert event.data["model"] == {"in_force": "prior", "outcomes": 0, "customer_days": 0}
         assert event.timestamp == NOW  # event time, not the wall clock
 
 
