@@ -56,20 +56,22 @@ class ExperienceLearning:
     """Taking customer-days and learning from them, per tenant, as its event clock moves."""
 
     def __init__(self) -> None:
-        self._due: dict[str, float] = {}  # per tenant: the next day boundary to act on
+        # per tenant: the next day boundary to act on, and the session that found it so (a day
+        # done in a transaction that then rolled back is done again in the next one)
+        self._due: dict[str, tuple[float, Session]] = {}
 
     def advance(self, session: Session, tenant: str, clock: float) -> list[Point]:
         """The tenant's event clock reached ``clock``: the day's customer-days and learning, once."""
         due = self._due.get(tenant)
-        if due is not None and clock < due:
+        if due is not None and clock < due[0] and due[1] is session:
             return []
         day = math.floor(clock / DAY) * DAY
-        self._due[tenant] = day + DAY
+        self._due[tenant] = (day + DAY, session)
         row = session.get(ExperienceState, tenant)
         prior = {**DEFAULT_WEIGHTS, **tenant_weights(session, tenant)[0]}
+        if _done(row, prior, day):
+            return []  # this day is done (in an earlier chunk, before a restart, by an earlier owner)
         learner = _restore(row, prior)
-        if learner is not None and row is not None and row.snapshot_at is not None and row.snapshot_at >= day:
-            return []  # this day is done (before a restart, or by an earlier owner)
         covered = row.covered_until if row is not None and learner is not None else None
         if learner is None:
             learner, covered = ExperienceModel(prior), None
@@ -86,6 +88,18 @@ class ExperienceLearning:
             )
         )
         return refresh_all(session, tenant, clock)
+
+
+def _done(row: ExperienceState | None, prior: dict[str, float], day: float) -> bool:
+    """Whether the day's customer-days were taken by a learner of this version and prior."""
+    return (
+        row is not None
+        and row.version == EXPERIENCE_VERSION
+        and row.snapshot_at is not None
+        and row.snapshot_at >= day
+        and row.learner.get("version") == EXPERIENCE_VERSION
+        and row.learner.get("prior") == prior
+    )
 
 
 def _restore(row: ExperienceState | None, prior: dict[str, float]) -> ExperienceModel | None:

@@ -167,3 +167,19 @@ def test_a_customer_day_knows_nothing_of_what_came_after_its_start(any_state_db_
         # The day's risks were refreshed (the outage after the start counts for today's index).
         risks = {r.customer_id: r.risk_index for r in session.scalars(select(CustomerRisk))}
         assert risks["c01"] > 10.0
+
+
+def test_a_day_whose_transaction_rolled_back_is_taken_again(state_db_url: str) -> None:
+    sessions = make_sessionmaker(make_engine(state_db_url))
+    with sessions.begin() as session:
+        add_customers(session, n=2)
+    learning = ExperienceLearning()
+    with sessions() as session:
+        assert learning.advance(session, "acme", START + 60)  # the day's risks, as points
+        session.rollback()  # the worker's chunk failed after it
+    with sessions.begin() as session:
+        assert learning.advance(session, "acme", START + 120)
+        assert learning.advance(session, "acme", START + 180) == []  # once a day
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ExperienceSnapshot)) == 2
+        assert state(session).snapshot_at == START
