@@ -138,11 +138,24 @@ def score(
     factors: CustomerFactors,
     weights: Mapping[str, float] | None = None,
 ) -> RiskResult:
-    """The customer's Experience Risk Index and its contributions."""
+    """The customer's fixed index and its contributions."""
+    return fixed_index(evidence(assets, factors), factors.segment, factors.sla_tier, weights)
+
+
+def fixed_index(
+    drivers: Mapping[str, float], segment: str, sla_tier: str, weights: Mapping[str, float] | None = None
+) -> RiskResult:
+    """The fixed index of the drivers' evidence (``evidence``), e.g. of a stored customer-day.
+
+    >>> key, smb = (fixed_index({"outages": 0.5}, s, "silver").index for s in ("key", "smb"))
+    >>> key > smb > 0  # a key account weighs more
+    True
+    """
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
-    factor = SEGMENT_FACTOR.get(factors.segment, 1.0) * TIER_FACTOR.get(factors.sla_tier, 1.0)
+    factor = SEGMENT_FACTOR.get(segment, 1.0) * TIER_FACTOR.get(sla_tier, 1.0)
     raw = {
-        name: max(w.get(name, 0.0), 0.0) * value * factor for name, value in evidence(assets, factors).items()
+        name: max(w[name], 0.0) * min(max(drivers.get(name, 0.0), 0.0), 1.0) * factor
+        for name in DEFAULT_WEIGHTS
     }
     total = sum(raw.values())
     if total <= 0.0:
