@@ -14,8 +14,13 @@ known (the anomaly alone; with the crossing; with the RUL as well), fitted to th
 (did the asset fail within the horizon?) with a Gaussian prior centred on sensible weights
 (lean on the most specific evidence there is), so that a few labels cannot throw it far. The
 weights are kept non-negative: more evidence of failure never lowers the probability. The
-rows of one asset's life are strongly correlated, so a labelled life counts as
-``LIFE_WEIGHT`` observations however many hourly rows it has. Each stage is refitted (Newton's
+hourly rows of one asset are strongly correlated, so each counts as ``ROW_WEIGHT`` of an
+observation, whether it was labelled alone (it aged a horizon past unfailed) or with the others
+of a life (at a failure, a fault found or none found). One weight for every row keeps the
+labelled rows a fair sample of the rows forecast: rows that aged out are negatives learnt one by
+one, and the rows labelled at a failure are mostly its last horizon's positives, so a life's rows
+weighted as one life each made positives count about twice and every forecast too high (a pump
+fleet's 0.85 came true 0.6 of the time). Each stage is refitted (Newton's
 method on the kept rows that carry its evidence) when a batch of labels arrives. It follows
 River's classifier contract (``learn_one``, ``predict_proba_one``, plus ``learn_life`` for the
 rows of one life); ``brier`` is its running prequential Brier score.
@@ -51,8 +56,7 @@ STAGES: tuple[dict[str, float], ...] = (
     {"anomaly": 0.1, "crossing": 0.3, "rul": 0.9},
 )
 PRIOR_SD = 0.5  # how far, in logit weight, the data may pull a weight from its prior before it costs
-LIFE_WEIGHT = 4.0  # observations one labelled life is worth, however many rows it has
-SINGLE_WEIGHT = 0.04  # a row labelled alone (aged out without a failure): a hundredth of a life
+ROW_WEIGHT = 0.04  # observations one hourly evidence row is worth (its neighbours say much the same)
 MAX_ROWS = 20_000
 REFIT_AFTER = 200  # single rows between refits
 NEWTON_STEPS = 25
@@ -132,7 +136,7 @@ class Calibrator(base.Classifier):
 
     def learn_one(self, x: dict[str, float], y: bool) -> None:  # type: ignore[override]
         """One row labelled on its own (it aged past the horizon without a failure)."""
-        self._add([x], [y], SINGLE_WEIGHT)
+        self._add([x], [y], ROW_WEIGHT)
         self._unfitted += 1
         if self._unfitted >= REFIT_AFTER:
             self._fit()
@@ -140,7 +144,7 @@ class Calibrator(base.Classifier):
     def learn_life(self, rows: Sequence[Mapping[str, float]], labels: Sequence[bool]) -> None:
         """The rows of one life, labelled together (a failure, a fault found, no fault found)."""
         if rows:
-            self._add(rows, labels, LIFE_WEIGHT / len(rows))
+            self._add(rows, labels, ROW_WEIGHT)
             self._fit()
 
     def _add(self, rows: Sequence[Mapping[str, float]], labels: Sequence[bool], weight: float) -> None:

@@ -45,7 +45,7 @@ from predictor.rul import RulFeatures, RulModel
 from predictor.sensor_faults import SensorFault, SensorFleet, SensorWatch
 from predictor.trend import SlidingTrend
 
-MODEL_VERSION = "fleet-10"
+MODEL_VERSION = "fleet-11"
 HOUR = 3600.0
 STEP_S = 600.0  # models step on 10-minute event-time means, whatever the raw sample rate
 HORIZON_S = 48 * HOUR  # failure_probability is the probability of failure within this horizon

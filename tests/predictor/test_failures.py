@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,10 +29,25 @@ def test_a_healthy_asset_is_not_a_day_from_failure_because_a_failed_life_started
     assert healthy < 0.1  # a twentieth of the way to where that life failed
     assert library.times_to_failure(healthy, mode) == [64.0]  # all of that life ahead of it
     within = library.probability_within(healthy, mode, horizon_hours=48.0)
-    assert within is not None and within < 0.3
+    assert within is not None and within < 0.4
     on_the_path, mode = library.index({"pressure": 3.0, "temp": 0.0})
     late = library.probability_within(on_the_path, mode, horizon_hours=48.0)
-    assert late is not None and late > 0.9
+    assert late is not None and late == pytest.approx(0.75, abs=0.01)  # one life: never sure
+
+
+def test_a_few_fast_lives_never_make_a_failure_sure_and_many_say_what_they_say() -> None:
+    """The first failures of a fleet are its fastest-wearing machines: one, two or three lives that
+    failed soon after an index leave room for the slower peers; twenty that all did, hardly any."""
+    library = FailureLibrary()
+    on_the_path: list[float] = []
+    for _ in range(20):
+        library.learn(life(64, unsettled=0.0, precursor_h=16))
+        index, mode = library.index({"pressure": 3.0, "temp": 0.0})
+        p = library.probability_within(index, mode, horizon_hours=48.0)
+        assert p is not None
+        on_the_path.append(p)
+    assert on_the_path[0] == pytest.approx(0.75, abs=0.01) and on_the_path[2] < 0.9
+    assert all(a <= b for a, b in itertools.pairwise(on_the_path)) and on_the_path[-1] > 0.97
 
 
 @given(st.floats(-1.0, 1.0), st.integers(20, 300), st.integers(2, 19))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from predictor.calibration import LIFE_WEIGHT, SINGLE_WEIGHT
+from predictor.calibration import ROW_WEIGHT
 from predictor.engine import Predictor
 from predictor.models import Health
 from simulators.histories import generate_fleet
@@ -162,9 +162,9 @@ def test_a_failure_marks_the_asset_down_and_a_repair_starts_a_new_life(tmp_path:
 
 @pytest.mark.parametrize("kind", ["fault", "failure"])
 def test_a_fault_found_in_time_is_a_censored_failure_not_a_failure_at_the_visit(kind: str) -> None:
-    """A failure labels the horizon before it positive, as one life; a fault found before the
-    failure only says the asset ran more than a horizon past the older rows (negatives of the
-    weight a row has when it ages out), and nothing about the rest."""
+    """A failure labels the horizon before it positive; a fault found before the failure only says
+    the asset ran more than a horizon past the older rows (negatives), and nothing about the rest.
+    Every row weighs what a row that aged out weighs, however it was labelled."""
     predictor = Predictor()
     healthy_fleet(predictor)
     run(predictor, "p1", 60, 40 * HOUR, seed=3, start=24 * HOUR)
@@ -181,10 +181,10 @@ def test_a_fault_found_in_time_is_a_censored_failure_not_a_failure_at_the_visit(
     if kind == "failure":
         labelled = [ts for ts in rows if ts <= at]
         assert taught == [float(at - ts <= horizon) for ts in labelled] and any(taught)
-        assert sum(weights) == pytest.approx(LIFE_WEIGHT)
+        assert weights == pytest.approx([ROW_WEIGHT] * len(labelled))
     else:
         assert taught == [0.0] * 6
-        assert weights == pytest.approx([SINGLE_WEIGHT] * 6)
+        assert weights == pytest.approx([ROW_WEIGHT] * 6)
     assert len(model.pending) == 0
 
 
