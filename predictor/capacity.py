@@ -171,6 +171,25 @@ def first_come(demand: Demand) -> tuple[float, ...]:
     return (demand.created_at, demand.deadline)
 
 
+def by_sla(demand: Demand) -> tuple[float, ...]:
+    """The strictest SLA tier first, then first come (a dispatcher's usual rule)."""
+    return (-demand.factors.get("sla", 1.0), demand.created_at, demand.deadline)
+
+
+def by_probability(demand: Demand) -> tuple[float, ...]:
+    """The likeliest failure first, whoever the customer."""
+    return (-demand.factors.get("failure_probability", 0.0), demand.created_at, demand.deadline)
+
+
+# The plans the experience backtest compares: Forestall's and three a dispatcher might use.
+RANKINGS: dict[str, RankKey] = {
+    "forestall": by_harm,
+    "fifo": first_come,
+    "sla": by_sla,
+    "probability": by_probability,
+}
+
+
 def schedule(
     demands: Iterable[Demand],
     crews: Sequence[Crew],

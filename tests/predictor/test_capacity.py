@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from predictor.capacity import (
     HOUR,
+    RANKINGS,
     Booking,
     Crew,
     Demand,
@@ -122,3 +123,19 @@ def test_harm_never_falls_as_the_case_for_the_visit_grows(
     assert harm(p, ttf, crit, True, index, "standard", "silver")[0] >= base
     assert harm(p, ttf, crit, safety, min(index + more_index, 100.0), "standard", "silver")[0] >= base
     assert harm(p, ttf, crit, safety, index, "key", "platinum")[0] >= base
+
+
+def test_the_four_plans_rank_by_their_own_rule() -> None:
+    def ranked(key: str, demands: list[Demand]) -> list[str]:
+        return [a.visit_id for a in schedule(demands, [crew()], [], now=0.0, key=RANKINGS[key])]
+
+    def made(visit: str, created_h: float, harm_: float, p: float, sla: float) -> Demand:
+        return Demand(visit, frozenset({"pump"}), frozenset({"north"}), HOUR, 500 * HOUR, harm_,
+                      created_h * HOUR, {"failure_probability": p, "sla": sla})  # fmt: skip
+
+    demands = [made("old", 0, 0.2, 0.7, 1.0), made("gold", 1, 0.3, 0.75, 1.15),
+               made("likely", 2, 0.25, 0.99, 0.85), made("harmful", 3, 0.9, 0.8, 1.0)]  # fmt: skip
+    assert ranked("forestall", demands) == ["harmful", "gold", "likely", "old"]
+    assert ranked("fifo", demands) == ["old", "gold", "likely", "harmful"]
+    assert ranked("sla", demands) == ["gold", "old", "harmful", "likely"]
+    assert ranked("probability", demands) == ["likely", "harmful", "gold", "old"]
