@@ -3,29 +3,14 @@ down, keeping the recommendations already stored (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session
 
-from forestall.state.db import MIGRATIONS, make_engine, upgrade
+from forestall.state.db import make_engine, upgrade
 from forestall.state.models import Base, Recommendation
-from tests.support import postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
-    with postgres_database() as url:
-        yield url
+from tests.forestall.conftest import downgrade
 
 
 def _columns(engine: sa.Engine) -> set[str]:
@@ -58,10 +43,7 @@ def test_capacity_columns_match_the_model_keep_old_rows_and_downgrade(empty_db: 
         stored = session.get(Recommendation, "rec-1")
         assert stored is not None and stored.capacity == {"rank": 1, "technician_id": "tech-1"}
         assert stored.overbooked is False
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["database_url"] = empty_db
-    command.downgrade(config, "0004")
+    downgrade(empty_db, "0004")
     assert not {"capacity", "overbooked"} & _columns(engine)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT id FROM recommendations")).scalars().all() == ["rec-1"]

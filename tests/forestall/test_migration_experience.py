@@ -4,32 +4,18 @@ dropped (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session
 
-from forestall.state.db import MIGRATIONS, make_engine, upgrade
+from forestall.state.db import make_engine, upgrade
 from forestall.state.models import Base, CustomerRisk, ExperienceState, RiskWeights
 from predictor.experience import DEFAULT_THRESHOLD_PERCENT, percent_of_fixed
-from tests.support import postgres_database
+from tests.forestall.conftest import downgrade
 
 TABLES = ("experience_state", "experience_snapshots", "risk_weights", "customer_risk")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 def test_experience_tables_thresholds_and_stale_indices(empty_db: str) -> None:
@@ -65,10 +51,7 @@ def test_experience_tables_thresholds_and_stale_indices(empty_db: str) -> None:
         session.add(
             CustomerRisk(tenant="t", customer_id="c", at=1.0, risk_index=10.0, contributions={}, model={})
         )
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["database_url"] = empty_db
-    command.downgrade(config, "0005")
+    downgrade(empty_db, "0005")
     inspector = sa.inspect(engine)
     assert not {"experience_state", "experience_snapshots"} & set(inspector.get_table_names())
     assert "model" not in {c["name"] for c in inspector.get_columns("customer_risk")}

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 
 from forestall.state.db import make_engine, upgrade
-from tests.support import postgres_database
 
 ROW = {
     "id": "rec_old",
@@ -29,15 +24,6 @@ ROW = {
     "created_at": 0.0,
     "updated_at": 0.0,
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 def test_existing_recommendations_become_failure_visits_and_new_ones_take_a_kind(empty_db: str) -> None:

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session
 
-from forestall.state.db import MIGRATIONS, make_engine, upgrade
+from forestall.state.db import make_engine, upgrade
 from forestall.state.models import Base, Technician
-from tests.support import postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
-    with postgres_database() as url:
-        yield url
+from tests.forestall.conftest import downgrade
 
 
 def test_technicians_table_matches_the_model_holds_a_schedule_and_downgrades(empty_db: str) -> None:
@@ -53,9 +38,6 @@ def test_technicians_table_matches_the_model_holds_a_schedule_and_downgrades(emp
     with Session(engine) as session:
         stored = session.get(Technician, ("t1", "tech-1"))
         assert stored is not None and (stored.hours, stored.skills, stored.regions) == (hours, ["pump"], [])
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["database_url"] = empty_db
-    command.downgrade(config, "0003")
+    downgrade(empty_db, "0003")
     assert "technicians" not in sa.inspect(engine).get_table_names()
     engine.dispose()
