@@ -45,7 +45,7 @@ from predictor.rul import RulFeatures, RulModel
 from predictor.sensor_faults import SensorFault, SensorFleet, SensorWatch
 from predictor.trend import SlidingTrend
 
-MODEL_VERSION = "fleet-11"
+MODEL_VERSION = "fleet-12"
 HOUR = 3600.0
 STEP_S = 600.0  # models step on 10-minute event-time means, whatever the raw sample rate
 HORIZON_S = 48 * HOUR  # failure_probability is the probability of failure within this horizon
@@ -107,10 +107,11 @@ class TypeModels:
         self.fault_events = 0
         self.sensors = SensorFleet()
 
-    def regime(self, reading: Mapping[str, float], source: object, sample: bool = True) -> int:
-        """The regime of a raw reading; ``sample`` lets it into the readings the regimes are found from."""
+    def regime(self, reading: Mapping[str, float], source: object, ts: float, sample: bool = True) -> int:
+        """The regime of a raw reading at ``ts``; ``sample`` lets it into the readings the regimes are
+        found from."""
         fitted = self.regimes.fitted
-        regime = self.regimes.assign(reading, source, sample)
+        regime = self.regimes.assign(reading, source, sample, ts)
         if not fitted and self.regimes.fitted and self.regimes.count > 1:
             self.normal.reset()
             self.cycles = DailyCycles()
@@ -175,7 +176,7 @@ class AssetModel:
         # of another regime closes the step. A device switching regimes every few minutes otherwise had
         # its 10-minute means blend two operating points into a third. The regimes are found from the
         # first reading of each step, so from as many readings at any cadence faster than the step.
-        regime = self.fleet.regime(reading, self.name, sample=not self.step_count)
+        regime = self.fleet.regime(reading, self.name, ts, sample=not self.step_count)
         if self.step_count and regime != self.step_regime:
             self._close_step()
         self.step_regime = regime

@@ -76,6 +76,8 @@ PARTNER_Z: Final = 2.5  # a partner within this (and within PARTNER_SHARE of the
 PARTNER_SHARE: Final = 0.2
 DRIFT_HOLD_S: Final = 3 * HOUR
 DRIFT_CLEAR_Z: Final = 2.0
+MOTION_TAU_S: Final = HOUR  # how a channel moves lately: over about this much event time
+REST_SHARE: Final = 0.25  # a channel moving less than this share of its type's usual (capped) change rests
 FAR_SPREADS: Final = 6.0  # a partner this far out (in its within-asset spread) is a machine out of normal
 CLEAR_S: Final = 2 * HOUR
 CLEAR_READINGS: Final = 3
@@ -94,19 +96,23 @@ class _ChannelStats:
     """What one channel of a type normally does: its typical change and how often it repeats."""
 
     step: float = 0.0  # mean absolute change between consecutive readings
+    calm: float = 0.0  # the same with each change capped at ``step`` (a start, a setpoint's jump aside)
     same: float = 0.0  # share of consecutive readings that are near-identical
     n: int = 0
     quantum: float = math.inf  # the smallest change seen: the channel's resolution
+    floor: float = math.inf  # the lowest value seen: what it reads at rest (no load, no flow)
 
     def tolerance(self, value: float) -> float:
         return max(1e-9 * max(abs(value), 1.0), SAME_SHARE * self.step)
 
-    def learn(self, change: float, tolerance: float) -> None:
+    def learn(self, value: float, change: float, tolerance: float) -> None:
         self.n += 1
+        self.floor = min(self.floor, value)
         rate = max(1.0 / self.n, 1e-3)
         same = change <= tolerance
         if change > 0.0:
             self.quantum = min(self.quantum, change)
+        self.calm += rate * (min(change, self.step) - self.calm)
         self.step += rate * (change - self.step)
         self.same += rate * (float(same) - self.same)
 
@@ -230,6 +236,8 @@ class _Channel:
     prev_ts: float | None = None
     bump: float = 0.0  # … and how far a reading usually strays from the line through its neighbours
     bump_n: int = 0
+    motion: float = 0.0  # how much it changed from reading to reading lately (a large change capped)
+    motion_n: int = 0
     spikes: list[float] = field(default_factory=list)
     residual: float = 0.0  # smoothed drift residual, in residual spreads
     beyond_since: float | None = None
@@ -315,8 +323,11 @@ class SensorWatch:
         if ch.last is not None and ch.last_ts is not None:
             dt = ts - ch.last_ts
             ch.interval = dt if ch.interval == 0.0 else ch.interval + 0.1 * (dt - ch.interval)
+            rate = max(1.0 - math.exp(-max(dt, 0.0) / MOTION_TAU_S), 1.0 / (ch.motion_n + 1))
+            ch.motion += rate * (min(abs(value - ch.last), stats.step) - ch.motion)
+            ch.motion_n += 1
             if not odd and name not in self.faults:
-                stats.learn(abs(value - ch.last), tolerance)
+                stats.learn(value, abs(value - ch.last), tolerance)
         self._spike(ts, name, ch, value, spike, odd)
         if abs(value - ch.run_value) <= tolerance:
             ch.run_count += 1
@@ -343,7 +354,15 @@ class SensorWatch:
         ):
             del self.faults[name]
             ch.spikes = []
-        if ch.prev is not None and ch.last is not None and ch.last_ts is not None and not odd:
+        # How far readings stray is learnt while the channel moves: an idle spell's quiet would
+        # make the first readings of the next run look like spikes.
+        if (
+            ch.prev is not None
+            and ch.last is not None
+            and ch.last_ts is not None
+            and not odd
+            and not self._resting(name, ch)
+        ):
             rate = max(1.0 - math.exp(-max(ts - ch.last_ts, 0.0) / BUMP_TAU_S), 1.0 / (ch.bump_n + 1))
             ch.bump += rate * (abs(self._deviation(ch, value, ts)) - ch.bump)
             ch.bump_n += 1
@@ -356,6 +375,8 @@ class SensorWatch:
             return
         if stats.same > MOVES_SHARE:  # a channel that mostly holds its value cannot be stuck
             return
+        if ch.run_value - stats.floor <= stats.tolerance(ch.run_value):
+            return  # held at its floor: a stopped or idle machine (no load, no current), not its sensor
         same = max(stats.same, 0.01)
         if same ** (ch.run_count - 1) > STUCK_CHANCE:
             return
@@ -379,6 +400,12 @@ class SensorWatch:
                 if (fault is not None and fault.kind == "stuck") or _flat(ch) or self._far(partner, reading):
                     del self.faults[name]
                     break
+
+    def _resting(self, name: str, ch: _Channel) -> bool:
+        """The channel hardly moves from reading to reading, as its type's do while they run: the
+        machine stands idle (a stopped motor's current that follows only the room's air is no
+        more flat than that, but no less at rest)."""
+        return ch.motion_n >= 3 and ch.motion < REST_SHARE * self.fleet.stats(name).calm
 
     def _far(self, name: str, reading: Mapping[str, float]) -> bool:
         coupling = self.fleet.coupling()
@@ -506,7 +533,7 @@ class SensorWatch:
     def _abnormal(self, name: str, i: int) -> bool:
         """Far outside its within-asset range, or flat: a machine out of its normal state."""
         ch = self.channels.get(name)
-        if ch is not None and _flat(ch):
+        if ch is not None and (_flat(ch) or self._resting(name, ch)):
             return True
         sd = math.sqrt(max(float(self.fleet.scatter[i, i]) / self.fleet.weight, 1e-12))
         return abs(self._smoothed.get(name, 0.0)) > FAR_SPREADS * sd

@@ -10,6 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from predictor.sensor_faults import SensorFleet, SensorWatch
+from simulators.operating import HARDER
+from simulators.physics import SensorDefect, make_equipment
 
 HOUR = 3600.0
 CADENCES = (10.0, 300.0, 3600.0)
@@ -259,3 +261,59 @@ def test_a_fault_led_by_a_weakly_coupled_channel_is_not_its_drift() -> None:
     assert coupling is not None and "oil" not in coupling.partners["vibration"]
     assert {"temp", "current"} <= set(coupling.partners["vibration"])
     assert watches[2].faults == {}
+
+
+def harder_fleet(
+    kind: str, days: float, defect: SensorDefect | None = None, assets: int = 8
+) -> tuple[list[SensorWatch], dict[tuple[int, str, str], float]]:
+    """Healthy machines of one type in the simulator's harder world (setpoints held for hours, idle
+    spells a fifth of the time, noise growing with the load, a warming season, ``load_pct``), read
+    every 10 minutes; ``defect`` breaks a sensor of the last one. Returns the watches and when each
+    (asset, channel, kind) was first flagged."""
+    machines = [
+        make_equipment(kind, f"{kind}-{i}", 4, 0.0, onset_rate_per_h=0.0, conditions=HARDER)
+        for i in range(assets)
+    ]
+    machines[-1].sensor_defect = defect
+    fleet = SensorFleet()
+    watches = [SensorWatch(fleet) for _ in machines]
+    flagged: dict[tuple[int, str, str], float] = {}
+    for k in range(int(days * 24 * 6)):
+        t = k * 600.0
+        for n, (machine, watch) in enumerate(zip(machines, watches, strict=True)):
+            watch.update(t, machine.read(t))
+            for name, fault in watch.faults.items():
+                flagged.setdefault((n, name, fault.kind), t)
+    return watches, flagged
+
+
+@pytest.mark.parametrize("kind", ["pump", "chiller"])
+def test_healthy_machines_that_hold_setpoints_and_idle_raise_no_sensor_fault(kind: str) -> None:
+    # Before, every chiller's load_pct was "stuck" at 0 while it idled (its current, following the
+    # room's air, was not flat), and a pump's current "spiked" as it started after a quiet spell.
+    _, flagged = harder_fleet(kind, days=6)
+    assert flagged == {}
+
+
+@pytest.mark.parametrize(
+    ("kind", "channel", "fault"),
+    [
+        ("chiller", "vibration_mm_s", "stuck"),
+        ("chiller", "load_pct", "stuck"),
+        ("pump", "current_a", "spike"),
+        ("chiller", "compressor_current_a", "dropout"),
+        ("pump", "vibration_mm_s", "drift"),
+    ],
+)
+def test_broken_sensors_in_the_harder_world_are_flagged_within_a_day(
+    kind: str, channel: str, fault: str
+) -> None:
+    onset = 74 * HOUR  # while the last machine runs
+    _, flagged = harder_fleet(kind, days=5, defect=SensorDefect(channel, fault, onset))
+    found = [(key, t) for key, t in flagged.items() if key[0] == 7]
+    assert [name for (_, name, _), _ in found] == [channel]
+    (_, _, kind_found), at = found[0]
+    # A value held while the coupled channels move with the load is also a drift from them.
+    assert kind_found in ({fault, "drift"} if fault == "stuck" else {fault})
+    assert onset <= at <= onset + 24 * HOUR
+    assert [key for key in flagged if key[0] != 7] == []
