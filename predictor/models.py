@@ -107,11 +107,10 @@ class TypeModels:
         self.fault_events = 0
         self.sensors = SensorFleet()
 
-    def regime(self, reading: Mapping[str, float], source: object, ts: float, sample: bool = True) -> int:
-        """The regime of a raw reading at ``ts``; ``sample`` lets it into the readings the regimes are
-        found from."""
+    def regime(self, reading: Mapping[str, float], source: object, sample: bool = True) -> int:
+        """The regime of a raw reading; ``sample`` lets it into the readings the regimes are found from."""
         fitted = self.regimes.fitted
-        regime = self.regimes.assign(reading, source, sample, ts)
+        regime = self.regimes.assign(reading, source, sample)
         if not fitted and self.regimes.fitted and self.regimes.count > 1:
             self.normal.reset()
             self.cycles = DailyCycles()
@@ -176,7 +175,7 @@ class AssetModel:
         # of another regime closes the step. A device switching regimes every few minutes otherwise had
         # its 10-minute means blend two operating points into a third. The regimes are found from the
         # first reading of each step, so from as many readings at any cadence faster than the step.
-        regime = self.fleet.regime(reading, self.name, ts, sample=not self.step_count)
+        regime = self.fleet.regime(reading, self.name, sample=not self.step_count)
         if self.step_count and regime != self.step_regime:
             self._close_step()
         self.step_regime = regime

@@ -1,22 +1,15 @@
-"""Operating regimes of an equipment type, found from its first days of readings.
+"""Operating regimes of an equipment type, found from its first readings.
 
 Equipment that runs at a few distinct operating points (flight conditions of an aero engine,
 the speed steps of a pump, on and off) reads at a different level in each, far apart
 compared with the noise and the wear within one. Scoring such readings against one baseline
 would hide a fault behind the regime changes, so each regime gets its own normal.
 
-``RegimeModel`` collects the type's readings until they span ``collect_s`` of event time (two
-days: an idle spell or a batch comes round on most assets within them), at most one per asset
-in each ``spacing`` seconds, so as many whatever the cadence. A fixed number of readings was four
-minutes of a fleet read every second, or two hours of seventeen assets stepping every ten
-minutes: too short for machines that idle a fifth of their time to show it. Past
-``max_samples`` readings the spacing doubles and every other reading of an asset goes. Then it
-tries k-means for k = ``max_regimes`` … 2, each sensor measured in its scatter *within* the
-clusters (found anew until they hold still), so the sensors the regimes move weigh much and
-the ones that merely scatter little. It keeps k regimes only when they are *discrete*: each
-holds a fair share of the readings, assets move between them (a quarter of the assets at
-least pass through each, most pass through two) and every two centres lie ``separation``
-scatters apart. Noise, wear and a smooth
+``RegimeModel`` collects the type's first ``collect`` readings and tries k-means for k =
+``max_regimes`` … 2, each sensor measured in its scatter *within* the clusters (found anew
+until they hold still), so the sensors the regimes move weigh much and the ones that merely
+scatter little. It keeps k regimes only when they are *discrete*: each holds a fair share of
+the readings and every two centres lie ``separation`` scatters apart. Noise, wear and a smooth
 duty cycle spread readings along a continuum, which k-means also cuts into pieces, but those
 sit only a few scatters apart; a scatter is never taken below the sensor's resolution, so a
 quantised sensor stepping by its last digit is no regime either. A type without discrete
@@ -25,10 +18,10 @@ the sensors it has.
 
 >>> import random
 >>> rng = random.Random(1)
->>> model = RegimeModel(collect_s=36000.0)
+>>> model = RegimeModel(collect=60)
 >>> points = [{"rpm": 1000.0 * (1 + i % 3) + rng.gauss(0, 5), "temp": 40.0 + rng.gauss(0, 1)}
-...           for i in range(61)]
->>> [model.assign(p, ts=600.0 * i) for i, p in enumerate(points)][:3]  # 0 while collecting
+...           for i in range(60)]
+>>> [model.assign(p) for p in points][:3]  # all 0 while the first readings are collected
 [0, 0, 0]
 >>> model.fitted, model.count
 (True, 3)
@@ -40,62 +33,41 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping
-from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 F64 = NDArray[np.float64]
 
-COLLECT_S: Final = 48 * 3600.0  # the regimes are found once the type's readings span this event time
-SPACING_S: Final = 600.0  # at most one reading of an asset this often is kept (a model step)
-MAX_SAMPLES: Final = 4096  # beyond this, the spacing doubles
-READ_SHARE: Final = 0.9  # a regime sensor is in this share of the readings at least
-VISITORS: Final = 0.25  # each regime is visited by this share of the assets at least
-
 
 class RegimeModel:
     """Discrete operating regimes of one equipment type (0 … ``count`` - 1)."""
 
     def __init__(
-        self,
-        collect_s: float = COLLECT_S,
-        max_regimes: int = 8,
-        separation: float = 8.0,
-        min_share: float = 0.03,
-        spacing: float = SPACING_S,
-        max_samples: int = MAX_SAMPLES,
+        self, collect: int = 240, max_regimes: int = 8, separation: float = 8.0, min_share: float = 0.03
     ) -> None:
-        if collect_s <= 0 or spacing <= 0 or max_regimes < 1 or max_samples < 4 * max_regimes:
-            raise ValueError(
-                "collect_s and spacing must be positive, max_regimes positive, max_samples at least 4 × it"
-            )
-        self.collect_s, self.max_regimes = collect_s, max_regimes
+        if collect < 2 * max_regimes or max_regimes < 1:
+            raise ValueError("collect must be at least twice max_regimes, which must be positive")
+        self.collect, self.max_regimes = collect, max_regimes
         self.separation, self.min_share = separation, min_share
-        self.spacing, self.max_samples = spacing, max_samples
         self.count = 1
         self.fitted = False
         self._seen: list[dict[str, float]] = []
-        self._sources: list[Hashable] = []  # the asset of each reading kept
-        self._span = (math.inf, -math.inf)  # the event times the readings kept span
-        self._times: list[float] = []  # the event time of each reading kept
-        self._kept: dict[Hashable, int] = {}  # per asset, the slot (of ``spacing``) of its latest reading
+        self._sources: list[Hashable] = []  # the asset of each reading seen
         self._names: list[str] = []  # the level sensors
         self._scale = np.ones(0)  # their scatter within a level
         self._centroids = np.zeros((1, 0))  # regime centres, in those scatters
 
-    def assign(
-        self,
-        reading: Mapping[str, float],
-        source: Hashable = None,
-        sample: bool = True,
-        ts: float | None = None,
-    ) -> int:
-        """The regime of ``reading`` (from asset ``source`` at event time ``ts``); 0 for all until the
-        regimes are fitted. Until then, a reading with ``sample`` and a time may be kept to find them."""
+    def assign(self, reading: Mapping[str, float], source: Hashable = None, sample: bool = True) -> int:
+        """The regime of ``reading`` (from asset ``source``); 0 for all until the regimes are fitted.
+        Until then, a reading with ``sample`` is kept to find them from."""
         if not self.fitted:
-            if sample and ts is not None:
-                self._collect(reading, source, ts)
+            if not sample:
+                return 0
+            self._seen.append(dict(reading))
+            self._sources.append(source)
+            if len(self._seen) >= self.collect:
+                self._fit()
             return 0
         if self.count == 1:
             return 0
@@ -105,52 +77,14 @@ class RegimeModel:
         point = np.array([reading[self._names[i]] for i in index]) / self._scale[index]
         return int(np.argmin(((self._centroids[:, index] - point) ** 2).sum(axis=1)))
 
-    def _collect(self, reading: Mapping[str, float], source: Hashable, ts: float) -> None:
-        bucket = math.floor(ts / self.spacing)
-        if self._kept.get(source) == bucket:
-            return
-        self._kept[source] = bucket
-        self._seen.append(dict(reading))
-        self._sources.append(source)
-        self._times.append(ts)
-        self._span = (min(self._span[0], ts), max(self._span[1], ts))
-        if len(self._seen) > self.max_samples:
-            self._thin()
-        if self._span[1] - self._span[0] >= self.collect_s and len(self._seen) >= 2 * self.max_regimes:
-            self._fit()
-
-    def _thin(self) -> None:
-        """Twice the spacing: of each asset's readings, one per spacing of event time stays."""
-        self.spacing *= 2.0
-        taken: set[tuple[Hashable, int]] = set()
-        keep = []
-        for i, (source, ts) in enumerate(zip(self._sources, self._times, strict=True)):
-            slot = (source, math.floor(ts / self.spacing))
-            if slot not in taken:
-                taken.add(slot)
-                keep.append(i)
-        self._seen = [self._seen[i] for i in keep]
-        self._sources = [self._sources[i] for i in keep]
-        self._times = [self._times[i] for i in keep]
-        self._kept = {source: slot // 2 for source, slot in self._kept.items()}  # the slots nest
-
     def _fit(self) -> None:
         seen, self._seen = self._seen, []
         sources, self._sources = np.array([hash(s) for s in self._sources]), []
-        self._times, self._kept, self._span = [], {}, (math.inf, -math.inf)
         self.fitted = True
-        # A regime sensor is read with (nearly) every reading: one that dropped out for a while
-        # (a broken sensor, kept out of the models) still counts, its readings without it do not.
-        counts: dict[str, int] = {}
-        for r in seen:
-            for n in r:
-                counts[n] = counts.get(n, 0) + 1
-        names = sorted(n for n, c in counts.items() if c >= READ_SHARE * len(seen))
-        rows = [i for i, r in enumerate(seen) if all(n in r for n in names)]
-        if not names or len(rows) < 2 * self.max_regimes:
-            return
-        sources = sources[rows]
-        data = np.array([[seen[i][n] for n in names] for i in rows], dtype=np.float64)
+        names = sorted(name for name in {n for r in seen for n in r} if all(name in r for r in seen))
+        if not names:
+            return  # a regime sensor is read with every reading
+        data = np.array([[r[n] for n in names] for r in seen], dtype=np.float64)
         floor = np.array([_resolution(data[:, j]) for j in range(len(names))])
         spread = np.maximum(data.std(axis=0), floor)
         for k in range(self.max_regimes, 1, -1):
@@ -182,18 +116,13 @@ class RegimeModel:
         counts = np.bincount(labels, minlength=k)
         if counts.min() < self.min_share * len(data):
             return None
-        # A regime is a way the equipment runs: assets move between regimes, and a fair share of
-        # them pass through each (an idle spell, a batch: not all of them within the days the
-        # regimes are found from). Clusters that assets sit in without moving are their own offsets.
+        # A regime is a way the equipment runs, so most assets pass through each: clusters that
+        # belong to a few assets are those assets' own offsets.
         assets, per_asset = np.unique(sources, return_counts=True)
         regulars = set(assets[per_asset >= 2 * k].tolist()) or set(assets.tolist())
-        visitors = [regulars & set(sources[labels == j].tolist()) for j in range(k)]
-        least = max(VISITORS * len(regulars), min(2, len(regulars)))
-        if any(len(v) < least for v in visitors):
-            return None
-        movers = sum(1 for a in regulars if sum(a in v for v in visitors) >= 2)
-        if movers < 0.5 * len(regulars):
-            return None
+        for j in range(k):
+            if len(regulars & set(sources[labels == j].tolist())) < 0.5 * len(regulars):
+                return None
         scaled = data / scale
         centroids = np.array([scaled[labels == j].mean(axis=0) for j in range(k)])
         for a in range(k):

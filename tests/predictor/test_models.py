@@ -253,8 +253,8 @@ def series(
 
 def test_operating_regimes_are_found_and_normal_in_each() -> None:
     predictor = Predictor()
-    for i in range(4):  # the regimes are found once the type's readings span two days
-        series(predictor, f"s{i}", 50, None, seed=i)
+    for i in range(4):
+        series(predictor, f"s{i}", 36, None, seed=i)
     fleet = predictor.types[("acme", "skid")]
     assert fleet.regimes.count == 3
     calm = series(predictor, "calm", 72, None, seed=10)
