@@ -33,11 +33,13 @@ from forestall.state.models import Recommendation, WebhookDelivery
 from forestall.vocab import DEFAULT_KIND
 from ingest.worker import Worker
 from simulators.apiclient import ApiClient
+from simulators.crew import crew_from_world
 from simulators.fleet import Fleet, FleetSpec
-from simulators.fsm import FsmSimulator
+from simulators.fsm import FsmSimulator, register_technicians
 from simulators.operating import HARDER, Conditions
 from simulators.physics import DEMO_DEGRADATION_HOURS
 from simulators.world import with_conditions
+from simulators.worlds import WorldFile, default_world, load_world
 
 TENANT = "demo"
 DRAIN_SECONDS = 5.0  # after the fleet stops: let the worker, webhooks and technicians catch up
@@ -59,6 +61,7 @@ class DemoOptions:
     webhook_secret: str | None = None
     config: Path | None = None
     sensor_faults: float = 0.1  # share of assets with a broken sensor (each kind in turn)
+    world: Path | None = None  # a world file (simulators/worlds); None: default.toml
     conditions: Conditions = HARDER  # how hard the world is to read (simulators/operating.py)
 
 
@@ -75,6 +78,7 @@ class Demo:
         if options.speed <= 0:
             raise ValueError("--speed must be positive")
         self.options = options
+        self.world: WorldFile = load_world(options.world) if options.world else default_world()
         self.out, self.err = out, err
         # A folder of the user's is kept; a temporary one is removed on exit (said at start and end).
         self.keep_data = options.data_dir is not None
@@ -123,16 +127,6 @@ class Demo:
         worker = Worker(settings)
         worker.start()
         self._started.append(worker)
-        fsm_secret = new_webhook_secret()
-        fsm = FsmSimulator(api_url, fsm_key, broker.url, TENANT, fsm_secret, port=free_port(), seed=opts.seed)
-        fsm.start()
-        self._started.append(fsm)
-        admin = ApiClient(api_url, admin_key)
-        admin.create_webhook(fsm.url, fsm_secret)
-        if opts.webhook_url and opts.webhook_secret:
-            admin.create_webhook(opts.webhook_url, opts.webhook_secret)
-        admin.close()
-
         clock = SimClock(start=time.time(), speed=opts.speed)
         # Faults compressed to one to three days, so a few minutes of demo show several.
         spec = FleetSpec(
@@ -152,7 +146,30 @@ class Demo:
             api_key=admin_key,
             mqtt_url=broker.url,
             data_dir=self.data_dir / "edge",
+            world=self.world,
         )
+        # The world file's technicians: few, with working hours and travel, registered by the admin.
+        crew = crew_from_world(self.world.technicians, opts.seed, skills=spec.asset_types)
+        fsm_secret = new_webhook_secret()
+        fsm = FsmSimulator(
+            api_url,
+            fsm_key,
+            broker.url,
+            TENANT,
+            fsm_secret,
+            port=free_port(),
+            seed=opts.seed,
+            crew=crew,
+            clock=clock,
+        )
+        fsm.start()
+        self._started.append(fsm)
+        admin = ApiClient(api_url, admin_key)
+        register_technicians(admin, crew, {a.site for a in fleet.world.assets})
+        admin.create_webhook(fsm.url, fsm_secret)
+        if opts.webhook_url and opts.webhook_secret:
+            admin.create_webhook(opts.webhook_url, opts.webhook_secret)
+        admin.close()
         fleet.start()
         self._started.append(fleet)
         try:
@@ -160,7 +177,7 @@ class Demo:
         finally:
             fleet.stop()
             self._drain(fsm, fleet, worker)
-            summary = self._summary(settings, fleet, worker)
+            summary = self._summary(settings, fleet, worker, fsm)
             self._shutdown()
         print(json.dumps(summary), file=self.out, flush=True)
         return summary
@@ -211,7 +228,7 @@ class Demo:
                 return
             time.sleep(0.05)
 
-    def _summary(self, settings: Settings, fleet: Any, worker: Any) -> dict[str, Any]:
+    def _summary(self, settings: Settings, fleet: Any, worker: Any, fsm: Any) -> dict[str, Any]:
         engine = make_engine(settings.database_url)
         with make_sessionmaker(engine)() as session:
             recommendations = session.scalar(
@@ -235,6 +252,8 @@ class Demo:
             "visits_completed": m.visits_completed,
             "sensor_checks": m.sensor_checks,
             "sensor_repairs": m.sensor_repairs,
+            "technicians": len(fsm.crew.technicians) if fsm.crew is not None else None,
+            "visits_waiting": fsm.stats.jobs_waiting,
             "assets": self.options.assets,
             "customers": self.options.customers,
             "simulated_hours": round((fleet.now - fleet.world.start) / 3600.0, 1),

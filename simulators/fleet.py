@@ -1,9 +1,9 @@
 """The physical world, wired up: machines behind real edge agents, customers behind the API.
 
 ``Fleet`` owns a ``World`` and talks to the rest of Forestall only through documented
-interfaces: it registers customers and assets and posts incidents and surveys through the
-REST API, its machines publish telemetry through one real edge agent each, and it hears
-about technicians (and reports back) on the sim channel. One thread calls ``step``::
+interfaces: it registers customers and assets and posts incidents, surveys and contract events
+through the REST API, its machines publish telemetry through one real edge agent each, and it
+hears about technicians (and reports back) on the sim channel. One thread calls ``step``::
 
     fleet = Fleet(FleetSpec(), clock, api_url=url, api_key=key, mqtt_url=mqtt, data_dir=dir)
     fleet.start()                    # registers via the API, connects agents and the sim channel
@@ -30,9 +30,10 @@ from typing import Any, Final
 from forestall.clock import Clock
 from simulators.agents import AgentFactory, EdgeAgentLike, make_edge_agent
 from simulators.apiclient import ApiClient, ApiError, with_retries
-from simulators.customers import CustomerEvent, Survey
+from simulators.customers import ContractEvent, CustomerEvent, Survey
 from simulators.simchannel import VISIT_KINDS, SimChannel, SimChannelError
 from simulators.world import FleetSpec, VisitRequest, World, WorldMetrics
+from simulators.worlds import WorldFile
 
 __all__ = ["Fleet", "FleetSpec", "WorldMetrics"]
 
@@ -53,12 +54,13 @@ class Fleet:
         data_dir: str | Path,
         start: float | None = None,
         agent_factory: AgentFactory = make_edge_agent,
+        world: WorldFile | None = None,
     ) -> None:
         self.spec = spec
         self.clock = clock
         self.mqtt_url = mqtt_url
         self.data_dir = Path(data_dir)
-        self.world = World(spec, clock.now() if start is None else start)
+        self.world = World(spec, clock.now() if start is None else start, world)
         self.api = ApiClient(api_url, api_key)
         self._agent_factory = agent_factory
         self.agents: dict[str, EdgeAgentLike] = {}
@@ -209,6 +211,8 @@ class Fleet:
             call = functools.partial(
                 self.api.post_feedback, event.customer_id, event.kind, event.score, event.at
             )
+        elif isinstance(event, ContractEvent):
+            call = functools.partial(self.api.post_contract_event, event.customer_id, event.kind, event.at)
         else:
             call = functools.partial(
                 self.api.post_incident,

@@ -7,7 +7,11 @@ messages (technician reports, machine failures) go through one queue to one work
 thread, which calls the API (``simulators.dispatch``) and sends technicians by publishing
 ``visit`` requests on the sim channel.
 
-    fsm = FsmSimulator(api_url, api_key, mqtt_url, "demo", "whsec_...")
+With a ``crew`` (``simulators.crew``) the technicians are few: requests wait in its queue and
+the worker thread assigns them every ``tick_s`` wall seconds, up to the event time of ``clock``
+(without a clock, the latest event time the FSM heard of).
+
+    fsm = FsmSimulator(api_url, api_key, mqtt_url, "demo", "whsec_...", crew=crew, clock=clock)
     fsm.start()                      # then subscribe fsm.url to the webhooks
     ...
     fsm.stop()
@@ -15,15 +19,19 @@ thread, which calls the API (``simulators.dispatch``) and sends technicians by p
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
 from standardwebhooks.webhooks import Webhook
 
-from simulators.apiclient import ApiClient
+from forestall.clock import Clock
+from simulators.apiclient import ApiClient, with_retries
+from simulators.crew import Crew, covered_sites
 from simulators.dispatch import Dispatcher, FsmStats
 from simulators.simchannel import SimChannel
 
@@ -47,8 +55,14 @@ class FsmSimulator:
         travel_hours: tuple[float, float] = (1.0, 2.0),
         corrective_delay_hours: tuple[float, float] = (2.0, 4.0),
         seed: int = 0,
+        crew: Crew | None = None,
+        clock: Clock | None = None,
+        tick_s: float = 0.05,
     ) -> None:
         self.tenant = tenant
+        self.crew = crew
+        self._clock = clock
+        self._tick_s = tick_s
         self.host = host
         self._port = port
         self._verifier = Webhook(webhook_secret)  # raises on an empty/invalid secret: fail early
@@ -69,6 +83,7 @@ class FsmSimulator:
             travel_hours=travel_hours,
             corrective_delay_hours=corrective_delay_hours,
             seed=seed,
+            crew=crew,
         )
         self._seen: dict[str, None] = {}  # webhook ids, oldest first
         self._seen_lock = threading.Lock()
@@ -164,10 +179,18 @@ class FsmSimulator:
     # -- the worker ---------------------------------------------------------------------------
 
     def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self._tick_s if self.crew is not None else None)
+            except queue.Empty:
+                job = ("_tick", "", {})
+            if job is None:
+                return
             kind, asset, payload = job
             try:
                 self._handle(kind, asset, payload)
+                if self.crew is not None and kind != "_marker":
+                    self.dispatcher.tick(self._clock.now() if self._clock is not None else None)
             except Exception:  # one bad event must not stop the FSM
                 log.exception("FSM: handling %s for %r failed", kind, asset or payload.get("type"))
 
@@ -179,4 +202,16 @@ class FsmSimulator:
         elif kind == "failure":
             self.dispatcher.on_failure(asset, payload)
         elif kind == "_marker":
+            if self.crew is not None:
+                self.dispatcher.tick(self._clock.now() if self._clock is not None else None)
             payload["event"].set()
+
+
+def register_technicians(api: ApiClient, crew: Crew, sites: Iterable[str]) -> None:
+    """Create (or replace) every technician of ``crew`` through ``PUT /v1/technicians/{id}``:
+    their skills, the ``sites`` of their regions, their weekly hours."""
+    sites = sorted(set(sites))
+    for t in crew.technicians:
+        regions = covered_sites(t, sites, crew.travel)
+        call = functools.partial(api.upsert_technician, t.id, t.name, t.skills, regions, t.hours)
+        with_retries(call, attempts=8)

@@ -30,6 +30,7 @@ from simulators.physics import (
     VisitReport,
     make_equipment,
 )
+from simulators.worlds import WorldFile, default_world
 
 SEGMENT_WEIGHT: Final = {"key": 3.0, "standard": 2.0, "smb": 1.0}  # key accounts own more machines
 
@@ -161,10 +162,11 @@ def _layout(spec: FleetSpec, customers: list[Customer]) -> list[AssetInfo]:
 class World:
     """The simulated physical world; one thread drives it."""
 
-    def __init__(self, spec: FleetSpec, start: float) -> None:
+    def __init__(self, spec: FleetSpec, start: float, world: WorldFile | None = None) -> None:
         self.spec = spec
         self.start = start
-        self.customers = make_customers(spec.customers, spec.seed)
+        self.world = world or default_world()  # how customers react (simulators.worlds)
+        self.customers = make_customers(spec.customers, spec.seed, self.world)
         self.assets = _layout(spec, self.customers)
         self.asset_by_id = {a.id: a for a in self.assets}
         conditions = spec.conditions
@@ -181,7 +183,7 @@ class World:
             )
             for a in self.assets
         }
-        self.streams = {c.id: CustomerStream(c, spec.seed, start) for c in self.customers}
+        self.streams = {c.id: CustomerStream(c, spec.seed, start, self.world) for c in self.customers}
         self.metrics = WorldMetrics()
         self.failures: list[FailureEvent] = []
         self.sensor_defects = self._break_sensors()  # ground truth: every broken sensor, by asset
@@ -216,7 +218,7 @@ class World:
         self.failures.append(event)
         self.metrics.failures_occurred += 1
         self.metrics.by_fault[event.fault_code] = self.metrics.by_fault.get(event.fault_code, 0) + 1
-        self.streams[self.asset_by_id[event.asset_id].customer_id].record_failure(event.at)
+        self.streams[self.asset_by_id[event.asset_id].customer_id].record_failure(event.at, event.asset_id)
 
     def perform_visit(self, request: VisitRequest) -> VisitReport:
         """The technician arrives at ``request.at``: inspect, repair what is wrong, count it."""
@@ -225,8 +227,11 @@ class World:
         equipment = self.equipment[request.asset_id]
         for event in equipment.advance(request.at):
             self._record_failure(event)
+        stream = self.streams[self.asset_by_id[request.asset_id].customer_id]
         if request.kind == "sensor_check":
-            return self._check_sensor(equipment, request.at)
+            report = self._check_sensor(equipment, request.at)
+            stream.record_visit(request.at, report.fault_found)
+            return report
         corrective = request.kind == "corrective"
         report = equipment.inspect_and_repair(request.at, corrective=corrective)
         if corrective:
@@ -234,10 +239,10 @@ class World:
         else:
             self.metrics.visits_completed += 1
             self.metrics.false_visits += not report.fault_found
+            stream.record_visit(request.at, report.fault_found)  # a repair they asked for is no bother
         self.metrics.failures_prevented += report.prevented
-        self.streams[self.asset_by_id[request.asset_id].customer_id].record_visit(
-            request.at, report.fault_found
-        )
+        if not equipment.failed:
+            stream.record_repair(request.asset_id, request.at)
         return report
 
     def _check_sensor(self, equipment: Equipment, at: float) -> VisitReport:

@@ -29,6 +29,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a new temporary directory")
     parser.add_argument("--webhook-url", default=None, help="also deliver the signed webhooks here")
     parser.add_argument("--webhook-secret", default=None, help="whsec_… secret for --webhook-url")
+    parser.add_argument(
+        "--world",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a world file: how customers react, the technicians (simulators/worlds; default: default.toml)",
+    )
     add_world_arguments(parser)
     parser.add_argument(
         "--config",
@@ -61,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
             config=args.config,
             sensor_faults=sensor_faults,
             conditions=conditions,
+            world=args.world,
         )
     )
     for sig in (signal.SIGINT, signal.SIGTERM):

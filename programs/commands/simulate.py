@@ -91,6 +91,14 @@ def _register_fleet(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "with it: no reading in the future, so dashboards that read up to now show them",
     )
     fleet.add_argument("--sample-interval", type=float, default=600.0, help="event seconds between samples")
+    fleet.add_argument(
+        "--world",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a world file: how customers react, and the technicians it registers (simulators/worlds; "
+        "default: default.toml, no technicians registered)",
+    )
     add_world_arguments(fleet)
     add_config_argument(fleet)
     fleet.set_defaults(handler=_run_fleet)
@@ -111,6 +119,15 @@ def _register_fsm(sim_sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     fsm.add_argument("--mqtt-url", default=None, help="overrides the settings' mqtt.url")
     fsm.add_argument("--subscribe", action="store_true", help="create our webhook subscription via the API")
     fsm.add_argument("--seconds", type=float, default=None, help="stop after this many wall seconds")
+    fsm.add_argument(
+        "--world",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="send the world file's technicians, few and in working hours (default: one leaves for every "
+        "request at once); give the fleet's --seed and --world too",
+    )
+    fsm.add_argument("--seed", type=int, default=7, help="with --world: the fleet's seed (where sites lie)")
     add_config_argument(fsm)
     fsm.set_defaults(handler=_run_fsm)
 
@@ -147,8 +164,11 @@ def _loop(seconds: float | None, tick: Callable[[], None], report: Callable[[], 
 
 
 def _run_fleet(args: argparse.Namespace) -> int:
+    from simulators.crew import crew_from_world
     from simulators.fleet import Fleet, FleetSpec
+    from simulators.fsm import register_technicians
     from simulators.world import with_conditions
+    from simulators.worlds import load_world
 
     settings = settings_from(args)
     sensor_faults, conditions = world_from(args)
@@ -169,6 +189,7 @@ def _run_fleet(args: argparse.Namespace) -> int:
         sensor_fault_share=sensor_faults,
     )
     spec = with_conditions(spec, conditions)
+    world = load_world(args.world) if args.world else None
     fleet = Fleet(
         spec,
         clock,
@@ -177,11 +198,16 @@ def _run_fleet(args: argparse.Namespace) -> int:
         mqtt_url=args.mqtt_url or settings.mqtt.url,
         data_dir=args.data_dir,
         start=start,
+        world=world,
     )
     print(
         f"registering {spec.customers} customers and {spec.assets} assets at {args.api_url}", file=sys.stderr
     )
     try:
+        if world is not None:
+            crew = crew_from_world(world.technicians, args.seed, skills=spec.asset_types)
+            print(f"registering {len(crew.technicians)} technicians", file=sys.stderr)
+            register_technicians(fleet.api, crew, {a.site for a in fleet.world.assets})
         fleet.start()
         _loop(args.seconds, fleet.step, lambda: _fleet_line(fleet))
     finally:
@@ -201,7 +227,9 @@ def _fleet_line(fleet: Fleet) -> str:
 
 def _run_fsm(args: argparse.Namespace) -> int:
     from simulators.apiclient import ApiClient
+    from simulators.crew import crew_from_world
     from simulators.fsm import FsmSimulator
+    from simulators.worlds import load_world
 
     settings = settings_from(args)
     secret: str | None = args.webhook_secret
@@ -209,6 +237,8 @@ def _run_fsm(args: argparse.Namespace) -> int:
         if not args.subscribe:
             raise ValueError("--webhook-secret is required unless --subscribe creates the subscription")
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    # Without a clock of the fleet's, the crew works to the latest event time the FSM heard of.
+    crew = crew_from_world(load_world(args.world).technicians, args.seed) if args.world else None
     fsm = FsmSimulator(
         args.api_url,
         args.api_key,
@@ -217,6 +247,7 @@ def _run_fsm(args: argparse.Namespace) -> int:
         secret,
         host=args.host,
         port=args.port,
+        crew=crew,
     )
     fsm.start()
     try:

@@ -374,9 +374,22 @@ def test_every_panel_query_returns_what_the_stored_points_imply(
     # the demo's devices send nothing bad (a real worker's rejections: test_influx_store)
     assert _panel(server, "INGEST_REJECTIONS", span, whole, tenant=TENANT) == []
 
-    # the demo registers no technicians: nothing is planned into capacity (test_influx_store plans some)
-    assert _panel(server, "CAPACITY_WAITING", span, whole, tenant=TENANT) == []
-    assert _panel(server, "VISITS_WAITING", span, whole, tenant=TENANT, customer=customer) == []
+    # the demo registers its world's technicians: each planning pass charts the visits waiting and
+    # booked, and each planned visit its place (test_influx_store checks the figures of one plan)
+    plans = _panel(server, "CAPACITY_WAITING", span, whole, tenant=TENANT)
+    assert plans and all(float(r[k]).is_integer() and r[k] >= 0 for r in plans for k in ("waiting", "booked"))
+    with make_sessionmaker(make_engine(state_url))() as session:
+        own_visits = {
+            r.id
+            for r in session.scalars(
+                select(Recommendation).where(
+                    Recommendation.tenant == TENANT, Recommendation.customer_id == customer
+                )
+            )
+        }
+    placed = _panel(server, "VISITS_WAITING", span, whole, tenant=TENANT, customer=customer)
+    assert {r["recommendation"] for r in placed} <= own_visits
+    assert all(r["overbooked"] in (0, 1) and r["rank"] >= 1 for r in placed)
 
     assert set(QUERIES) == CHECKED  # every panel's query was run above
 

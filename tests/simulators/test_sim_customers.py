@@ -8,7 +8,6 @@ import pytest
 
 from forestall.vocab import SLA_TIERS
 from simulators.customers import (
-    BASE_RATES_PER_DAY,
     DAY,
     HOUR,
     SEGMENT_VOLUME,
@@ -19,6 +18,7 @@ from simulators.customers import (
     Survey,
     make_customers,
 )
+from simulators.worlds import default_world
 
 START = 1_790_000_000.0
 
@@ -52,7 +52,8 @@ def test_rates_match_the_model(segment: str) -> None:
             for e in events
             if (isinstance(e, Incident) and e.kind == kind) or (kind == "survey" and isinstance(e, Survey))
         )
-        expected = BASE_RATES_PER_DAY[kind] * SEGMENT_VOLUME[segment] * days
+        per_day = {"ticket": default_world().events.tickets, "survey": default_world().events.surveys}[kind]
+        expected = per_day * SEGMENT_VOLUME[segment] * days
         assert abs(count - expected) < 4 * expected**0.5 + 3, (kind, count, expected)
 
 
@@ -92,7 +93,7 @@ def test_failures_raise_escalations_and_lower_scores() -> None:
 def test_false_visits_annoy_sensitive_customers_more() -> None:
     stream = CustomerStream(customer(), 5, START)
     stream.record_visit(START, fault_found=True)
-    useful = stream.stress(START + HOUR)
+    useful = stream.level(START + HOUR)
     stream.record_visit(START, fault_found=False)
-    assert stream.stress(START + HOUR) - useful > 2 * useful > 0
-    assert stream.stress(START + 30 * DAY) < 0.01
+    assert stream.level(START + HOUR) - useful > 2 * useful > 0
+    assert stream.level(START + 30 * DAY) < 0.01

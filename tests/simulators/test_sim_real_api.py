@@ -15,15 +15,16 @@ import pytest
 
 from api.server import ApiServer
 from forestall.broker import EmbeddedBroker, free_port
-from forestall.contract import format_ts
+from forestall.contract import format_ts, parse_ts
 from forestall.settings import LOOPBACK, ApiSettings, Settings, StoreSettings
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.keys import create_key
 from forestall.state.repo import advance_clock
-from forestall.workhours import WeeklyHours
+from forestall.workhours import WEEKDAYS, WeeklyHours
 from simulators.apiclient import ApiClient, ApiError
+from simulators.crew import Crew, Technician, Travel
 from simulators.fleet import Fleet
-from simulators.fsm import FsmSimulator
+from simulators.fsm import FsmSimulator, register_technicians
 from simulators.simchannel import SimChannel
 from simulators.world import FleetSpec
 
@@ -202,3 +203,47 @@ def test_failure_and_repair_are_recorded_through_the_real_api(real_api: RealApi,
     incidents = real_api.get("/v1/incidents")["items"]
     assert {i["kind"] for i in incidents} == {"outage"} and any(i["resolved_at"] for i in incidents)
     assert loop.fsm.stats.api_errors == 0
+
+
+def test_a_short_crew_is_registered_and_its_queue_schedules_through_the_real_api(
+    real_api: RealApi, amqtt_broker: EmbeddedBroker
+) -> None:
+    admin = ApiClient(real_api.server.url, real_api.keys["admin"])
+    admin.upsert_customer("cust-001", "Acme", "key", "gold", 0.3)
+    admin.upsert_asset("pump-0001", "cust-001", "pump", "site-1", 4, True)
+    always = WeeklyHours.parse({d: [["00:00", "24:00"]] for d in WEEKDAYS}, "UTC")
+    technician = Technician("tech-1", "Ada", ("pump",), ("region-1",), always, "region-1")
+    crew = Crew([technician], Travel(1, 1, (1.0, 1.0), (1.0, 1.0)), "fifo", service_hours=(2.0, 2.0))
+    register_technicians(admin, crew, ["site-1"])
+    [registered] = real_api.get("/v1/technicians")["items"]
+    assert (registered["id"], registered["skills"], registered["regions"]) == ("tech-1", ["pump"], ["site-1"])
+    clock = Clock()
+    fsm = FsmSimulator(
+        real_api.server.url,
+        real_api.keys["fsm"],
+        amqtt_broker.url,
+        real_api.tenant,
+        SECRET,
+        crew=crew,
+        clock=clock,
+    )
+    fsm.start()
+    visits: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+    world = SimChannel(amqtt_broker.url, real_api.tenant, "w", ("visit",), lambda a, k, p: visits.put((a, p)))
+    world.start()
+    try:
+        admin.create_webhook(fsm.url, SECRET)
+        window = {"window_start": format_ts(NOW + HOUR), "window_end": format_ts(NOW + 9 * HOUR)}
+        rec = admin.request("POST", "/v1/recommendations", {"asset_ids": ["pump-0001"], **window})
+        wait_for(lambda: fsm.stats.jobs_queued == 1)
+        assert real_api.get(f"/v1/recommendations/{rec['id']}")["scheduled_for"] is None  # nobody yet
+        clock.t = NOW + 10 * HOUR  # the technician was free all along: left at the window's start
+        scheduled = wait_for(lambda: real_api.get(f"/v1/recommendations/{rec['id']}")["scheduled_for"])
+        assert parse_ts(scheduled) == NOW + 2 * HOUR  # from home, an hour on the road
+        _, visit = visits.get(timeout=30)
+        assert visit["recommendation_id"] == rec["id"] and visit["at"] == NOW + 2 * HOUR
+        assert fsm.stats.api_errors == 0 and fsm.stats.wait_hours == pytest.approx(1.0)
+    finally:
+        world.stop()
+        fsm.stop()
+        admin.close()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from simulators.customers import Incident, Survey
+from simulators.customers import ContractEvent, Incident, Survey
 from simulators.physics import DEMO_DEGRADATION_HOURS, HOUR, make_equipment
 from simulators.world import FleetSpec, VisitRequest, World
+from simulators.worlds import WORLDS_DIR, load_world
 
 START = 1_790_000_000.0
 
@@ -95,6 +96,20 @@ def test_failures_stress_their_customer() -> None:
     world.advance(fails_at + HOUR)
     owner = world.asset_by_id["pump-0001"].customer_id
     assert world.streams[owner].failures == 1
-    assert world.streams[owner].stress(fails_at + HOUR) > 0.9
+    assert world.streams[owner].disruption(fails_at + HOUR) > 0.9
+    assert world.streams[owner].level(fails_at + HOUR) >= world.streams[owner].minds.failure * 0.99
     events = world.customer_events(START + 60 * 24 * HOUR)
-    assert events and all(isinstance(e, Incident | Survey) for e in events)
+    assert events and all(isinstance(e, Incident | Survey | ContractEvent) for e in events)
+
+
+def test_the_outage_weighs_on_the_owner_until_the_machine_is_repaired() -> None:
+    outages = load_world(WORLDS_DIR / "outages.toml")
+    world = World(FleetSpec(assets=3, customers=3, onset_rate_per_h=0.0), START, outages)
+    fails_at = force(world, "pump-0001", onset_h=5)
+    world.advance(fails_at + HOUR)
+    stream = world.streams[world.asset_by_id["pump-0001"].customer_id]
+    down = [stream.level(fails_at + h * HOUR) for h in (1, 6, 12)]
+    assert down[0] < down[1] < down[2]  # every hour down adds more than the failure's shock fades
+    world.perform_visit(VisitRequest("pump-0001", "c1", None, fails_at + 12 * HOUR, "corrective"))
+    assert stream.level(fails_at + 13 * HOUR) < down[2]  # repaired: it only fades
+    assert world.metrics.corrective_visits == 1
