@@ -108,6 +108,8 @@ class ApiSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
+    # Where messages come from (ingest.sources.SOURCES): "mqtt", the whole stream of one broker.
+    source: Literal["mqtt"] = "mqtt"
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     partition: int = 0

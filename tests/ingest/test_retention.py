@@ -11,7 +11,7 @@ from sqlalchemy import select
 from forestall.settings import Settings
 from forestall.state.db import make_engine, make_sessionmaker
 from forestall.state.models import Rejection
-from ingest import retention, worker
+from ingest import retention, sweep
 from tests.conftest import Mosquitto
 from tests.ingest.test_poison import batch, start_fleet, stop_fleet
 from tests.support import wait_for
@@ -54,7 +54,7 @@ def test_rejections_are_kept_for_the_retention_and_at_most_a_bounded_number_per_
 def test_the_worker_purges_telemetry_older_than_the_retention_before_the_tenants_clock(
     tmp_path: Path, mosquitto: Mosquitto, any_state_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker, "RETENTION_EVERY_S", 0.0)
+    monkeypatch.setattr(sweep, "RETENTION_EVERY_S", 0.0)
     settings = Settings(
         database_url=any_state_db_url,
         mqtt={"url": mosquitto.url},
