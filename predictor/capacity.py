@@ -30,14 +30,15 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from predictor.planner import SEGMENT_VALUE
+from predictor.risk import TIER_FACTOR
+
 HOUR = 3600.0
 
 # How many hours ahead the scheduler looks for a slot (a recommendation beyond it is overbooked).
 HORIZON_HOURS = 14 * 24.0
 # A failure this many hours away weighs about 37 % of an imminent one in the harm.
 URGENCY_HOURS = 72.0
-SEGMENT_WEIGHT = {"key": 1.0, "enterprise": 0.9, "standard": 0.6, "smb": 0.4}
-TIER_WEIGHT = {"platinum": 1.3, "gold": 1.15, "silver": 1.0, "bronze": 0.85}
 SAFETY_WEIGHT = 1.5  # a safety-critical asset's failure harms more than its criticality says
 INDEX_WEIGHT = 2.0  # a customer at index 100 weighs 1 + this as much as one at 0
 
@@ -153,8 +154,9 @@ def harm(
         "urgency": math.exp(-max(ttf_hours if ttf_hours is not None else 0.0, 0.0) / URGENCY_HOURS),
         "asset": min(max(criticality, 1), 5) / 5.0 * (SAFETY_WEIGHT if safety_critical else 1.0),
         "customer_risk": 1.0 + INDEX_WEIGHT * min(max(risk_index, 0.0), 100.0) / 100.0,
-        "segment": SEGMENT_WEIGHT.get(segment, SEGMENT_WEIGHT["standard"]),
-        "sla": TIER_WEIGHT.get(sla_tier, TIER_WEIGHT["silver"]),
+        # what a segment is worth to the planner's priority, and a tier to the risk index
+        "segment": SEGMENT_VALUE.get(segment, SEGMENT_VALUE["standard"]),
+        "sla": TIER_FACTOR.get(sla_tier, TIER_FACTOR["silver"]),
     }
     return math.prod(factors.values()), factors
 

@@ -36,6 +36,7 @@ class Visits:
         self.predictor = predictor
         self.policy = policy
         self.recommendations_opened = 0
+        self._counts: dict[str, tuple[int, int, int]] = {}  # per tenant: the plan's last capacity point
 
     def _conditions(
         self, session: Session, tenant: str, assets: Iterable[Asset], now: float
@@ -213,10 +214,10 @@ class Visits:
         and given the earliest slot that fits. A booked visit's window stretches to its slot (it
         is never expired before the technician comes); one that no slot fits before its predicted
         failure is marked ``overbooked`` with the earliest that would fit. A change of technician,
-        slot or overbooked state is sent as ``visit.updated`` (and a ``visit_capacity`` point; each
-        pass also gives a ``capacity`` point of the tenant). A tenant without active technicians
-        is not planned (capacity unknown: every recommendation stands as the models made it, and
-        a plan made while it had some is withdrawn).
+        slot or overbooked state is sent as ``visit.updated`` (and a ``visit_capacity`` point); a
+        pass that changes the tenant's counts of waiting, booked or technicians gives a ``capacity``
+        point. A tenant without active technicians is not planned (capacity unknown: every
+        recommendation stands as the models made it, and a plan made while it had some is withdrawn).
         """
         active = select(Technician).where(Technician.tenant == tenant, Technician.active.is_(True))
         techs = list(session.scalars(active))
@@ -235,6 +236,7 @@ class Visits:
             for rec in withdrawn:
                 rec.capacity, rec.overbooked, rec.updated_at = None, None, now
                 emit_webhook(session, tenant, "visit.updated", now, recommendation_view(rec))
+            self._counts.pop(tenant, None)
             return [capacity_point(tenant, 0, 0, 0, now)] if withdrawn else []
         horizon = now + capacity.HORIZON_HOURS * HOUR
         crews = [crew for t in techs if (crew := _crew(t, now, horizon)) is not None]
@@ -244,17 +246,20 @@ class Visits:
             a.id: a
             for a in session.scalars(select(Asset).where(Asset.tenant == tenant, Asset.id.in_(asset_ids)))
         }
+        customer_ids = {r.customer_id for r in waiting}
         customers = {
             c.id: c
             for c in session.scalars(
-                select(Customer).where(
-                    Customer.tenant == tenant, Customer.id.in_({r.customer_id for r in waiting})
-                )
+                select(Customer).where(Customer.tenant == tenant, Customer.id.in_(customer_ids))
             )
         }
         risks = {
             r.customer_id: r.risk_index
-            for r in session.scalars(select(CustomerRisk).where(CustomerRisk.tenant == tenant))
+            for r in session.scalars(
+                select(CustomerRisk).where(
+                    CustomerRisk.tenant == tenant, CustomerRisk.customer_id.in_(customer_ids)
+                )
+            )
         }
         demands, factors = [], {}
         for rec in waiting:
@@ -264,7 +269,9 @@ class Visits:
         by_id = {r.id: r for r in waiting}
         plan = capacity.schedule(demands, crews, bookings, now)
         waiting_n = sum(a.overbooked for a in plan)
-        points = [capacity_point(tenant, waiting_n, len(plan) - waiting_n, len(crews), now)]
+        counts = (waiting_n, len(plan) - waiting_n, len(crews))
+        points = [capacity_point(tenant, *counts, now)] if self._counts.get(tenant) != counts else []
+        self._counts[tenant] = counts
         for assignment in plan:
             rec = by_id[assignment.visit_id]
             placed = {**assignment.as_dict(factors[rec.id]), "at": now}
