@@ -28,7 +28,7 @@ from forestall.mqtturl import parse_mqtt_url
 from forestall.settings import Settings
 from ingest.client import IngestClient
 from ingest.pipeline import owner
-from ingest.sources import Deliver, Received
+from ingest.sources.base import Deliver, Received
 
 log = logging.getLogger(__name__)
 KINDS = ("telemetry", "status", "ack")
